@@ -1,0 +1,1 @@
+"""levwatch: an open warehouse for crypto leverage and contagion risk."""

@@ -1,0 +1,260 @@
+"""The lake: dataset schemas, partition paths, atomic writes and read-back.
+
+Layout: $LEVWATCH_HOME/lake/<venue>/<dataset>/date=YYYY-MM-DD/data.parquet, one file per UTC day.
+No other module builds lake paths.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+TS = pa.timestamp("ms", tz="UTC")
+
+# A zero-row file that keeps every dataset's glob non-empty, so dbt sources resolve before the first load.
+# It sits before any real partition (the partitions start in 2019) and never holds rows.
+ANCHOR_DAY = date(1970, 1, 1)
+
+_COMMON = [
+    pa.field("venue", pa.string(), nullable=False),
+    pa.field("asset", pa.string(), nullable=False),
+    pa.field("symbol", pa.string(), nullable=False),
+]
+_RAW = pa.field("raw", pa.string(), nullable=False)  # the venue's original record, as JSON
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "funding_rates": pa.schema(
+        _COMMON
+        + [
+            pa.field("funding_time", TS, nullable=False),
+            pa.field("funding_rate", pa.float64(), nullable=False),
+            pa.field("funding_interval_hours", pa.float64()),
+            pa.field("mark_price", pa.float64()),
+            _RAW,
+        ]
+    ),
+    "open_interest": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),
+            pa.field("oi_coin", pa.float64()),
+            pa.field("oi_usd", pa.float64()),
+            pa.field("oi_contracts", pa.float64()),
+            _RAW,
+        ]
+    ),
+    "long_short_ratios": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),
+            # global_account | top_position | top_account | taker_volume
+            pa.field("ratio_type", pa.string(), nullable=False),
+            pa.field("long_share", pa.float64()),
+            pa.field("long_short_ratio", pa.float64()),
+            _RAW,
+        ]
+    ),
+    "klines": pa.schema(
+        _COMMON
+        + [
+            pa.field("price_type", pa.string(), nullable=False),  # last | mark | index
+            pa.field("interval", pa.string(), nullable=False),
+            pa.field("open_time", TS, nullable=False),
+            pa.field("open", pa.float64(), nullable=False),
+            pa.field("high", pa.float64(), nullable=False),
+            pa.field("low", pa.float64(), nullable=False),
+            pa.field("close", pa.float64(), nullable=False),
+            pa.field("volume_coin", pa.float64()),
+            pa.field("volume_usd", pa.float64()),
+            pa.field("trades", pa.int64()),
+            _RAW,
+        ]
+    ),
+    "instruments": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+            pa.field("contract_value", pa.float64()),
+            pa.field("contract_value_ccy", pa.string()),
+            pa.field("state", pa.string()),
+            _RAW,
+        ]
+    ),
+    "asset_contexts": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+            pa.field("funding_rate", pa.float64()),  # hourly on Hyperliquid
+            pa.field("oi_coin", pa.float64()),
+            pa.field("mark_price", pa.float64()),
+            pa.field("oracle_price", pa.float64()),
+            pa.field("mid_price", pa.float64()),
+            pa.field("premium", pa.float64()),
+            pa.field("day_notional_volume_usd", pa.float64()),
+            _RAW,
+        ]
+    ),
+    "api_health": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),
+            pa.field("endpoint", pa.string(), nullable=False),
+            pa.field("method", pa.string(), nullable=False),
+            pa.field("requested_at", TS, nullable=False),
+            pa.field("status", pa.int32()),
+            pa.field("latency_ms", pa.float64(), nullable=False),
+            pa.field("attempt", pa.int32(), nullable=False),
+            pa.field("ok", pa.bool_(), nullable=False),
+            pa.field("error", pa.string()),
+            pa.field("run_id", pa.string()),
+        ]
+    ),
+}
+
+TIME_COLUMN = {
+    "funding_rates": "funding_time",
+    "open_interest": "ts",
+    "long_short_ratios": "ts",
+    "klines": "open_time",
+    "instruments": "ts",
+    "asset_contexts": "ts",
+    "api_health": "requested_at",
+}
+
+# Columns that identify a row; a partition must never repeat them.
+KEY_COLUMNS = {
+    "funding_rates": ("venue", "symbol", "funding_time"),
+    "open_interest": ("venue", "symbol", "ts"),
+    "long_short_ratios": ("venue", "symbol", "ratio_type", "ts"),
+    "klines": ("venue", "symbol", "price_type", "interval", "open_time"),
+    "instruments": ("venue", "symbol", "ts"),
+    "asset_contexts": ("venue", "symbol", "ts"),
+}
+
+STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed
+
+
+class LakeError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: Path
+
+    def dataset_dir(self, venue: str, dataset: str) -> Path:
+        _schema(dataset)
+        return self.root / venue / dataset
+
+    def partition_path(self, venue: str, dataset: str, day: date) -> Path:
+        return self.dataset_dir(venue, dataset) / f"date={day.isoformat()}" / "data.parquet"
+
+    def glob(self, venue: str, dataset: str) -> str:
+        return str(self.dataset_dir(venue, dataset) / "date=*" / "data.parquet")
+
+    def write_partition(self, venue: str, dataset: str, day: date, table: pa.Table, *, status: str = "ok") -> Path:
+        """Replace one day's file atomically: temp file, fsync, rename. Readers see the old or the new file."""
+        table = conform(dataset, table)
+        _check_in_day(dataset, table, day)
+        table = table.sort_by([(TIME_COLUMN[dataset], "ascending")])
+        meta = dict(table.schema.metadata or {})
+        meta[STATUS_KEY] = status.encode()
+        table = table.replace_schema_metadata(meta)
+        target = self.partition_path(venue, dataset, day)
+        _atomic_write(table, target)
+        return target
+
+    def write_file(self, venue: str, dataset: str, day: date, name: str, table: pa.Table) -> Path:
+        """An extra file in a day's folder, for append-only logs such as api_health (one file per run)."""
+        table = conform(dataset, table).sort_by([(TIME_COLUMN[dataset], "ascending")])
+        target = self.dataset_dir(venue, dataset) / f"date={day.isoformat()}" / name
+        _atomic_write(table, target)
+        return target
+
+    def ensure_anchor(self, venue: str, dataset: str) -> None:
+        path = self.partition_path(venue, dataset, ANCHOR_DAY)
+        if not path.exists():
+            _atomic_write(empty_table(dataset), path)
+
+    def read_partition(self, venue: str, dataset: str, day: date) -> pa.Table:
+        path = self.partition_path(venue, dataset, day)
+        if not path.exists():
+            raise LakeError(f"no partition {venue}/{dataset}/{day.isoformat()} at {path}")
+        return pq.read_table(path)
+
+    def partition_status(self, venue: str, dataset: str, day: date) -> str | None:
+        path = self.partition_path(venue, dataset, day)
+        if not path.exists():
+            return None
+        meta = pq.read_schema(path).metadata or {}
+        return meta.get(STATUS_KEY, b"ok").decode()
+
+
+def _schema(dataset: str) -> pa.Schema:
+    try:
+        return SCHEMAS[dataset]
+    except KeyError:
+        raise LakeError(f"unknown dataset {dataset!r}; known: {', '.join(SCHEMAS)}") from None
+
+
+def empty_table(dataset: str) -> pa.Table:
+    return _schema(dataset).empty_table()
+
+
+def conform(dataset: str, table: pa.Table) -> pa.Table:
+    """Cast to the dataset's explicit schema; fail loudly on missing columns or nulls in required ones."""
+    schema = _schema(dataset)
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise LakeError(f"{dataset}: missing columns {missing}")
+    table = table.select(schema.names)
+    try:
+        table = table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise LakeError(f"{dataset}: rows do not fit the schema: {exc}") from exc
+    for f in schema:
+        if not f.nullable and table.column(f.name).null_count:
+            raise LakeError(f"{dataset}: column {f.name!r} has nulls but is required")
+    return table
+
+
+def _check_in_day(dataset: str, table: pa.Table, day: date) -> None:
+    if table.num_rows == 0:
+        return
+    from pipelines.lib.timeutil import day_window_ms
+
+    start, end = day_window_ms(day)
+    ts = pc.cast(table.column(TIME_COLUMN[dataset]), pa.int64())
+    lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+    if lo < start or hi >= end:
+        raise LakeError(f"{dataset}: rows outside partition {day.isoformat()} (times {lo}..{hi} ms)")
+    keys = KEY_COLUMNS.get(dataset)
+    if keys:
+        distinct = table.group_by(list(keys)).aggregate([]).num_rows
+        if distinct != table.num_rows:
+            raise LakeError(f"{dataset}: {table.num_rows - distinct} duplicate rows on {keys} in {day.isoformat()}")
+
+
+def _atomic_write(table: pa.Table, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,82 @@
+"""LEVWATCH_* environment -> one typed settings object. The only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+# Real venue base URLs; each can be overridden with LEVWATCH_<VENUE>_URL.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "binance": "https://fapi.binance.com",
+    "bybit": "https://api.bybit.com",
+    "okx": "https://www.okx.com",
+    "hyperliquid": "https://api.hyperliquid.xyz",
+}
+
+SOURCES = ("live", "sandbox")
+
+
+class SettingsError(ValueError):
+    """A LEVWATCH_* variable has a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source: str
+    base_urls: dict[str, str] = field(default_factory=dict)
+    partitions_start: date = date(2019, 9, 1)
+    sandbox_scenario: Path | None = None
+    http_timeout_s: float = 10.0
+    max_retries: int = 5
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "levwatch.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def base_url(self, venue: str) -> str:
+        try:
+            return self.base_urls[venue]
+        except KeyError:
+            raise SettingsError(f"no base URL configured for venue {venue!r}") from None
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("LEVWATCH_HOME") or "./warehouse").resolve()
+    source = (env.get("LEVWATCH_SOURCE") or "live").strip().lower()
+    if source not in SOURCES:
+        raise SettingsError(f"LEVWATCH_SOURCE must be one of {SOURCES}, got {source!r}")
+    base_urls = {
+        venue: env.get(f"LEVWATCH_{venue.upper()}_URL", default).rstrip("/")
+        for venue, default in DEFAULT_BASE_URLS.items()
+    }
+    start_raw = env.get("LEVWATCH_PARTITIONS_START") or "2019-09-01"
+    try:
+        start = date.fromisoformat(start_raw)
+    except ValueError:
+        raise SettingsError(f"LEVWATCH_PARTITIONS_START must be YYYY-MM-DD, got {start_raw!r}") from None
+    scenario = env.get("LEVWATCH_SANDBOX_SCENARIO")
+    timeout_raw = env.get("LEVWATCH_HTTP_TIMEOUT_S") or "10"
+    try:
+        timeout = float(timeout_raw)
+    except ValueError:
+        raise SettingsError(f"LEVWATCH_HTTP_TIMEOUT_S must be a number, got {timeout_raw!r}") from None
+    return Settings(
+        home=home,
+        source=source,
+        base_urls=base_urls,
+        partitions_start=start,
+        sandbox_scenario=Path(scenario).resolve() if scenario else None,
+        http_timeout_s=timeout,
+    )

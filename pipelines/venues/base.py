@@ -1,0 +1,33 @@
+"""What every venue module provides: datasets, each a fetch function over one UTC day, plus retention facts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines.lake import SCHEMAS
+from pipelines.venues.http import VenueHttp
+
+Fetch = Callable[[VenueHttp, str, int, int], pa.Table]
+"""fetch(http, asset, start_ms, end_ms) -> rows with start <= time < end, in the dataset's lake schema."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    fetch: Fetch
+    retention_days: int | None = None  # the venue serves only this much history (None: since listing)
+    snapshot: bool = False  # a current-state endpoint: only today's partition can be recorded
+    description: str = ""
+
+
+def raw_json(record: Any) -> str:
+    return json.dumps(record, separators=(",", ":"), sort_keys=False)
+
+
+def to_table(dataset: str, rows: Iterable[dict]) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=SCHEMAS[dataset])

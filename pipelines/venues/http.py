@@ -1,0 +1,285 @@
+"""The shared venue HTTP client: timeouts, retries with jitter, Retry-After, a ban breaker, api_health rows.
+
+Every request's outcome is recorded as an ApiCall; the ingest layer writes them to raw/<venue>/api_health,
+which later serves as the outage signal.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from pipelines.lib.numbers import PayloadError
+
+
+class VenueError(RuntimeError):
+    """The venue answered with an error we cannot fix by retrying."""
+
+    def __init__(self, venue: str, endpoint: str, message: str, *, status: int | None = None, code: Any = None):
+        self.venue, self.endpoint, self.status, self.code = venue, endpoint, status, code
+        where = f"{venue} {endpoint}"
+        detail = f" (HTTP {status}" + (f", code {code}" if code is not None else "") + ")" if status else ""
+        super().__init__(f"{where}: {message}{detail}")
+
+
+class VenueBannedError(VenueError):
+    """418/403 ban: the breaker is open and we refuse to send more requests until it expires."""
+
+
+class VenueUnavailableError(VenueError):
+    """Retries exhausted on 5xx, timeouts, rate limits or broken bodies."""
+
+
+class RetryableError(Exception):
+    def __init__(self, message: str, *, retry_after_s: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    venue: str
+    endpoint: str
+    method: str
+    requested_at_ms: int
+    status: int | None
+    latency_ms: float
+    attempt: int
+    ok: bool
+    error: str | None
+
+
+ErrorCheck = Callable[[httpx.Response, Any], None]
+"""Venue hook: raise VenueError / RetryableError for an error envelope inside an HTTP 200 body."""
+
+
+class _Breakers:
+    """Process-wide ban state per (venue, base URL): one ban stops every client of that venue."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[tuple[str, str], tuple[float, str]] = {}
+
+    def check(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            entry = self._until.get(key)
+            if entry and entry[0] > time.monotonic():
+                remaining = entry[0] - time.monotonic()
+                return f"{entry[1]}; breaker open for another {remaining:.0f}s"
+            return None
+
+    def trip(self, key: tuple[str, str], seconds: float, reason: str) -> None:
+        with self._lock:
+            self._until[key] = (time.monotonic() + seconds, reason)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+BREAKERS = _Breakers()
+
+
+class WeightLimiter:
+    """Sliding-window request-weight budget, so we stay under a venue's published limit instead of hitting it."""
+
+    def __init__(self, capacity: int, window_s: float, *, clock=time.monotonic, sleep=time.sleep):
+        self.capacity, self.window_s = capacity, window_s
+        self._clock, self._sleep = clock, sleep
+        self._spent: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, weight: int = 1) -> None:
+        weight = min(weight, self.capacity)
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._spent and self._spent[0][0] <= now - self.window_s:
+                    self._spent.popleft()
+                used = sum(w for _, w in self._spent)
+                if used + weight <= self.capacity:
+                    self._spent.append((now, weight))
+                    return
+                wait = self._spent[0][0] + self.window_s - now
+            self._sleep(max(wait, 0.01))
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+class VenueHttp:
+    def __init__(
+        self,
+        venue: str,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        rate_limit_default_s: float = 60.0,
+        ban_default_s: float = 120.0,
+        ban_statuses: tuple[int, ...] = (418,),
+        error_check: ErrorCheck | None = None,
+        limiter: WeightLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.venue = venue
+        self.base_url = base_url.rstrip("/")
+        self.max_attempts = max_attempts
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.rate_limit_default_s = rate_limit_default_s
+        self.ban_default_s = ban_default_s
+        self.ban_statuses = ban_statuses
+        self.error_check = error_check
+        self.limiter = limiter
+        self._sleep = sleep
+        self.calls: list[ApiCall] = []
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            headers={"User-Agent": "levwatch/0.1 (+https://github.com/levwatch)", "Accept": "application/json"},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> VenueHttp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def drain_calls(self) -> list[ApiCall]:
+        calls, self.calls = self.calls, []
+        return calls
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, weight: int = 1) -> Any:
+        return self._request("GET", path, params=params, body=None, weight=weight)
+
+    def post_json(self, path: str, body: dict[str, Any], *, weight: int = 1) -> Any:
+        return self._request("POST", path, params=None, body=body, weight=weight)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableError) and exc.retry_after_s is not None:
+            return exc.retry_after_s
+        if isinstance(exc, RetryableError) and exc.status == 429:
+            return self.rate_limit_default_s
+        # capped exponential backoff with full jitter
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2 ** (state.attempt_number - 1)))
+        return random.uniform(0, ceiling)
+
+    def _request(self, method: str, path: str, *, params, body, weight: int) -> Any:
+        endpoint = path
+        key = (self.venue, self.base_url)
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableError),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._attempt(method, endpoint, clean_params, body, weight, key,
+                                         attempt.retry_state.attempt_number)
+        except RetryableError as exc:
+            raise VenueUnavailableError(
+                self.venue, endpoint, f"gave up after {self.max_attempts} attempts: {exc}", status=exc.status
+            ) from exc
+        raise AssertionError("unreachable")
+
+    def _attempt(self, method, endpoint, params, body, weight, key, attempt_no) -> Any:
+        banned = BREAKERS.check(key)
+        if banned:
+            raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
+        if self.limiter:
+            self.limiter.acquire(weight)
+        started_wall = int(time.time() * 1000)
+        started = time.perf_counter()
+        status: int | None = None
+        try:
+            response = self._client.request(
+                method, self.base_url + endpoint, params=params or None,
+                content=json.dumps(body) if body is not None else None,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            )
+            status = response.status_code
+            payload = self._handle(response, endpoint, key)
+        except httpx.TimeoutException as exc:
+            self._record(endpoint, method, started_wall, started, status, attempt_no, f"timeout: {type(exc).__name__}")
+            raise RetryableError(f"timed out ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
+            raise RetryableError(f"connection problem: {exc}") from exc
+        except (RetryableError, VenueError, PayloadError) as exc:
+            self._record(endpoint, method, started_wall, started, status, attempt_no, str(exc))
+            raise
+        self._record(endpoint, method, started_wall, started, status, attempt_no, None)
+        return payload
+
+    def _handle(self, response: httpx.Response, endpoint: str, key) -> Any:
+        status = response.status_code
+        if status in self.ban_statuses:
+            seconds = _parse_retry_after(response.headers.get("retry-after")) or self.ban_default_s
+            reason = f"{self.venue} banned this IP (HTTP {status}): {_short(response.text)}"
+            BREAKERS.trip(key, seconds, reason)
+            raise VenueBannedError(self.venue, endpoint, reason + f"; not retrying for {seconds:.0f}s", status=status)
+        if status == 429:
+            raise RetryableError(
+                f"rate limited (HTTP 429): {_short(response.text)}",
+                retry_after_s=_parse_retry_after(response.headers.get("retry-after")),
+                status=429,
+            )
+        if status >= 500:
+            raise RetryableError(f"server error (HTTP {status}): {_short(response.text)}", status=status)
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if status >= 400:
+                raise VenueError(self.venue, endpoint, _short(response.text), status=status) from exc
+            # a cut-off body is transient: retry it
+            raise RetryableError(f"malformed or truncated JSON body ({len(response.content)} bytes)", status=status) from exc
+        if self.error_check:
+            self.error_check(response, payload)
+        if status >= 400:
+            raise VenueError(self.venue, endpoint, _short(response.text), status=status)
+        return payload
+
+    def _record(self, endpoint, method, started_wall, started, status, attempt, error) -> None:
+        self.calls.append(
+            ApiCall(
+                venue=self.venue, endpoint=endpoint, method=method, requested_at_ms=started_wall,
+                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                attempt=attempt, ok=error is None, error=error,
+            )
+        )
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,11 @@
+"""Every venue module the pipeline ingests from. A new venue adds one line here."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from pipelines.venues import binance
+
+VENUE_MODULES: dict[str, ModuleType] = {
+    "binance": binance,
+}
