@@ -34,6 +34,8 @@ LOG_SPAN = 1.5  # the grid covers price x e^-1.5 .. x e^1.5 around each asset's 
 BASE_FUNDING_8H = 0.0001  # the interest component: +0.01% per 8h
 AVG_SIZE_LONG, AVG_SIZE_SHORT = 1.0, 1.6  # shorts are fewer, larger accounts
 TURNOVER_PER_HOUR = 0.08
+# quantiles of a lognormal (sigma 0.45) around each nominal leverage
+LEVERAGE_SPREAD = np.exp(0.45 * np.array([-1.73, -1.15, -0.76, -0.43, -0.14, 0.14, 0.43, 0.76, 1.15, 1.73]))
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,12 @@ def simulate(scenario: Scenario) -> Market:
     kernels = []
     for v in venues:
         lev = scenario.venues[v].leverage
-        levs = np.array(sorted(lev), dtype=float)
-        w = np.array([lev[int(x)] for x in levs], dtype=float)
+        nominal = np.array(sorted(lev), dtype=float)
+        nominal_w = np.array([lev[int(x)] for x in nominal], dtype=float)
+        # effective leverage is spread around the nominal setting (margin top-ups, partial entries), so
+        # liquidation prices do not stack into artificial walls
+        levs = np.clip((nominal[:, None] * LEVERAGE_SPREAD[None, :]).reshape(-1), 1.2, None)
+        w = np.repeat(nominal_w / len(LEVERAGE_SPREAD), len(LEVERAGE_SPREAD))
         w /= w.sum()
         long_off = np.round(np.log(1 - 1 / levs + mmr) / bin_w).astype(int)
         short_off = np.round(np.log(1 + 1 / levs - mmr) / bin_w).astype(int)
@@ -166,7 +172,7 @@ def simulate(scenario: Scenario) -> Market:
     hist_long = np.zeros((V, A, BINS))
     hist_short = np.zeros((V, A, BINS))
     close_rate = step / (3 * 1440)  # positions live ~3 days on average
-    refill_rate = step / (1.5 * 1440)  # how fast a drained book refills towards its target
+    refill_rate = step / (0.6 * 1440)  # how fast a drained book refills towards its target
     decay = math.exp(-math.log(2) * step / scenario.impact_half_life_minutes)
     impact = np.zeros(A)
     bins_idx = np.arange(BINS)

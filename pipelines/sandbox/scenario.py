@@ -111,6 +111,13 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
         raise ScenarioError(f"scenario {path} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):
         raise ScenarioError(f"scenario {path}: expected a mapping at the top level")
+    if "extends" in doc:  # a scenario can override a few keys of another one
+        base_path = (path.parent / doc.pop("extends")).resolve()
+        if not base_path.exists():
+            base_path = DEFAULT_SCENARIO.parent / base_path.name
+        base_text = base_path.read_text()
+        doc = {**yaml.safe_load(base_text), **doc}
+        text = base_text + text
     try:
         return _parse(doc, hashlib.sha256((SIM_VERSION + text).encode()).hexdigest()[:16])
     except KeyError as exc:

@@ -15,12 +15,18 @@ from aiohttp import web
 
 from pipelines.sandbox.market import load_market
 from pipelines.sandbox.routes import binance
+from pipelines.sandbox.routes import bybit
+from pipelines.sandbox.routes import hyperliquid
+from pipelines.sandbox.routes import okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 
 # venue -> route module; a new venue adds one line here
 VENUE_APPS = {
     "binance": binance.app,
+    "bybit": bybit.app,
+    "hyperliquid": hyperliquid.app,
+    "okx": okx.app,
 }
 
 

@@ -22,6 +22,7 @@ class DatasetSpec:
     fetch: Fetch
     retention_days: int | None = None  # the venue serves only this much history (None: since listing)
     snapshot: bool = False  # a current-state endpoint: only today's partition can be recorded
+    chunk_days: int = 1  # days fetched per request window in a backfill: fewer calls, same daily files
     description: str = ""
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.instruments import venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
-from pipelines.lib.timeutil import floor_hour_ms
+from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import VenueError, VenueHttp, WeightLimiter
 
@@ -124,8 +124,11 @@ def parse_klines(payload: Any, asset: str, symbol: str, price_type: str, interva
 
 
 def _paginate(http: VenueHttp, path: str, params: dict, start: int, end: int, time_of, *, limit: int,
-              weight: int = 1) -> list:
-    """Ascending pages: next startTime = last time + 1, until an empty page or the window is covered."""
+              weight: int = 1, step_ms: int | None = None) -> list:
+    """Ascending pages: next startTime = last time + 1, until an empty page or the window is covered.
+
+    With a fixed row spacing (step_ms), a page whose last row is the window's last slot ends the loop without
+    one more empty request."""
     out, cursor = [], start
     while cursor < end:
         page = http.get_json(path, {**params, "startTime": cursor, "endTime": end - 1, "limit": limit},
@@ -139,6 +142,8 @@ def _paginate(http: VenueHttp, path: str, params: dict, start: int, end: int, ti
         if last + 1 <= cursor:
             raise PayloadError(f"binance {path}: pagination did not advance past {cursor}")
         cursor = last + 1
+        if step_ms is not None and last + step_ms >= end:
+            break
     return out
 
 
@@ -153,7 +158,7 @@ def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int):
 def fetch_open_interest(http: VenueHttp, asset: str, start: int, end: int):
     symbol = venue_symbol(VENUE, asset)
     raw = _paginate(http, "/futures/data/openInterestHist", {"symbol": symbol, "period": "1h"}, start, end,
-                    lambda r: int(r["timestamp"]), limit=500)
+                    lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
     rows = {r["ts"]: r for r in parse_open_interest_hist(raw, asset) if start <= r["ts"] < end}
     return to_table("open_interest", rows.values())
 
@@ -169,11 +174,11 @@ def fetch_long_short_ratios(http: VenueHttp, asset: str, start: int, end: int):
     rows: dict = {}
     for ratio_type, path in RATIO_ENDPOINTS.items():
         raw = _paginate(http, path, {"symbol": symbol, "period": "1h"}, start, end,
-                        lambda r: int(r["timestamp"]), limit=500)
+                        lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
         for r in parse_account_ratio(raw, asset, symbol, ratio_type):
             rows[(ratio_type, r["ts"])] = r
     raw = _paginate(http, "/futures/data/takerlongshortRatio", {"symbol": symbol, "period": "1h"}, start, end,
-                    lambda r: int(r["timestamp"]), limit=500)
+                    lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
     for r in parse_taker_ratio(raw, asset, symbol):
         rows[("taker_volume", r["ts"])] = r
     return to_table("long_short_ratios", (r for r in rows.values() if start <= r["ts"] < end))
@@ -188,7 +193,7 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
     rows: dict = {}
     for price_type, (path, key) in KLINE_ENDPOINTS.items():
         raw = _paginate(http, path, {key: symbol, "interval": "1h"}, start, end, lambda k: int(k[0]),
-                        limit=99)  # < 100 rows costs weight 1
+                        limit=499, weight=2, step_ms=HOUR_MS)  # < 500 rows costs weight 2
         for r in parse_klines(raw, asset, symbol, price_type, "1h"):
             if start <= r["open_time"] < end:
                 rows[(price_type, r["open_time"])] = r
@@ -196,12 +201,13 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
 
 
 DATASETS = {
-    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, description="8-hourly funding since listing"),
-    "open_interest": DatasetSpec("open_interest", fetch_open_interest, retention_days=30,
+    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, chunk_days=90,
+                                 description="8-hourly funding since listing"),
+    "open_interest": DatasetSpec("open_interest", fetch_open_interest, retention_days=30, chunk_days=20,
                                  description="hourly OI history; Binance keeps ~30 days"),
-    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios, retention_days=30,
+    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios, retention_days=30, chunk_days=20,
                                      description="global account, top-trader position and taker ratios; ~30 days"),
-    "klines": DatasetSpec("klines", fetch_klines, description="hourly last, mark and index price klines"),
+    "klines": DatasetSpec("klines", fetch_klines, chunk_days=20, description="hourly last, mark and index price klines"),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from pipelines.venues import binance
+from pipelines.venues import bybit
+from pipelines.venues import hyperliquid
+from pipelines.venues import okx
 
 VENUE_MODULES: dict[str, ModuleType] = {
     "binance": binance,
+    "bybit": bybit,
+    "hyperliquid": hyperliquid,
+    "okx": okx,
 }

@@ -204,7 +204,7 @@ def _kline_route(kind: str):
                 trades = int(vol * 3.7) + 1
                 vals = [fmt(vol, 3), fmt(vol * mid, 5), trades, fmt(buy, 3), fmt(buy * mid, 5)]
             else:
-                vals = ["0", "0", 0 if kind == "index" else 0, "0", "0"]
+                vals = ["0", "0", step * 3600, "0", "0"]  # index/mark klines count seconds, not trades
             out.append([t0, fmt(o, 2), fmt(h, 2), fmt(lw, 2), fmt(c, 2), vals[0], t0 + step * HOUR_MS - 1,
                         vals[1], vals[2], vals[3], vals[4], "0"])
         return web.json_response(out)

@@ -1,0 +1,40 @@
+# levwatch: `make demo` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+export LEVWATCH_HOME ?= $(CURDIR)/warehouse
+export DAGSTER_HOME ?= $(LEVWATCH_HOME)/dagster
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+RUN := $(UV) run --frozen
+
+.PHONY: setup demo dev test lint bench sandbox record clean
+
+setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	cd dbt_project && LEVWATCH_HOME=$(LEVWATCH_HOME) ../.venv/bin/dbt parse --profiles-dir . --quiet
+
+demo: setup  ## backfill the sandbox's default scenario end to end, offline
+	$(RUN) levwatch demo
+
+dev: setup  ## the Dagster UI on the same instance as the demo
+	$(RUN) python -c "from pipelines.cli import prepare_home; from pathlib import Path; prepare_home(Path('$(LEVWATCH_HOME)'))"
+	LEVWATCH_SOURCE=$${LEVWATCH_SOURCE:-sandbox} $(RUN) dagster dev -m pipelines.definitions
+
+test: setup  ## the whole test suite
+	$(RUN) pytest -q
+
+lint: setup
+	$(RUN) ruff check pipelines tests
+	$(RUN) ruff format --check pipelines tests
+	$(RUN) sqlfluff lint dbt_project/models
+
+bench: setup  ## long runs: full backfill timing, simulator and parser benchmarks (prints figures)
+	$(RUN) python -m tests.bench.run
+
+sandbox: setup
+	$(RUN) levwatch sandbox serve
+
+clean:
+	rm -rf $(LEVWATCH_HOME)/lake $(LEVWATCH_HOME)/build $(LEVWATCH_HOME)/sandbox $(LEVWATCH_HOME)/levwatch.duckdb $(LEVWATCH_HOME)/dagster

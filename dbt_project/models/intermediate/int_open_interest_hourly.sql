@@ -1,0 +1,107 @@
+with
+
+binance_open_interest as (
+
+    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    from {{ ref('stg_binance__open_interest') }}
+
+),
+
+bybit_open_interest as (
+
+    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    from {{ ref('stg_bybit__open_interest') }}
+
+),
+
+okx_open_interest as (
+
+    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    from {{ ref('stg_okx__open_interest') }}
+
+),
+
+-- Hyperliquid has no OI history: its OI comes from the asset-context snapshots, priced at their mark
+hyperliquid_open_interest as (
+
+    select venue, asset, ts, oi_coin, oi_usd, 'snapshot_mark_price' as oi_usd_method
+    from {{ ref('stg_hyperliquid__asset_contexts') }}
+    where oi_coin is not null
+
+),
+
+last_prices as (
+
+    select venue, asset, ts, open, close
+    from {{ ref('int_klines_hourly_unioned') }}
+    where price_type = 'last'
+
+),
+
+unioned as (
+
+    select * from binance_open_interest
+    union all
+    select * from bybit_open_interest
+    union all
+    select * from okx_open_interest
+    union all
+    select * from hyperliquid_open_interest
+
+),
+
+-- One reading per venue, asset and hour: the earliest in the hour, the closest to the hour it is filed under
+hourly as (
+
+    select
+        venue,
+        asset,
+        date_trunc('hour', ts) as ts,
+        oi_coin,
+        oi_usd,
+        oi_usd_method
+
+    from unioned
+    qualify row_number() over (partition by venue, asset, date_trunc('hour', ts) order by ts) = 1
+
+),
+
+-- The price at the top of the hour: the open of the hour's candle, else the close of the one before
+priced as (
+
+    select
+        hourly.*,
+        coalesce(this_hour.open, previous_hour.close) as price_at_ts
+
+    from hourly
+    left join last_prices as this_hour
+        on
+            hourly.venue = this_hour.venue
+            and hourly.asset = this_hour.asset
+            and hourly.ts = this_hour.ts
+    left join last_prices as previous_hour
+        on
+            hourly.venue = previous_hour.venue
+            and hourly.asset = previous_hour.asset
+            and hourly.ts - interval 1 hour = previous_hour.ts
+
+),
+
+final as (
+
+    select
+        venue,
+        asset,
+        ts,
+        coalesce(oi_coin, oi_usd / price_at_ts) as oi_coin,
+        coalesce(oi_usd, oi_coin * price_at_ts) as oi_usd,
+        case
+            when oi_usd is not null then oi_usd_method
+            when oi_coin is not null and price_at_ts is not null then 'kline_price'
+        end as oi_usd_method
+
+    from priced
+
+)
+
+select * from final

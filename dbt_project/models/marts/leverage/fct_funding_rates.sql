@@ -1,0 +1,34 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['venue', 'asset', 'funding_time'],
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+funding_rates as (
+
+    select * from {{ ref('int_funding_rates_unioned') }}
+    where {{ in_run_window('funding_time') }}
+
+),
+
+final as (
+
+    select
+        venue,
+        asset,
+        funding_time,
+        funding_rate,
+        funding_rate_8h,
+        funding_interval_hours,
+        mark_price
+
+    from funding_rates
+
+)
+
+select * from final

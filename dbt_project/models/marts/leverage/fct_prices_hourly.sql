@@ -1,0 +1,37 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['venue', 'asset', 'ts', 'price_type'],
+        on_schema_change='append_new_columns',
+    )
+}}
+
+with
+
+klines as (
+
+    select * from {{ ref('int_klines_hourly_unioned') }}
+    where {{ in_run_window('ts') }}
+
+),
+
+final as (
+
+    select
+        venue,
+        asset,
+        ts,
+        price_type,
+        open,
+        high,
+        low,
+        close,
+        volume_coin,
+        volume_usd
+
+    from klines
+
+)
+
+select * from final

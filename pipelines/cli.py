@@ -1,0 +1,122 @@
+"""`levwatch`: demo, sandbox serve, report, sql."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pipelines.settings import load_settings
+
+DAGSTER_YAML = """\
+# Written by levwatch: the Dagster instance for this LEVWATCH_HOME.
+telemetry:
+  enabled: false
+"""
+
+
+def prepare_home(home: Path) -> Path:
+    """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return dagster_home
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.report import summary
+    from pipelines.sandbox.market import load_market
+    from pipelines.sandbox.scenario import load_scenario
+
+    settings = load_settings()
+    home = settings.home
+    scenario_path = Path(args.scenario).resolve() if args.scenario else settings.sandbox_scenario
+    scenario = load_scenario(scenario_path)
+    env = dict(os.environ)
+    env.update({
+        "LEVWATCH_HOME": str(home),
+        "LEVWATCH_SOURCE": "sandbox",
+        "DAGSTER_HOME": str(prepare_home(home)),
+    })
+    if scenario_path:
+        env["LEVWATCH_SANDBOX_SCENARIO"] = str(scenario_path)
+    started = time.monotonic()
+    print(f"[levwatch] simulating the '{scenario.name}' market ({scenario.start} .. {scenario.end}) …", flush=True)
+    load_market(scenario, home / "sandbox")  # once, cached: every run process then serves the same market
+    print(f"[levwatch] market ready in {time.monotonic() - started:.1f}s", flush=True)
+    partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
+    print(f"[levwatch] backfilling every asset for {partition_range} in one Dagster run …", flush=True)
+    cmd = [
+        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
+        "--select", "*", "--partition-range", partition_range,
+    ]
+    result = subprocess.run(cmd, env=env)
+    if result.returncode != 0:
+        print(f"[levwatch] the Dagster run failed (exit {result.returncode}); see the log above", file=sys.stderr)
+        return result.returncode
+    print(f"[levwatch] done in {time.monotonic() - started:.0f}s\n", flush=True)
+    print(summary(home))
+    print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from pipelines.sandbox.server import make_server
+
+    settings = load_settings()
+    server = make_server(settings.home, Path(args.scenario) if args.scenario else None, port=args.port).start()
+    print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
+    for venue in sorted(server.state.market.scenario.venues):
+        print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipelines.report import summary
+
+    print(summary(load_settings().home))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from pipelines.warehouse import connect_read_only
+
+    with connect_read_only(load_settings().home) as con:
+        con.sql(args.query).show(max_rows=args.max_rows)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="levwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="backfill the sandbox scenario end to end and print a summary")
+    demo.add_argument("--scenario", help="scenario YAML (default: the built-in default market)")
+    demo.set_defaults(func=cmd_demo)
+    sandbox = sub.add_parser("sandbox", help="the market sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_sub.add_parser("serve", help="serve every venue's API on loopback")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--scenario")
+    serve.set_defaults(func=cmd_sandbox)
+    report = sub.add_parser("report", help="print the summary from the published warehouse")
+    report.set_defaults(func=cmd_report)
+    sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--max-rows", type=int, default=50)
+    sql.set_defaults(func=cmd_sql)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""The Dagster code location: raw venue assets, dbt models, checks, schedules, resources, one freshness policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import Definitions, FreshnessPolicy
+from dagster_dbt import DbtCliResource
+
+from pipelines.defs.dbt import DBT_PROJECT, levwatch_dbt_models
+from pipelines.defs.ingest import RAW_ASSETS
+from pipelines.defs.resources import gateway_from_settings
+from pipelines.defs.schedules import SCHEDULES, main_job
+
+# One policy for every asset: the hourly schedule keeps data within 2 h; a day without an update is an error.
+FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=3))
+
+defs = Definitions(
+    assets=[*RAW_ASSETS, levwatch_dbt_models],
+    jobs=[main_job],
+    schedules=SCHEDULES,
+    resources={
+        "venue_gateway": gateway_from_settings(),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT),
+    },
+).map_asset_specs(func=lambda spec: spec.replace_attributes(freshness_policy=FRESHNESS))

@@ -1,0 +1,83 @@
+"""dbt models as Dagster assets: the partition window goes to dbt once per run, then the warehouse is published."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from pipelines.defs.partitions import DAILY, SINGLE_RUN
+from pipelines.defs.resources import VenueGateway
+from pipelines.venues.registry import VENUE_MODULES
+from pipelines.warehouse import publish
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
+    """Parse the dbt project when its manifest is missing or older than any model, seed or macro."""
+    manifest = project.manifest_path
+    newest_source = max(
+        (p.stat().st_mtime for sub in ("models", "macros", "seeds", "tests") for p in (project.project_dir / sub).rglob("*")
+         if p.is_file()),
+        default=0.0,
+    )
+    newest_source = max(newest_source, (project.project_dir / "dbt_project.yml").stat().st_mtime)
+    if not manifest.exists() or manifest.stat().st_mtime < newest_source:
+        project.preparer.prepare(project)
+    return manifest
+
+
+class LevwatchTranslator(DagsterDbtTranslator):
+    """Sources map onto the raw lake assets; models are keyed <layer>/<model>, e.g. marts/leverage_daily."""
+
+    def get_asset_key(self, dbt_resource_props: dict[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["raw", dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
+        return "warehouse"
+
+
+TRANSLATOR = LevwatchTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:
+    """The run's whole partition window as one inclusive day range: one parse, one build."""
+    window = context.partition_time_window
+    return {
+        "start_date": window.start.date().isoformat(),
+        "end_date": (window.end - timedelta(days=1)).date().isoformat(),
+    }
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=DBT_PROJECT,
+    dagster_dbt_translator=TRANSLATOR,
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    pool="duckdb_writer",  # one writer at a time for the working DuckDB file
+)
+def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, venue_gateway: VenueGateway):
+    home = Path(venue_gateway.home)
+    os.environ["LEVWATCH_HOME"] = str(home)  # dbt's sources and profile read it
+    lake = venue_gateway.lake
+    for venue, module in VENUE_MODULES.items():
+        for dataset in module.DATASETS:
+            lake.ensure_anchor(venue, dataset)
+    (home / "build").mkdir(parents=True, exist_ok=True)
+    dbt_vars = dbt_vars_for(context)
+    context.log.info(f"dbt build for {dbt_vars['start_date']}..{dbt_vars['end_date']}")
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    published = publish(home)
+    context.log.info(f"published the warehouse at {published}")
+
+

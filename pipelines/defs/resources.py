@@ -1,0 +1,54 @@
+"""Where the venues are: live base URLs, or an in-process sandbox. The only place the two meet."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+from dagster import ConfigurableResource
+
+from pipelines.lake import Lake
+from pipelines.settings import load_settings
+from pipelines.venues.http import VenueHttp
+from pipelines.venues.registry import VENUE_MODULES
+
+
+class VenueGateway(ConfigurableResource):
+    """Makes venue clients. With source='sandbox' it starts the market sandbox in this process on a free port."""
+
+    home: str
+    source: str = "live"
+    scenario: str | None = None
+    timeout_s: float = 10.0
+
+    def _sandbox(self):
+        from pipelines.sandbox.server import in_process_sandbox  # only imported in sandbox mode
+
+        return in_process_sandbox(Path(self.home), Path(self.scenario) if self.scenario else None)
+
+    def base_url(self, venue: str) -> str:
+        if self.source == "sandbox":
+            return self._sandbox().base_url(venue)
+        return load_settings().base_url(venue)
+
+    def now_ms(self) -> int:
+        """The reference 'now' for retention and snapshots: the wall clock, or the sandbox's scenario clock."""
+        if self.source == "sandbox":
+            return int(httpx.get(f"{self._sandbox().url}/_sandbox/health", timeout=5).json()["clock_ms"])
+        return int(time.time() * 1000)
+
+    def http(self, venue: str) -> VenueHttp:
+        return VENUE_MODULES[venue].make_http(self.base_url(venue), timeout_s=self.timeout_s)
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(Path(self.home) / "lake")
+
+
+def gateway_from_settings() -> VenueGateway:
+    s = load_settings()
+    return VenueGateway(
+        home=str(s.home), source=s.source,
+        scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None, timeout_s=s.http_timeout_s,
+    )

@@ -1,0 +1,145 @@
+"""Venue -> lake for a range of UTC days: one file per (venue, dataset, day), written atomically, in day order.
+
+Dagster assets call this; so do tests. It knows nothing about dbt or the sandbox. Consecutive days are fetched
+in windows of the dataset's `chunk_days` (fewer requests in a backfill) and split back into daily files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.instruments import ASSETS
+from pipelines.lake import TIME_COLUMN, Lake, empty_table
+from pipelines.lib.timeutil import DAY_MS, day_start_ms, day_window_ms, ms_to_day
+from pipelines.venues.base import DatasetSpec
+from pipelines.venues.http import ApiCall, VenueHttp
+
+log = logging.getLogger(__name__)
+
+
+class PartitionFailed(RuntimeError):
+    def __init__(self, venue: str, dataset: str, day: date, cause: BaseException):
+        self.venue, self.dataset, self.day, self.cause = venue, dataset, day, cause
+        super().__init__(f"{venue}/{dataset} failed on {day.isoformat()}: {cause}")
+
+
+@dataclass
+class DayResult:
+    day: date
+    rows: int
+    status: str  # ok | beyond_retention | not_recordable
+    per_asset: dict[str, int] = field(default_factory=dict)
+
+
+def partition_status(spec: DatasetSpec, day: date, now_ms: int) -> str:
+    """Whether a venue can still serve this day: 'ok', or why it is written empty without asking."""
+    start, end = day_window_ms(day)
+    if start > now_ms:
+        return "future"
+    if spec.snapshot and not (start <= now_ms < end):
+        return "not_recordable"  # a current-state endpoint cannot be asked about another day
+    if spec.retention_days is not None and end <= now_ms - spec.retention_days * DAY_MS:
+        return "beyond_retention"
+    return "ok"
+
+
+def _chunks(days: list[date], statuses: dict[date, str], size: int) -> list[list[date]]:
+    """Runs of consecutive fetchable days, at most `size` long; every other day is a chunk of its own."""
+    chunks: list[list[date]] = []
+    for day in days:
+        last = chunks[-1] if chunks else None
+        if (
+            last and statuses[day] == "ok" and statuses[last[-1]] == "ok" and len(last) < size
+            and (day - last[-1]).days == 1
+        ):
+            last.append(day)
+        else:
+            chunks.append([day])
+    return chunks
+
+
+def ingest_days(
+    venue: str,
+    spec: DatasetSpec,
+    days: Iterable[date],
+    *,
+    http: VenueHttp,
+    lake: Lake,
+    now_ms: int,
+    run_id: str = "manual",
+    assets: Iterable[str] = ASSETS,
+) -> list[DayResult]:
+    """Fetch and write each day in order. A failing day stops the run; the days before it stay written."""
+    days = list(days)
+    assets = list(assets)
+    statuses = {day: partition_status(spec, day, now_ms) for day in days}
+    future = [d for d in days if statuses[d] == "future"]
+    if future:
+        raise PartitionFailed(venue, spec.name, future[0], ValueError("that day has not started yet"))
+    results: list[DayResult] = []
+    try:
+        for chunk in _chunks(days, statuses, max(spec.chunk_days, 1)):
+            if statuses[chunk[0]] != "ok":
+                lake.write_partition(venue, spec.name, chunk[0], empty_table(spec.name), status=statuses[chunk[0]])
+                results.append(DayResult(chunk[0], 0, statuses[chunk[0]]))
+                continue
+            results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets))
+    finally:
+        write_api_health(lake, venue, spec.name, http.drain_calls(), run_id)
+    return results
+
+
+def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayResult]:
+    start = day_start_ms(chunk[0])
+    end = day_window_ms(chunk[-1])[1]
+    if spec.snapshot:
+        end = min(end, now_ms + 1)
+    per_asset: dict[str, pa.Table] = {}
+    try:
+        for asset in assets:
+            per_asset[asset] = spec.fetch(http, asset, start, end)
+    except Exception as exc:
+        raise PartitionFailed(venue, spec.name, chunk[0], exc) from exc
+    results = []
+    time_col = TIME_COLUMN[spec.name]
+    for day in chunk:
+        lo, hi = day_window_ms(day)
+        parts, counts = [], {}
+        for asset, table in per_asset.items():
+            ms = pc.cast(table[time_col], pa.int64())
+            part = table.filter(pc.and_(pc.greater_equal(ms, lo), pc.less(ms, hi)))
+            counts[asset] = part.num_rows
+            parts.append(part)
+        table = pa.concat_tables(parts) if parts else empty_table(spec.name)
+        try:
+            lake.write_partition(venue, spec.name, day, table, status="ok")
+        except Exception as exc:
+            raise PartitionFailed(venue, spec.name, day, exc) from exc
+        log.info("%s/%s %s: %d rows", venue, spec.name, day, table.num_rows)
+        results.append(DayResult(day=day, rows=table.num_rows, status="ok", per_asset=counts))
+    return results
+
+
+def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall], run_id: str) -> None:
+    """Request outcomes, one file per (run, dataset) in the day they were made: a log, never rewritten."""
+    by_day: dict[date, list[ApiCall]] = {}
+    for call in calls:
+        by_day.setdefault(ms_to_day(call.requested_at_ms), []).append(call)
+    for day, day_calls in by_day.items():
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "venue": c.venue, "endpoint": c.endpoint, "method": c.method, "requested_at": c.requested_at_ms,
+                    "status": c.status, "latency_ms": c.latency_ms, "attempt": c.attempt, "ok": c.ok,
+                    "error": c.error, "run_id": run_id,
+                }
+                for c in day_calls
+            ]
+        )
+        lake.write_file(venue, "api_health", day, f"{run_id}-{dataset}.parquet", table)

@@ -1,0 +1,103 @@
+"""Checks on freshly written raw partitions: schema, duplicate keys, value sanity, non-empty where expected.
+
+Pure functions over lake files, so they are unit-tested directly; the ingest assets report them as asset checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.lake import KEY_COLUMNS, SCHEMAS, Lake
+
+CHECKS = {
+    "schema": "Every written file has the dataset's explicit schema.",
+    "duplicate_keys": "No row repeats the dataset's key within a partition.",
+    "value_sanity": "Prices > 0, OI >= 0, |funding| < 3% per 8h, ratios within [0, 1].",
+    "non_empty": "Each configured asset has rows on every day the venue still serves.",
+}
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "mark_price", "oracle_price", "mid_price")
+NON_NEGATIVE = ("oi_coin", "oi_usd", "oi_contracts", "volume_coin", "volume_usd")
+SHARES = ("long_share",)
+MAX_ABS_FUNDING_8H = 0.03
+
+
+@dataclass
+class CheckOutcome:
+    name: str
+    passed: bool
+    message: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    warn_only: bool = False
+
+
+def value_violations(dataset: str, table: pa.Table) -> list[str]:
+    problems = []
+    names = set(table.column_names)
+    for col in PRICE_COLUMNS:
+        if col in names:
+            bad = pc.sum(pc.less_equal(table[col], 0)).as_py() or 0
+            if bad:
+                problems.append(f"{bad} rows with {col} <= 0")
+    for col in NON_NEGATIVE:
+        if col in names:
+            bad = pc.sum(pc.less(table[col], 0)).as_py() or 0
+            if bad:
+                problems.append(f"{bad} rows with {col} < 0")
+    for col in SHARES:
+        if col in names:
+            bad = pc.sum(pc.or_(pc.less(table[col], 0), pc.greater(table[col], 1))).as_py() or 0
+            if bad:
+                problems.append(f"{bad} rows with {col} outside [0, 1]")
+    if dataset == "funding_rates" and table.num_rows:
+        interval = pc.fill_null(table["funding_interval_hours"], 8.0)
+        per_8h = pc.abs(pc.divide(pc.multiply(table["funding_rate"], 8.0), interval))
+        bad = pc.sum(pc.greater_equal(per_8h, MAX_ABS_FUNDING_8H)).as_py() or 0
+        if bad:
+            problems.append(f"{bad} rows with |funding| >= {MAX_ABS_FUNDING_8H:.0%} per 8h")
+    return problems
+
+
+def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
+    """Evaluate every check over the days a run just wrote; failures name the days."""
+    dataset = spec.name
+    expected = SCHEMAS[dataset]
+    schema_bad, dup_bad, value_bad, empty_bad = [], [], [], []
+    for r in results:
+        path = lake.partition_path(venue, dataset, r.day)
+        table = pq.read_table(path)
+        day = r.day.isoformat()
+        if not table.schema.remove_metadata().equals(expected):
+            schema_bad.append(day)
+        keys = KEY_COLUMNS.get(dataset)
+        if keys and table.num_rows and table.group_by(list(keys)).aggregate([]).num_rows != table.num_rows:
+            dup_bad.append(day)
+        problems = value_violations(dataset, table)
+        if problems:
+            value_bad.append(f"{day}: {'; '.join(problems)}")
+        if r.status == "ok":
+            missing = [asset for asset, n in r.per_asset.items() if n == 0]
+            if missing:
+                empty_bad.append(f"{day}: no rows for {', '.join(missing)}")
+    days = len(results)
+    return [
+        _outcome("schema", schema_bad, days, "files whose schema differs"),
+        _outcome("duplicate_keys", dup_bad, days, "partitions with duplicate keys"),
+        _outcome("value_sanity", value_bad, days, "partitions with implausible values"),
+        _outcome("non_empty", empty_bad, days, "partitions missing an asset"),
+    ]
+
+
+def _outcome(name: str, bad: list[str], days: int, what: str) -> CheckOutcome:
+    if not bad:
+        return CheckOutcome(name, True, f"{days} partitions checked", {"partitions_checked": days})
+    shown = bad[:20]
+    return CheckOutcome(
+        name, False, f"{len(bad)} {what}: {' | '.join(shown)}" + (" …" if len(bad) > 20 else ""),
+        {"partitions_checked": days, "failing": len(bad)},
+    )

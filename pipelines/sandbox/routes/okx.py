@@ -1,0 +1,255 @@
+"""OKX v5 perpetual swaps over the simulated market: same paths, parameters, caps, ordering, errors and shapes.
+
+Every answer is the envelope {"code": "0", "msg": "", "data": [...]} with string values; history is newest first
+and `after`/`end` (older than) and `before`/`begin` (newer than) are exclusive bounds. Refusals keep the envelope:
+51001 for an unknown instId (HTTP 200), 50014/51000 for a missing or bad parameter (HTTP 400) and 50011 with
+HTTP 429 when an endpoint's "N requests per 2 seconds" limit is spent.
+
+Sandbox choices (not venue facts): contract values are 0.01 BTC, 0.1 ETH, 1 SOL, 100 XRP and 1000 DOGE; the
+predicted `fundingRate` equals the settled `realizedRate`; the simulation is hourly, so bars and periods shorter
+than an hour are refused as the venue refuses an unknown one; a candle still forming shows only the prices known
+at the clock (completed hours plus the current hour's open).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from aiohttp import web
+
+from pipelines.sandbox.serving import (
+    HOUR_MS,
+    STATE_KEY,
+    SandboxState,
+    Series,
+    apply_faults,
+    fmt,
+    int_param,
+    state_of,
+)
+
+VENUE = "okx"
+DAY_MS = 24 * HOUR_MS
+FUNDING_RETENTION_MS = 92 * DAY_MS  # "up to three months"
+STATS_ENTRIES = 1440  # trading statistics keep the latest 1,440 entries of each period
+FUNDING_LIMIT_CAP = 400
+STATS_LIMIT_CAP = 100
+CANDLE_LIMIT_CAP = 100
+RATE_WINDOW_S = 2.0
+INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+
+# bar/period -> (hours, offset): bars of 6H and longer open at UTC+8 boundaries unless they carry "utc"
+BARS = {"1H": (1, 0), "2H": (2, 0), "4H": (4, 0), "6H": (6, 8), "12H": (12, 8), "1D": (24, 8),
+        "6Hutc": (6, 0), "12Hutc": (12, 0), "1Dutc": (24, 0)}
+# asset -> (ctVal in coins, tickSz); the sandbox's choice for contract sizes
+CONTRACTS = {"BTC": ("0.01", "0.1"), "ETH": ("0.1", "0.01"), "SOL": ("1", "0.01"), "XRP": ("100", "0.0001"),
+             "DOGE": ("1000", "0.00001")}
+DEFAULT_CONTRACT = ("1", "0.0001")
+LIST_TIME = "1573557408000"
+
+
+class OkxError(Exception):
+    def __init__(self, code: str, msg: str, status: int):
+        super().__init__(msg)
+        self.code, self.msg, self.status = code, msg, status
+
+
+def error_body(status: int, msg: str) -> dict:
+    code = "50011" if status == 429 else "50001" if status >= 500 else "51000"
+    return {"code": code, "msg": msg, "data": []}
+
+
+def _envelope(data: list) -> web.Response:
+    return web.json_response({"code": "0", "msg": "", "data": data})
+
+
+def _wrap(handler):
+    async def route(request: web.Request) -> web.StreamResponse:
+        fault = await apply_faults(request, VENUE, error_body)
+        if fault is not None:
+            return fault
+        try:
+            return handler(request, state_of(request))
+        except OkxError as exc:
+            return web.json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.status)
+
+    return route
+
+
+def _charge(request: web.Request, bucket: str, per_2s: int) -> None:
+    if state_of(request).spend(VENUE, bucket, 1, per_2s, RATE_WINDOW_S) is not None:
+        raise OkxError("50011", "Too Many Requests", 429)
+
+
+def _instrument(request: web.Request, state: SandboxState) -> tuple[str, str]:
+    inst_id = request.query.get("instId")
+    if not inst_id:
+        raise OkxError("50014", "Parameter instId can not be empty", 400)
+    for asset in state.assets:
+        if inst_id == f"{asset}-USDT-SWAP":
+            return inst_id, asset
+    raise OkxError("51001", "Instrument ID does not exist", 200)
+
+
+def _ms(request: web.Request, name: str) -> int | None:
+    try:
+        return int_param(request, name)
+    except ValueError:
+        raise OkxError("51000", f"Parameter {name} error", 400) from None
+
+
+def _limit(request: web.Request, default: int, cap: int) -> int:
+    limit = _ms(request, "limit")
+    if limit is None:
+        return default
+    if not 1 <= limit <= cap:
+        raise OkxError("51000", "Parameter limit error", 400)
+    return limit
+
+
+def _bar(request: web.Request, name: str, default: str) -> tuple[int, int]:
+    value = request.query.get(name) or default
+    if value not in BARS:
+        raise OkxError("51000", f"Parameter {name} error", 400)
+    return BARS[value]
+
+
+def _newest_first(ts: np.ndarray, older_than: int | None, newer_than: int | None, limit: int) -> np.ndarray:
+    """Indices of the newest `limit` rows with newer_than < ts < older_than, newest first (ts ascending)."""
+    hi = len(ts) if older_than is None else int(np.searchsorted(ts, older_than, "left"))
+    lo = 0 if newer_than is None else int(np.searchsorted(ts, newer_than, "right"))
+    if hi <= lo:
+        return np.arange(0)
+    return np.arange(hi - 1, max(lo, hi - limit) - 1, -1)
+
+
+def _on_grid(ts: np.ndarray, hours: int, offset: int) -> np.ndarray:
+    return (ts // HOUR_MS + offset) % hours == 0
+
+
+def funding_rate_history(request: web.Request, state: SandboxState) -> web.Response:
+    _charge(request, f"funding:{request.query.get('instId')}", 10)
+    inst_id, asset = _instrument(request, state)
+    limit = _limit(request, FUNDING_LIMIT_CAP, FUNDING_LIMIT_CAP)
+    s = state.funding[(VENUE, asset)]
+    now = state.now_ms()
+    idx = np.nonzero((s.ts <= now) & (s.ts >= now - FUNDING_RETENTION_MS))[0]
+    chosen = idx[_newest_first(s.ts[idx], _ms(request, "after"), _ms(request, "before"), limit)]
+    out = []
+    for i in chosen:
+        rate = fmt(s.cols["funding_rate"][i], 8)
+        out.append({"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(int(s.ts[i])),
+                    "instId": inst_id, "instType": "SWAP", "method": "current_period", "realizedRate": rate})
+    return _envelope(out)
+
+
+def _statistics(request: web.Request, state: SandboxState, bucket: str, per_2s: int, render) -> web.Response:
+    _charge(request, f"{bucket}:{request.query.get('instId')}", per_2s)
+    inst_id, asset = _instrument(request, state)
+    hours, offset = _bar(request, "period", "5m")
+    limit = _limit(request, STATS_LIMIT_CAP, STATS_LIMIT_CAP)
+    s = state.series[(VENUE, asset)]
+    now = state.now_ms()
+    latest_bar = ((now // HOUR_MS + offset) // hours * hours - offset) * HOUR_MS
+    oldest_kept = latest_bar - (STATS_ENTRIES - 1) * hours * HOUR_MS
+    # retention, nothing from the future, and no statistics for hours the venue was down
+    keep = _on_grid(s.ts, hours, offset) & (s.ts <= now) & (s.ts >= oldest_kept) & s.cols["venue_up"].astype(bool)
+    idx = np.nonzero(keep)[0]
+    chosen = idx[_newest_first(s.ts[idx], _ms(request, "end"), _ms(request, "begin"), limit)]
+    return _envelope([render(asset, s, i) for i in chosen])
+
+
+def open_interest_history(request: web.Request, state: SandboxState) -> web.Response:
+    def row(asset: str, s: Series, i: int) -> list[str]:
+        oi_coin = float(s.cols["oi_coin"][i])
+        ct_val = float(CONTRACTS.get(asset, DEFAULT_CONTRACT)[0])
+        return [str(int(s.ts[i])), fmt(oi_coin / ct_val, 2), fmt(oi_coin, 4), fmt(oi_coin * s.cols["mark_open"][i], 4)]
+
+    return _statistics(request, state, "open_interest", 10, row)
+
+
+def long_short_account_ratio(request: web.Request, state: SandboxState) -> web.Response:
+    def row(asset: str, s: Series, i: int) -> list[str]:
+        long_share = float(s.cols["long_account_share"][i])
+        return [str(int(s.ts[i])), fmt(long_share / (1 - long_share), 6)]
+
+    return _statistics(request, state, "long_short", 5, row)
+
+
+def _candle(s: Series, t0: int, hours: int, now: int, asset: str) -> list[str]:
+    ct_val, tick = CONTRACTS.get(asset, DEFAULT_CONTRACT)
+    decimals = len(tick.split(".")[1]) if "." in tick else 0
+    bar_end = t0 + hours * HOUR_MS
+    lo = int(np.searchsorted(s.ts, t0, "left"))
+    in_bar = int(np.searchsorted(s.ts, bar_end, "left"))
+    elapsed = min(in_bar, int(np.searchsorted(s.ts, now - HOUR_MS, "right")))  # hours complete by the clock
+    cols = s.cols
+    o = h = low = c = float(cols["open"][lo])
+    vol = quote = 0.0
+    if elapsed > lo:
+        h, low, c = float(cols["high"][lo:elapsed].max()), float(cols["low"][lo:elapsed].min()), float(
+            cols["close"][elapsed - 1])
+        vol = float(cols["volume_coin"][lo:elapsed].sum())
+        quote = float((cols["volume_coin"][lo:elapsed] * (cols["open"][lo:elapsed] + cols["close"][lo:elapsed]) / 2)
+                      .sum())
+    confirmed = bar_end <= now
+    if not confirmed and elapsed < in_bar and s.ts[elapsed] <= now:  # the hour under way: only its open is known
+        current = float(cols["open"][elapsed])
+        h, low, c = max(h, current), min(low, current), current
+    return [str(t0), fmt(o, decimals), fmt(h, decimals), fmt(low, decimals), fmt(c, decimals),
+            fmt(vol / float(ct_val), 2), fmt(vol, 4), fmt(quote, 2), "1" if confirmed else "0"]
+
+
+def history_candles(request: web.Request, state: SandboxState) -> web.Response:
+    _charge(request, "history_candles", 20)
+    inst_id, asset = _instrument(request, state)
+    hours, offset = _bar(request, "bar", "1m")
+    limit = _limit(request, CANDLE_LIMIT_CAP, CANDLE_LIMIT_CAP)
+    s = state.series[(VENUE, asset)]
+    now = state.now_ms()
+    starts = s.ts[_on_grid(s.ts, hours, offset) & (s.ts <= now)]
+    chosen = _newest_first(starts, _ms(request, "after"), _ms(request, "before"), limit)
+    return _envelope([_candle(s, int(starts[i]), hours, now, asset) for i in chosen])
+
+
+def _instrument_record(asset: str) -> dict:
+    ct_val, tick = CONTRACTS.get(asset, DEFAULT_CONTRACT)
+    return {
+        "alias": "", "baseCcy": "", "ctMult": "1", "ctType": "linear", "ctVal": ct_val, "ctValCcy": asset,
+        "expTime": "", "instFamily": f"{asset}-USDT", "instId": f"{asset}-USDT-SWAP", "instType": "SWAP",
+        "lever": "100", "listTime": LIST_TIME, "lotSz": "0.01", "minSz": "0.01", "quoteCcy": "",
+        "settleCcy": "USDT", "state": "live", "tickSz": tick, "uly": f"{asset}-USDT",
+    }
+
+
+def instruments(request: web.Request, state: SandboxState) -> web.Response:
+    inst_type = request.query.get("instType")
+    _charge(request, f"instruments:{inst_type}", 20)
+    if not inst_type:
+        raise OkxError("50014", "Parameter instType can not be empty", 400)
+    if inst_type not in INST_TYPES:
+        raise OkxError("51000", "Parameter instType error", 400)
+    records = [_instrument_record(a) for a in state.assets] if inst_type == "SWAP" else []  # only swaps simulated
+    inst_id = request.query.get("instId")
+    if inst_id:
+        records = [r for r in records if r["instId"] == inst_id]
+        if not records:
+            raise OkxError("51001", "Instrument ID does not exist", 200)
+    return _envelope(records)
+
+
+def system_time(request: web.Request, state: SandboxState) -> web.Response:
+    _charge(request, "time", 10)
+    return _envelope([{"ts": str(state.now_ms())}])
+
+
+def app(state: SandboxState) -> web.Application:
+    sub = web.Application()
+    sub[STATE_KEY] = state
+    sub.router.add_get("/api/v5/public/funding-rate-history", _wrap(funding_rate_history))
+    sub.router.add_get("/api/v5/rubik/stat/contracts/open-interest-history", _wrap(open_interest_history))
+    sub.router.add_get("/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+                       _wrap(long_short_account_ratio))
+    sub.router.add_get("/api/v5/market/history-candles", _wrap(history_candles))
+    sub.router.add_get("/api/v5/public/instruments", _wrap(instruments))
+    sub.router.add_get("/api/v5/public/time", _wrap(system_time))
+    return sub

@@ -1,0 +1,301 @@
+"""OKX v5 USDT-margined perpetual swaps: funding, hourly OI history, account long/short ratio, hourly candles,
+instruments.
+
+Every response is an envelope {"code": "0", "msg": "", "data": [...]} with `code` a string; errors keep the
+envelope with another code (51001 unknown instrument, 50011 rate limit), at HTTP 200 or 4xx. Every value inside
+`data` is a string. History endpoints answer newest first and page backwards: a cursor (`after` for funding and
+candles, `end` for the trading statistics) returns rows strictly earlier than it, so the next cursor is the oldest
+time of the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pipelines.instruments import venue_symbol
+from pipelines.lib.numbers import PayloadError, require, to_float, to_int
+from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
+from pipelines.venues.base import DatasetSpec, raw_json, to_table
+from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
+
+VENUE = "okx"
+INST_TYPE = "SWAP"
+# Hourly bars start on the hour in UTC and UTC+8 alike; OKX's "...utc" bar variants exist only from 6H up.
+HOURLY_BAR = "1H"
+KLINE_INTERVAL = "1h"  # the lake's interval name, shared by every venue
+
+RATE_LIMITED = "50011"
+# "Service temporarily unavailable", "Endpoint request timeout", "Systems are busy", "System error"
+TRANSIENT_CODES = frozenset({"50001", "50004", "50013", "50026"})
+
+# Limits are "N requests per 2 seconds" per endpoint. One limiter covers them all: capacity is 80% of the
+# loosest limit (20/2s) and each endpoint costs in proportion, so even a single endpoint stays under its own.
+RATE_WINDOW_S = 2.0
+LIMITER_CAPACITY = 16
+WEIGHT_20_PER_2S = 1  # history-candles, instruments
+WEIGHT_10_PER_2S = 2  # funding-rate-history, open-interest-history, public/time
+WEIGHT_5_PER_2S = 4  # long-short-account-ratio-contract
+
+# The funding cap is 400 today but was 100 in older docs; 100 is safe under both and a day has at most 24
+# settlements (1-hour funding), so it is still one page.
+FUNDING_PAGE_LIMIT = 100
+STATS_PAGE_LIMIT = 100  # open-interest-history and long/short ratio: documented maximum
+CANDLE_PAGE_LIMIT = 100  # documented maximum (some 2026 reports say 300)
+
+FUNDING_INTERVALS_H = frozenset({1, 2, 4, 6, 8})  # the intervals OKX uses; any other gap means a missing row
+
+
+def error_check(response, payload: Any) -> None:
+    """Turn an error envelope (code != "0") into RetryableError for rate limits and transient faults, else VenueError."""
+    if not isinstance(payload, dict) or "code" not in payload or str(payload["code"]) == "0":
+        return
+    code, message = str(payload["code"]), str(payload.get("msg") or "error without a message")
+    if code == RATE_LIMITED:  # usually HTTP 429 (handled before this hook); one doc version says HTTP 200
+        raise RetryableError(f"rate limited (code {code}): {message}", retry_after_s=RATE_WINDOW_S,
+                             status=response.status_code)
+    if code in TRANSIENT_CODES:
+        raise RetryableError(f"server busy (code {code}): {message}", status=response.status_code)
+    inst_id = response.request.url.params.get("instId")
+    detail = f"{message} (instId={inst_id})" if inst_id else message
+    raise VenueError(VENUE, response.request.url.path, detail, status=response.status_code, code=code)
+
+
+def make_http(base_url: str, **kwargs) -> VenueHttp:
+    kwargs.setdefault("limiter", WeightLimiter(LIMITER_CAPACITY, RATE_WINDOW_S))
+    kwargs.setdefault("rate_limit_default_s", RATE_WINDOW_S)  # no Retry-After: the 2 s window is the wait
+    # 403 is how OKX's edge answers a blocked IP; 418 is not documented but is treated as a ban, to be safe
+    return VenueHttp(VENUE, base_url, ban_statuses=(403, 418), error_check=error_check, **kwargs)
+
+
+# -- parsers: payload -> rows in the lake schema (pure, tested against the documented payload shapes) ----------
+
+
+def unwrap(payload: Any, where: str) -> list:
+    """The `data` list of a successful envelope."""
+    if not isinstance(payload, dict):
+        raise PayloadError(f"okx {where}: expected an envelope object, got {type(payload).__name__}")
+    code = require(payload, "code", f"okx {where}")
+    if str(code) != "0":
+        raise PayloadError(f"okx {where}: error envelope code {code!r}: {payload.get('msg')!r}")
+    data = require(payload, "data", f"okx {where}")
+    if not isinstance(data, list):
+        raise PayloadError(f"okx {where}: expected `data` to be a list, got {type(data).__name__}")
+    return data
+
+
+def _array(record: Any, size: int, where: str, fields: str) -> list:
+    if not isinstance(record, list) or len(record) < size:
+        raise PayloadError(f"{where}: expected an array [{fields}], got {record!r:.80}")
+    return record
+
+
+def parse_funding(payload: Any, asset: str) -> list[dict]:
+    """Rows keep funding_interval_hours empty: it needs the neighbouring settlement (see with_funding_intervals)."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "funding-rate-history")):
+        where = f"okx funding-rate-history[{i}]"
+        t = to_int(require(rec, "fundingTime", where), "fundingTime")
+        # realizedRate is what was settled; fundingRate is the prediction, a fallback for records without it
+        rate = to_float(rec.get("realizedRate"), "realizedRate")
+        if rate is None:
+            rate = to_float(rec.get("fundingRate"), "fundingRate")
+        if rate is None:
+            raise PayloadError(f"{where}: neither realizedRate nor fundingRate has a value")
+        rows.append({
+            "venue": VENUE, "asset": asset, "symbol": require(rec, "instId", where),
+            "funding_time": floor_hour_ms(t), "funding_rate": rate,
+            "funding_interval_hours": None,
+            "mark_price": None,  # not in OKX's funding history
+            "raw": raw_json(rec),
+        })
+    return rows
+
+
+def with_funding_intervals(rows: list[dict]) -> list[dict]:
+    """Each settlement's interval is the gap to the previous one, ascending; unknown for the oldest row."""
+    ordered = sorted(rows, key=lambda r: r["funding_time"])
+    previous = None
+    for row in ordered:
+        gap_h = None if previous is None else (row["funding_time"] - previous) / HOUR_MS
+        row["funding_interval_hours"] = gap_h if gap_h in FUNDING_INTERVALS_H else None
+        previous = row["funding_time"]
+    return ordered
+
+
+def parse_open_interest(payload: Any, asset: str, symbol: str) -> list[dict]:
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "open-interest-history")):
+        ts, oi, oi_ccy, oi_usd = _array(rec, 4, f"okx open-interest-history[{i}]", "ts, oi, oiCcy, oiUsd")[:4]
+        rows.append({
+            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": to_int(ts, "ts"),
+            "oi_coin": to_float(oi_ccy, "oiCcy"), "oi_usd": to_float(oi_usd, "oiUsd"),
+            "oi_contracts": to_float(oi, "oi"),
+            "raw": raw_json(rec),
+        })
+    return rows
+
+
+def parse_long_short_ratio(payload: Any, asset: str, symbol: str) -> list[dict]:
+    """Accounts long / accounts short, over all traders of the contract; long_share = r / (1 + r)."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "long-short-account-ratio-contract")):
+        where = f"okx long-short-account-ratio-contract[{i}]"
+        ts, ratio = _array(rec, 2, where, "ts, longShortAcctRatio")[:2]
+        r = to_float(ratio, "longShortAcctRatio")
+        if r is not None and r < 0:
+            raise PayloadError(f"{where}: longShortAcctRatio must not be negative, got {ratio!r}")
+        rows.append({
+            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": to_int(ts, "ts"),
+            "ratio_type": "global_account",
+            "long_share": None if r is None else r / (1 + r),
+            "long_short_ratio": r,
+            "raw": raw_json(rec),
+        })
+    return rows
+
+
+def parse_candles(payload: Any, asset: str, symbol: str) -> list[dict]:
+    """Completed candles only: confirm "0" marks the bar still forming."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "history-candles")):
+        where = f"okx history-candles[{i}]"
+        ts, o, h, low, c, _contracts, vol_base, vol_quote, confirm = _array(
+            rec, 9, where, "ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm")[:9]
+        if confirm not in ("0", "1"):
+            raise PayloadError(f"{where}: confirm must be \"0\" or \"1\", got {confirm!r}")
+        if confirm != "1":
+            continue
+        prices = {name: to_float(value, name) for name, value in (("o", o), ("h", h), ("l", low), ("c", c))}
+        missing = [name for name, value in prices.items() if value is None]
+        if missing:
+            raise PayloadError(f"{where}: missing price {', '.join(missing)}")
+        rows.append({
+            "venue": VENUE, "asset": asset, "symbol": symbol, "price_type": "last", "interval": KLINE_INTERVAL,
+            "open_time": to_int(ts, "ts"),
+            "open": prices["o"], "high": prices["h"], "low": prices["l"], "close": prices["c"],
+            "volume_coin": to_float(vol_base, "volCcy"),  # vol itself counts contracts
+            "volume_usd": to_float(vol_quote, "volCcyQuote"),
+            "trades": None,  # OKX candles carry no trade count
+            "raw": raw_json(rec),
+        })
+    return rows
+
+
+def parse_server_time(payload: Any) -> int:
+    data = unwrap(payload, "public/time")
+    if len(data) != 1:
+        raise PayloadError(f"okx public/time: expected one record, got {len(data)}")
+    return to_int(require(data[0], "ts", "okx public/time[0]"), "ts")
+
+
+def parse_instruments(payload: Any, asset: str, symbol: str, ts: int) -> list[dict]:
+    """The `symbol` record of an instruments snapshot taken at `ts`; contract_value is ctVal (coins per contract)."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "instruments")):
+        where = f"okx instruments[{i}]"
+        if require(rec, "instId", where) != symbol:
+            continue
+        rows.append({
+            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": ts,
+            "contract_value": to_float(require(rec, "ctVal", where), "ctVal"),
+            "contract_value_ccy": rec.get("ctValCcy") or None,
+            "state": rec.get("state") or None,
+            "raw": raw_json(rec),
+        })
+    if not rows:
+        raise PayloadError(f"okx instruments: {symbol} is not in the response")
+    return rows
+
+
+# -- fetchers: one UTC day [start, end) each, paging backwards from the end ------------------------------------
+
+
+def _pages_back(http: VenueHttp, path: str, params: dict, start: int, end: int, time_of: Callable[[Any], int], *,
+                cursor: str, limit: int, weight: int) -> list[Any]:
+    """Newest-first pages: `cursor=t` answers rows older than t, so the next cursor is the page's oldest time.
+
+    Stops at an empty page or once a page reaches before `start` (so the row just before the window is included,
+    which funding uses to derive the first interval).
+    """
+    pages, before = [], end
+    while True:
+        page = http.get_json(path, {**params, cursor: str(before), "limit": str(limit)}, weight=weight)
+        records = unwrap(page, path)
+        pages.append(page)
+        if not records:
+            return pages
+        oldest = min(time_of(r) for r in records)
+        if oldest >= before:
+            raise PayloadError(f"okx {path}: page did not move back past {before} (oldest row {oldest})")
+        if oldest < start:
+            return pages
+        before = oldest
+
+
+def _array_time(rec: Any) -> int:
+    return to_int(_array(rec, 1, "okx row", "ts, ...")[0], "ts")
+
+
+def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = FUNDING_PAGE_LIMIT):
+    symbol = venue_symbol(VENUE, asset)
+    pages = _pages_back(http, "/api/v5/public/funding-rate-history", {"instId": symbol}, start, end,
+                        lambda r: to_int(require(r, "fundingTime", "okx funding"), "fundingTime"),
+                        cursor="after", limit=page_limit, weight=WEIGHT_10_PER_2S)
+    by_time = {r["funding_time"]: r for page in pages for r in parse_funding(page, asset)}
+    rows = with_funding_intervals(list(by_time.values()))  # before filtering: the earlier row gives the first gap
+    return to_table("funding_rates", (r for r in rows if start <= r["funding_time"] < end))
+
+
+def fetch_open_interest(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT):
+    symbol = venue_symbol(VENUE, asset)
+    pages = _pages_back(http, "/api/v5/rubik/stat/contracts/open-interest-history",
+                        {"instId": symbol, "period": HOURLY_BAR}, start, end, _array_time,
+                        cursor="end", limit=page_limit, weight=WEIGHT_10_PER_2S)
+    rows = {r["ts"]: r for page in pages for r in parse_open_interest(page, asset, symbol)}
+    return to_table("open_interest", (r for t, r in rows.items() if start <= t < end))
+
+
+def fetch_long_short_ratios(http: VenueHttp, asset: str, start: int, end: int, *,
+                            page_limit: int = STATS_PAGE_LIMIT):
+    symbol = venue_symbol(VENUE, asset)
+    pages = _pages_back(http, "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+                        {"instId": symbol, "period": HOURLY_BAR}, start, end, _array_time,
+                        cursor="end", limit=page_limit, weight=WEIGHT_5_PER_2S)
+    rows = {r["ts"]: r for page in pages for r in parse_long_short_ratio(page, asset, symbol)}
+    return to_table("long_short_ratios", (r for t, r in rows.items() if start <= t < end))
+
+
+def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = CANDLE_PAGE_LIMIT):
+    symbol = venue_symbol(VENUE, asset)
+    pages = _pages_back(http, "/api/v5/market/history-candles", {"instId": symbol, "bar": HOURLY_BAR}, start, end,
+                        _array_time, cursor="after", limit=page_limit, weight=WEIGHT_20_PER_2S)
+    rows = {r["open_time"]: r for page in pages for r in parse_candles(page, asset, symbol)}
+    return to_table("klines", (r for t, r in rows.items() if start <= t < end))
+
+
+def fetch_instruments(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot stamped with OKX's server time; a day that is not the venue's today gets no rows."""
+    symbol = venue_symbol(VENUE, asset)
+    now = parse_server_time(http.get_json("/api/v5/public/time", weight=WEIGHT_10_PER_2S))
+    if not start <= now < end:
+        return to_table("instruments", [])
+    payload = http.get_json("/api/v5/public/instruments", {"instType": INST_TYPE, "instId": symbol},
+                            weight=WEIGHT_20_PER_2S)
+    return to_table("instruments", parse_instruments(payload, asset, symbol, now))
+
+
+DATASETS = {
+    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, retention_days=92,
+                                 description="realized funding per settlement (8h, or shorter for some alts); "
+                                             "OKX serves about three months"),
+    "open_interest": DatasetSpec("open_interest", fetch_open_interest, retention_days=60,
+                                 description="hourly OI in contracts, coins and USD; the latest 1,440 entries"),
+    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios, retention_days=60,
+                                     description="hourly account long/short ratio of all traders; latest 1,440"),
+    "klines": DatasetSpec("klines", fetch_klines, description="hourly last-price candles, completed bars only"),
+    "instruments": DatasetSpec("instruments", fetch_instruments, snapshot=True,
+                               description="contract value (ctVal, coins per contract) and state"),
+}
+
+__all__ = ["DATASETS", "VENUE", "make_http"]

@@ -1,0 +1,59 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
+from pipelines.lib.timeutil import (
+    PartitionKeyError,
+    day_window_ms,
+    days_between,
+    floor_hour_ms,
+    iso_to_ms,
+    ms_to_day,
+    parse_day,
+)
+
+
+def test_day_window_is_half_open_utc():
+    start, end = day_window_ms(date(2025, 10, 10))
+    assert start == 1760054400000  # 2025-10-10T00:00:00Z
+    assert end - start == 86_400_000
+    assert ms_to_day(end - 1) == date(2025, 10, 10)
+    assert ms_to_day(end) == date(2025, 10, 11)
+
+
+@pytest.mark.parametrize("key", ["2025-13-01", "20251001", "2025-10-1", "", "yesterday", "2025-10-01T00"])
+def test_bad_partition_keys_are_rejected_clearly(key):
+    with pytest.raises(PartitionKeyError, match="YYYY-MM-DD"):
+        parse_day(key)
+
+
+def test_days_between_is_inclusive_and_ordered():
+    assert days_between(date(2025, 10, 30), date(2025, 11, 1)) == [date(2025, 10, 30), date(2025, 10, 31),
+                                                                  date(2025, 11, 1)]
+    with pytest.raises(PartitionKeyError):
+        days_between(date(2025, 11, 1), date(2025, 10, 30))
+
+
+def test_funding_jitter_buckets_to_the_hour():
+    assert floor_hour_ms(1788336000001) == 1788336000000
+    assert floor_hour_ms(1788364800005) == 1788364800000
+    assert iso_to_ms("2025-10-10T21:00:00Z") == 1760130000000
+
+
+def test_numbers_are_exact_and_missing_is_never_zero():
+    assert to_decimal("0.00007995", "r") == Decimal("0.00007995")
+    assert to_float("", "r") is None
+    assert to_float(None, "r") is None
+    assert to_int("1788336000001", "t") == 1788336000001
+    for bad in ("abc", "NaN", "Infinity", True):
+        with pytest.raises(PayloadError, match="field 'r'"):
+            to_decimal(bad, "r")
+    with pytest.raises(PayloadError, match="integer"):
+        to_int("1.5", "t")
+
+
+def test_require_names_the_missing_field():
+    with pytest.raises(PayloadError, match=r"row\[3\]: missing field 'fundingRate'"):
+        require({"symbol": "BTCUSDT"}, "fundingRate", "row[3]")
