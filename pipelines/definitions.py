@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dagster import Definitions, FreshnessPolicy
-from dagster_dbt import DbtCliResource
-
-from pipelines.defs.dbt import DBT_PROJECT, levwatch_dbt_models
+from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.resources import gateway_from_settings
 from pipelines.defs.schedules import SCHEDULES, main_job
@@ -21,6 +19,6 @@ defs = Definitions(
     schedules=SCHEDULES,
     resources={
         "venue_gateway": gateway_from_settings(),
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT),
+        "dbt": dbt_resource(),
     },
 ).map_asset_specs(func=lambda spec: spec.replace_attributes(freshness_policy=FRESHNESS))

@@ -1,9 +1,10 @@
 """dbt models as Dagster assets: the partition window goes to dbt once per run, then the warehouse is published."""
 
-from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,13 @@ from pipelines.warehouse import publish
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# The dbt installed next to this interpreter, so it is found even when the venv is not on PATH.
+_VENV_DBT = Path(sys.executable).parent / "dbt"
+DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
 
 
 def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
@@ -30,7 +38,7 @@ def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
     )
     newest_source = max(newest_source, (project.project_dir / "dbt_project.yml").stat().st_mtime)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
-        project.preparer.prepare(project)
+        dbt_resource().cli(["--quiet", "parse"], target_path=project.target_path).wait()
     return manifest
 
 

@@ -1,6 +1,5 @@
 """raw/<venue>/<dataset> assets, generated from the venue registry. Each run writes its day range day by day."""
 
-from __future__ import annotations
 
 from dagster import (
     AssetCheckResult,
@@ -47,7 +46,7 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
         http = venue_gateway.http(venue)
         try:
             results = ingest_days(venue, spec, days, http=http, lake=lake, now_ms=venue_gateway.now_ms(),
-                                  run_id=context.run_id)
+                                  run_id=context.run.run_id)
         finally:
             http.close()
         for r in results:

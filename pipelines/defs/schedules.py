@@ -1,6 +1,5 @@
 """Daily at 00:30 UTC for yesterday; hourly for today's intraday data."""
 
-from __future__ import annotations
 
 from datetime import timedelta
 

@@ -179,10 +179,10 @@ def _page_back_by_end(http: VenueHttp, path: str, params: dict, start: int, end:
         if not records:
             break
         pages.append(payload)
-        oldest = min(time_of(r) for r in records)
-        if oldest > upper:
-            raise PayloadError(f"bybit {path}: rows newer than the requested end {upper}; pagination cannot advance")
-        upper = oldest
+        next_upper = min(time_of(r) for r in records) - 1
+        if next_upper >= upper:
+            raise PayloadError(f"bybit {path}: the page does not reach below endTime {upper}; pagination cannot advance")
+        upper = next_upper
     return pages
 
 

@@ -1,6 +1,6 @@
 """The sandbox's OKX answers have the documented shapes: no recordings exist (see tests/fixtures/okx/ORIGIN.md), so
-each answer is compared with the hand-written documented payload (same field names and JSON types, recursively)
-and with the field lists of shared/VENUES.md section 3."""
+each answer is compared with the hand-written documented payload (same field names and JSON types, recursively,
+every element of a list alike) and with the field lists of shared/VENUES.md section 3."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conformance.json_shape import shape
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "okx"
 INST = "BTC-USDT-SWAP"
@@ -37,15 +39,6 @@ ARRAY_SLOTS = {"open_interest_history": 4, "long_short_account_ratio_contract": 
 
 def load(name: str):
     return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def shape(value):
-    """Field names and JSON types, recursively; lists are described by their first element."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return ["list", shape(value[0]) if value else None]
-    return type(value).__name__
 
 
 def get(sandbox, path: str, params: dict) -> httpx.Response:

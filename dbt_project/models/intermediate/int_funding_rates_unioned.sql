@@ -1,14 +1,6 @@
-{%- set venue_models = [
-    'stg_binance__funding_rates',
-    'stg_bybit__funding_rates',
-    'stg_okx__funding_rates',
-    'stg_hyperliquid__funding_rates',
-] -%}
-
 with
 
-{% for model in venue_models %}
-{{ model }} as (
+binance_funding_rates as (
 
     select
         venue,
@@ -19,17 +11,64 @@ with
         funding_interval_hours,
         mark_price
 
-    from {{ ref(model) }}
+    from {{ ref('stg_binance__funding_rates') }}
 
 ),
 
-{% endfor %}
+bybit_funding_rates as (
+
+    select
+        venue,
+        asset,
+        funding_time,
+        funding_rate,
+        funding_rate_8h,
+        funding_interval_hours,
+        mark_price
+
+    from {{ ref('stg_bybit__funding_rates') }}
+
+),
+
+okx_funding_rates as (
+
+    select
+        venue,
+        asset,
+        funding_time,
+        funding_rate,
+        funding_rate_8h,
+        funding_interval_hours,
+        mark_price
+
+    from {{ ref('stg_okx__funding_rates') }}
+
+),
+
+hyperliquid_funding_rates as (
+
+    select
+        venue,
+        asset,
+        funding_time,
+        funding_rate,
+        funding_rate_8h,
+        funding_interval_hours,
+        mark_price
+
+    from {{ ref('stg_hyperliquid__funding_rates') }}
+
+),
+
 unioned as (
 
-    {% for model in venue_models %}
-        select * from {{ model }}
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from binance_funding_rates
+    union all
+    select * from bybit_funding_rates
+    union all
+    select * from okx_funding_rates
+    union all
+    select * from hyperliquid_funding_rates
 
 )
 

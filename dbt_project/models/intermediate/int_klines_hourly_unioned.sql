@@ -1,14 +1,6 @@
-{%- set venue_models = [
-    'stg_binance__klines',
-    'stg_bybit__klines',
-    'stg_okx__klines',
-    'stg_hyperliquid__klines',
-] -%}
-
 with
 
-{% for model in venue_models %}
-{{ model }} as (
+binance_klines as (
 
     select
         venue,
@@ -22,18 +14,77 @@ with
         volume_coin,
         volume_usd
 
-    from {{ ref(model) }}
+    from {{ ref('stg_binance__klines') }}
     where candle_interval = '1h'
 
 ),
 
-{% endfor %}
+bybit_klines as (
+
+    select
+        venue,
+        asset,
+        ts,
+        price_type,
+        open,
+        high,
+        low,
+        close,
+        volume_coin,
+        volume_usd
+
+    from {{ ref('stg_bybit__klines') }}
+    where candle_interval = '1h'
+
+),
+
+okx_klines as (
+
+    select
+        venue,
+        asset,
+        ts,
+        price_type,
+        open,
+        high,
+        low,
+        close,
+        volume_coin,
+        volume_usd
+
+    from {{ ref('stg_okx__klines') }}
+    where candle_interval = '1h'
+
+),
+
+hyperliquid_klines as (
+
+    select
+        venue,
+        asset,
+        ts,
+        price_type,
+        open,
+        high,
+        low,
+        close,
+        volume_coin,
+        volume_usd
+
+    from {{ ref('stg_hyperliquid__klines') }}
+    where candle_interval = '1h'
+
+),
+
 unioned as (
 
-    {% for model in venue_models %}
-        select * from {{ model }}
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from binance_klines
+    union all
+    select * from bybit_klines
+    union all
+    select * from okx_klines
+    union all
+    select * from hyperliquid_klines
 
 )
 

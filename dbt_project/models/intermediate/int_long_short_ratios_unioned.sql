@@ -1,13 +1,6 @@
-{%- set venue_models = [
-    'stg_binance__long_short_ratios',
-    'stg_bybit__long_short_ratios',
-    'stg_okx__long_short_ratios',
-] -%}
-
 with
 
-{% for model in venue_models %}
-{{ model }} as (
+binance_long_short_ratios as (
 
     select
         venue,
@@ -17,17 +10,45 @@ with
         long_share,
         long_short_ratio
 
-    from {{ ref(model) }}
+    from {{ ref('stg_binance__long_short_ratios') }}
 
 ),
 
-{% endfor %}
+bybit_long_short_ratios as (
+
+    select
+        venue,
+        asset,
+        ts,
+        ratio_type,
+        long_share,
+        long_short_ratio
+
+    from {{ ref('stg_bybit__long_short_ratios') }}
+
+),
+
+okx_long_short_ratios as (
+
+    select
+        venue,
+        asset,
+        ts,
+        ratio_type,
+        long_share,
+        long_short_ratio
+
+    from {{ ref('stg_okx__long_short_ratios') }}
+
+),
+
 unioned as (
 
-    {% for model in venue_models %}
-        select * from {{ model }}
-        {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from binance_long_short_ratios
+    union all
+    select * from bybit_long_short_ratios
+    union all
+    select * from okx_long_short_ratios
 
 )
 

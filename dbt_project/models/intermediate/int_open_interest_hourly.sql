@@ -2,21 +2,42 @@ with
 
 binance_open_interest as (
 
-    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    select
+        venue,
+        asset,
+        ts,
+        oi_coin,
+        oi_usd,
+        'reported' as oi_usd_method
+
     from {{ ref('stg_binance__open_interest') }}
 
 ),
 
 bybit_open_interest as (
 
-    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    select
+        venue,
+        asset,
+        ts,
+        oi_coin,
+        oi_usd,
+        'reported' as oi_usd_method
+
     from {{ ref('stg_bybit__open_interest') }}
 
 ),
 
 okx_open_interest as (
 
-    select venue, asset, ts, oi_coin, oi_usd, 'reported' as oi_usd_method
+    select
+        venue,
+        asset,
+        ts,
+        oi_coin,
+        oi_usd,
+        'reported' as oi_usd_method
+
     from {{ ref('stg_okx__open_interest') }}
 
 ),
@@ -24,7 +45,14 @@ okx_open_interest as (
 -- Hyperliquid has no OI history: its OI comes from the asset-context snapshots, priced at their mark
 hyperliquid_open_interest as (
 
-    select venue, asset, ts, oi_coin, oi_usd, 'snapshot_mark_price' as oi_usd_method
+    select
+        venue,
+        asset,
+        ts,
+        oi_coin,
+        oi_usd,
+        'snapshot_mark_price' as oi_usd_method
+
     from {{ ref('stg_hyperliquid__asset_contexts') }}
     where oi_coin is not null
 
@@ -32,7 +60,13 @@ hyperliquid_open_interest as (
 
 last_prices as (
 
-    select venue, asset, ts, open, close
+    select
+        venue,
+        asset,
+        ts,
+        open,
+        close
+
     from {{ ref('int_klines_hourly_unioned') }}
     where price_type = 'last'
 

@@ -7,35 +7,38 @@
     )
 }}
 
-{#- Read one day before the window: day-over-day changes and returns need the previous day. -#}
+{#-
+    Read one day before the window: day-over-day changes and returns need the previous day. The inputs are the
+    intermediate views over the lake, not the fct tables, so a ranged run on a fresh warehouse still sees that day.
+-#}
 {%- set lookback_days = 1 -%}
 
 with
 
 open_interest as (
 
-    select * from {{ ref('fct_open_interest') }}
+    select * from {{ ref('int_open_interest_hourly') }}
     where {{ in_run_window('ts', lookback_days) }}
 
 ),
 
 funding_rates as (
 
-    select * from {{ ref('fct_funding_rates') }}
+    select * from {{ ref('int_funding_rates_unioned') }}
     where {{ in_run_window('funding_time', lookback_days) }}
 
 ),
 
 long_short_ratios as (
 
-    select * from {{ ref('fct_long_short_ratio') }}
+    select * from {{ ref('int_long_short_ratios_unioned') }}
     where {{ in_run_window('ts', lookback_days) }}
 
 ),
 
 prices as (
 
-    select * from {{ ref('fct_prices_hourly') }}
+    select * from {{ ref('int_klines_hourly_unioned') }}
     where {{ in_run_window('ts', lookback_days) }}
 
 ),
@@ -49,13 +52,35 @@ asset_supply as (
 -- Which venues had any data for the asset that day
 venue_days as (
 
-    select venue, asset, cast(ts as date) as date from open_interest
+    select
+        venue,
+        asset,
+        cast(ts as date) as date
+    from open_interest
+
     union
-    select venue, asset, cast(funding_time as date) as date from funding_rates
+
+    select
+        venue,
+        asset,
+        cast(funding_time as date) as date
+    from funding_rates
+
     union
-    select venue, asset, cast(ts as date) as date from long_short_ratios
+
+    select
+        venue,
+        asset,
+        cast(ts as date) as date
+    from long_short_ratios
+
     union
-    select venue, asset, cast(ts as date) as date from prices
+
+    select
+        venue,
+        asset,
+        cast(ts as date) as date
+    from prices
 
 ),
 

@@ -13,7 +13,7 @@ renamed as (
         upper(trim(asset)) as asset,
         symbol,
         price_type,
-        "interval" as candle_interval,
+        interval as candle_interval,
         timezone('UTC', open_time) as ts,
         open,
         high,

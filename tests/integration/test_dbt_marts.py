@@ -1,0 +1,226 @@
+"""The dbt marts against the sandbox's ground truth.
+
+A lake is filled from the sandbox by every registered venue client, then the dbt project is built into a
+temporary warehouse three times: a ranged run on an empty warehouse, a full run, and the ranged run again.
+The marts are compared with the simulator's own tables (market.hourly / market.funding). Only venues whose
+data reached the lake are asserted on, so the test holds while venue clients are still being added.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from pipelines.ingest import ingest_days
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import days_between
+from pipelines.venues.registry import VENUE_MODULES
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+WINDOW = {"start_date": "2025-10-10", "end_date": "2025-10-11"}
+WINDOW_DAYS = (date(2025, 10, 10), date(2025, 10, 11))  # history only: snapshot datasets cannot reach these days
+CRASH_DAY = date(2025, 10, 10)
+LAKE_DAYS = days_between(date(2025, 10, 9), WINDOW_DAYS[-1])  # the window and the day before it
+LAKE_ASSETS = ("BTC", "ETH")  # enough to compare, and the fill stays inside every client's rate budget
+MARTS = ("fct_funding_rates", "fct_open_interest", "fct_long_short_ratio", "fct_prices_hourly", "leverage_daily")
+
+
+def source_datasets() -> dict[str, list[str]]:
+    """venue -> datasets, from the dbt sources: every glob the project reads needs an anchor file."""
+    datasets: dict[str, list[str]] = {}
+    for path in DBT_PROJECT.glob("models/staging/*/_*__sources.yml"):
+        for source in yaml.safe_load(path.read_text())["sources"]:
+            datasets[source["name"]] = [table["name"] for table in source["tables"]]
+    return datasets
+
+
+def run_dbt(home: Path, *args: str) -> None:
+    """dbt in a subprocess, as Dagster runs it: dbt-duckdb keeps its database open for the life of a process."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {**os.environ, "LEVWATCH_HOME": str(home),
+           "LEVWATCH_DBT_DB_PATH": str(home / "build" / "levwatch.duckdb")}
+    result = subprocess.run(
+        [str(dbt), *args,
+         "--project-dir", str(DBT_PROJECT),
+         "--profiles-dir", str(DBT_PROJECT),
+         "--target-path", str(home / "dbt_target"),  # leave the developer's dbt_project/target alone
+         "--log-path", str(home / "dbt_logs"),
+         "--threads", "4"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+
+
+def row_counts(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {mart: con.execute(f"select count(*) from marts.{mart}").fetchone()[0] for mart in MARTS}
+
+
+@dataclass(frozen=True)
+class Builds:
+    db: Path
+    days_after_first_ranged_run: list[date]
+    counts_after_full_run: dict[str, int]
+    counts_after_ranged_rerun: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
+    home = tmp_path_factory.mktemp("dbt_home")
+    lake = Lake(home / "lake")
+
+    def fill(venue: str) -> None:
+        module = VENUE_MODULES[venue]
+        with module.make_http(sandbox.base_url(venue)) as http:
+            for spec in module.DATASETS.values():
+                ingest_days(venue, spec, LAKE_DAYS, http=http, lake=lake, now_ms=small_scenario.clock_ms,
+                            assets=LAKE_ASSETS)
+
+    with ThreadPoolExecutor(max_workers=len(VENUE_MODULES) or 1) as pool:  # venues do not share rate budgets
+        list(pool.map(fill, VENUE_MODULES))
+    for venue, datasets in source_datasets().items():
+        for dataset in datasets:
+            lake.ensure_anchor(venue, dataset)
+    (home / "build").mkdir()
+    return home
+
+
+@pytest.fixture(scope="session")
+def builds(dbt_home) -> Builds:
+    db = dbt_home / "build" / "levwatch.duckdb"
+    window_vars = ["--vars", json.dumps(WINDOW)]
+
+    # data tests run once, in the full build: each dbt process costs seconds
+    run_dbt(dbt_home, "build", "--exclude-resource-type", "test", *window_vars)
+    with duckdb.connect(str(db), read_only=True) as con:
+        days = [r[0] for r in con.execute("select distinct date from marts.leverage_daily order by 1").fetchall()]
+
+    run_dbt(dbt_home, "build")
+    after_full = row_counts(db)
+
+    run_dbt(dbt_home, "run", "--select", "path:models/marts", *window_vars)
+    return Builds(db, days, after_full, row_counts(db))
+
+
+@pytest.fixture()
+def con(builds, sandbox):
+    """The warehouse, read-only, next to the simulator's tables (truth_hourly, truth_funding)."""
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    connection.execute(f"attach '{builds.db}' as wh (read_only)")
+    market = sandbox.state.market
+    connection.register("truth_hourly_raw", market.hourly)
+    connection.register("truth_funding_raw", market.funding)
+    # naive UTC times, like the marts
+    connection.execute("create temp view truth_hourly as "
+                       "select * replace (timezone('UTC', ts) as ts) from truth_hourly_raw")
+    connection.execute("create temp view truth_funding as "
+                       "select * replace (timezone('UTC', funding_time) as funding_time) from truth_funding_raw")
+    yield connection
+    connection.close()
+
+
+def test_ranged_run_on_an_empty_warehouse_builds_only_the_window(builds):
+    assert builds.days_after_first_ranged_run == list(WINDOW_DAYS)
+
+
+def test_ranged_rerun_is_idempotent(builds):
+    assert builds.counts_after_full_run["leverage_daily"] > 0
+    assert builds.counts_after_ranged_rerun == builds.counts_after_full_run
+
+
+def test_hourly_open_interest_matches_the_simulator(con):
+    rows = con.execute("""
+        select oi.venue, oi.asset, oi.ts, oi.oi_coin, truth.oi_coin
+        from wh.marts.fct_open_interest as oi
+        inner join truth_hourly as truth using (venue, asset, ts)
+        where cast(oi.ts as date) between ? and ?
+    """, list(WINDOW_DAYS)).fetchall()
+    if not rows:
+        pytest.skip("no venue with open interest history in the lake")
+    for venue, asset, ts, got, want in rows:
+        assert got == pytest.approx(want, rel=1e-6), (venue, asset, ts)
+
+
+def test_daily_open_interest_sums_each_venues_last_reading(con):
+    venues = [r[0] for r in con.execute(
+        "select distinct venue from wh.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]).fetchall()]
+    if not venues:
+        pytest.skip("no open interest in the lake on the crash day")
+    expected = dict(con.execute("""
+        with last_hour as (
+            select venue, asset, arg_max(oi_coin, ts) as oi_coin
+            from truth_hourly
+            where cast(ts as date) = ? and venue_up and list_contains(?, venue) and list_contains(?, asset)
+            group by venue, asset
+        )
+        select asset, sum(oi_coin) from last_hour group by asset
+    """, [CRASH_DAY, venues, list(LAKE_ASSETS)]).fetchall())
+    got = {asset: (oi_coin, oi_venues) for asset, oi_coin, oi_venues in con.execute(
+        "select asset, oi_coin, oi_venues from wh.marts.leverage_daily where date = ?", [CRASH_DAY]).fetchall()}
+    assert set(got) == set(expected)
+    for asset, oi_coin in expected.items():
+        assert got[asset][0] == pytest.approx(oi_coin, rel=1e-6), asset
+        assert got[asset][1] == len(venues), asset
+
+
+def test_funding_rates_match_the_simulator(con):
+    rows = con.execute("""
+        select f.venue, f.asset, f.funding_time, f.funding_rate, f.funding_rate_8h,
+               truth.funding_rate, truth.funding_rate * 8 / truth.interval_hours
+        from wh.marts.fct_funding_rates as f
+        inner join truth_funding as truth using (venue, asset, funding_time)
+    """).fetchall()
+    if not rows:
+        pytest.skip("no funding in the lake")
+    for venue, asset, when, rate, rate_8h, want_rate, want_rate_8h in rows:
+        assert rate == pytest.approx(want_rate, abs=1e-10), (venue, asset, when)
+        assert rate_8h == pytest.approx(want_rate_8h, abs=1e-10), (venue, asset, when)
+
+
+def test_crash_day_funding_paid_matches_the_simulator(con):
+    # the simulator's payments for the settlements that reached the lake, on venues that also have OI readings
+    expected = con.execute("""
+        with settled as (
+            select truth.asset, truth.funding_paid_usd
+            from truth_funding as truth
+            inner join wh.marts.fct_funding_rates as f using (venue, asset, funding_time)
+            where cast(truth.funding_time as date) = $day
+              and truth.venue in (
+                  select venue from wh.marts.fct_open_interest where cast(ts as date) = $day
+              )
+        )
+        select asset, sum(funding_paid_usd), sum(abs(funding_paid_usd)) from settled group by asset
+    """, {"day": CRASH_DAY}).fetchall()
+    if not expected:
+        pytest.skip("no venue with both funding and open interest on the crash day")
+    got = dict(con.execute(
+        "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]).fetchall())
+    for asset, paid, gross in expected:
+        # OI readings are hourly and valued at the venue's price, so allow 1% of the gross flow
+        assert got[asset] == pytest.approx(paid, abs=0.01 * gross), asset
+
+
+def test_reference_close_is_binances_last_hourly_close(con):
+    rows = con.execute("""
+        select daily.asset, daily.close, truth.close
+        from wh.marts.leverage_daily as daily
+        inner join truth_hourly as truth
+            on truth.venue = 'binance' and truth.asset = daily.asset
+            and truth.ts = daily.date + interval 23 hour
+        where daily.price_source = 'binance' and daily.date = ?
+    """, [CRASH_DAY]).fetchall()
+    if not rows:
+        pytest.skip("no Binance candles in the lake")
+    for asset, close, want in rows:
+        assert close == pytest.approx(want, rel=1e-6), asset

@@ -1,0 +1,78 @@
+"""Ingest over a day range: day-by-day files, failures that name the day, idempotent re-runs, api_health."""
+
+from dataclasses import replace
+from datetime import date
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.ingest import PartitionFailed, ingest_days, partition_status
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import day_window_ms
+from pipelines.venues import binance
+
+DAYS = [date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 12)]
+
+
+def http_for(sandbox):
+    return binance.make_http(sandbox.base_url("binance"), sleep=lambda s: None)
+
+
+def test_a_failing_day_stops_the_run_names_the_day_and_keeps_earlier_days(sandbox, tmp_path):
+    lake = Lake(tmp_path)
+    bad_start, _ = day_window_ms(DAYS[1])
+    real = binance.DATASETS["funding_rates"]
+
+    def flaky(http, asset, start, end):
+        if start == bad_start:
+            raise ValueError("venue sent garbage")
+        return real.fetch(http, asset, start, end)
+
+    spec = replace(real, fetch=flaky, chunk_days=1)
+    with http_for(sandbox) as http, pytest.raises(PartitionFailed, match="binance/funding_rates failed on 2025-10-11"):
+        ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms)
+    assert lake.read_partition("binance", "funding_rates", DAYS[0]).num_rows == 15  # 3 settlements x 5 assets
+    assert not lake.partition_path("binance", "funding_rates", DAYS[1]).exists()
+    assert not lake.partition_path("binance", "funding_rates", DAYS[2]).exists()
+
+
+def test_rerunning_a_range_replaces_files_without_duplicates(sandbox, tmp_path):
+    lake = Lake(tmp_path)
+    spec = binance.DATASETS["open_interest"]
+    for _ in range(2):
+        with http_for(sandbox) as http:
+            results = ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms,
+                                  run_id=f"run{_}")
+    for day, result in zip(DAYS, results, strict=True):
+        table = lake.read_partition("binance", "open_interest", day)
+        assert table.num_rows == result.rows
+        assert table.group_by(["symbol", "ts"]).aggregate([]).num_rows == table.num_rows
+    # the outage hour (2025-10-10 21:00) has no Binance statistics: 23 readings that day, 24 on the others
+    assert [r.rows for r in results] == [23 * 5, 24 * 5, 24 * 5]
+    assert results[0].per_asset == {"BTC": 23, "ETH": 23, "SOL": 23, "XRP": 23, "DOGE": 23}
+
+
+def test_every_request_is_recorded_as_api_health(sandbox, tmp_path):
+    lake = Lake(tmp_path)
+    with http_for(sandbox) as http:
+        ingest_days("binance", binance.DATASETS["funding_rates"], DAYS[:1], http=http, lake=lake,
+                    now_ms=sandbox.state.clock_ms, run_id="r1")
+    files = list((tmp_path / "binance" / "api_health").rglob("*.parquet"))
+    assert [f.name for f in files] == ["r1-funding_rates.parquet"]
+    health = pq.read_table(files[0])
+    assert health.num_rows >= 5  # at least one call per asset
+    assert set(health["endpoint"].to_pylist()) == {"/fapi/v1/fundingRate"}
+    assert all(health["ok"].to_pylist()) and set(health["status"].to_pylist()) == {200}
+
+
+def test_partition_status_rules():
+    spec = binance.DATASETS["open_interest"]
+    now = day_window_ms(date(2025, 12, 1))[0] + 1800_000
+    assert partition_status(spec, date(2025, 11, 30), now) == "ok"
+    assert partition_status(spec, date(2025, 11, 1), now) == "ok"
+    assert partition_status(spec, date(2025, 10, 31), now) == "beyond_retention"
+    assert partition_status(spec, date(2025, 12, 2), now) == "future"
+    assert partition_status(binance.DATASETS["funding_rates"], date(2019, 9, 10), now) == "ok"
+    snapshot = replace(spec, snapshot=True, retention_days=None)
+    assert partition_status(snapshot, date(2025, 12, 1), now) == "ok"
+    assert partition_status(snapshot, date(2025, 11, 30), now) == "not_recordable"
