@@ -38,26 +38,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     scenario_path = Path(args.scenario).resolve() if args.scenario else settings.sandbox_scenario
     scenario = load_scenario(scenario_path)
     env = dict(os.environ)
-    env.update({
-        "LEVWATCH_HOME": str(home),
-        "LEVWATCH_SOURCE": "sandbox",
-        "DAGSTER_HOME": str(prepare_home(home)),
-    })
+    env.update(
+        {
+            "LEVWATCH_HOME": str(home),
+            "LEVWATCH_SOURCE": "sandbox",
+            "DAGSTER_HOME": str(prepare_home(home)),
+        }
+    )
     if scenario_path:
         env["LEVWATCH_SANDBOX_SCENARIO"] = str(scenario_path)
     started = time.monotonic()
-    print(f"[levwatch] simulating the '{scenario.name}' market ({scenario.start} .. {scenario.end}) …", flush=True)
+    print(
+        f"[levwatch] simulating the '{scenario.name}' market ({scenario.start} .. {scenario.end}) …",
+        flush=True,
+    )
     load_market(scenario, home / "sandbox")  # once, cached: every run process then serves the same market
     print(f"[levwatch] market ready in {time.monotonic() - started:.1f}s", flush=True)
     partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
     print(f"[levwatch] backfilling every asset for {partition_range} in one Dagster run …", flush=True)
     cmd = [
-        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
-        "--select", "*", "--partition-range", partition_range,
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "pipelines.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        partition_range,
     ]
     result = subprocess.run(cmd, env=env)
     if result.returncode != 0:
-        print(f"[levwatch] the Dagster run failed (exit {result.returncode}); see the log above", file=sys.stderr)
+        print(
+            f"[levwatch] the Dagster run failed (exit {result.returncode}); see the log above",
+            file=sys.stderr,
+        )
         return result.returncode
     print(f"[levwatch] done in {time.monotonic() - started:.0f}s\n", flush=True)
     print(summary(home))
@@ -69,7 +86,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()
-    server = make_server(settings.home, Path(args.scenario) if args.scenario else None, port=args.port).start()
+    server = make_server(
+        settings.home, Path(args.scenario) if args.scenario else None, port=args.port
+    ).start()
     print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
     for venue in sorted(server.state.market.scenario.venues):
         print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dagster import Definitions, FreshnessPolicy
+
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.resources import gateway_from_settings

@@ -55,7 +55,10 @@ def _chunks(days: list[date], statuses: dict[date, str], size: int) -> list[list
     for day in days:
         last = chunks[-1] if chunks else None
         if (
-            last and statuses[day] == "ok" and statuses[last[-1]] == "ok" and len(last) < size
+            last
+            and statuses[day] == "ok"
+            and statuses[last[-1]] == "ok"
+            and len(last) < size
             and (day - last[-1]).days == 1
         ):
             last.append(day)
@@ -86,7 +89,9 @@ def ingest_days(
     try:
         for chunk in _chunks(days, statuses, max(spec.chunk_days, 1)):
             if statuses[chunk[0]] != "ok":
-                lake.write_partition(venue, spec.name, chunk[0], empty_table(spec.name), status=statuses[chunk[0]])
+                lake.write_partition(
+                    venue, spec.name, chunk[0], empty_table(spec.name), status=statuses[chunk[0]]
+                )
                 results.append(DayResult(chunk[0], 0, statuses[chunk[0]]))
                 continue
             results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets))
@@ -135,9 +140,16 @@ def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall],
         table = pa.Table.from_pylist(
             [
                 {
-                    "venue": c.venue, "endpoint": c.endpoint, "method": c.method, "requested_at": c.requested_at_ms,
-                    "status": c.status, "latency_ms": c.latency_ms, "attempt": c.attempt, "ok": c.ok,
-                    "error": c.error, "run_id": run_id,
+                    "venue": c.venue,
+                    "endpoint": c.endpoint,
+                    "method": c.method,
+                    "requested_at": c.requested_at_ms,
+                    "status": c.status,
+                    "latency_ms": c.latency_ms,
+                    "attempt": c.attempt,
+                    "ok": c.ok,
+                    "error": c.error,
+                    "run_id": run_id,
                 }
                 for c in day_calls
             ]

@@ -158,7 +158,9 @@ class Lake:
     def glob(self, venue: str, dataset: str) -> str:
         return str(self.dataset_dir(venue, dataset) / "date=*" / "data.parquet")
 
-    def write_partition(self, venue: str, dataset: str, day: date, table: pa.Table, *, status: str = "ok") -> Path:
+    def write_partition(
+        self, venue: str, dataset: str, day: date, table: pa.Table, *, status: str = "ok"
+    ) -> Path:
         """Replace one day's file atomically: temp file, fsync, rename. Readers see the old or the new file."""
         table = conform(dataset, table)
         _check_in_day(dataset, table, day)
@@ -238,7 +240,9 @@ def _check_in_day(dataset: str, table: pa.Table, day: date) -> None:
     if keys:
         distinct = table.group_by(list(keys)).aggregate([]).num_rows
         if distinct != table.num_rows:
-            raise LakeError(f"{dataset}: {table.num_rows - distinct} duplicate rows on {keys} in {day.isoformat()}")
+            raise LakeError(
+                f"{dataset}: {table.num_rows - distinct} duplicate rows on {keys} in {day.isoformat()}"
+            )
 
 
 def _atomic_write(table: pa.Table, target: Path) -> None:

@@ -30,12 +30,16 @@ def summary(home: Path) -> str:
     lines = []
     with connect_read_only(home) as con:
         rows = con.execute(LARGEST_OI_DROPS).fetchall()
-        span = con.execute("select min(date), max(date), count(distinct asset) from marts.leverage_daily").fetchone()
+        span = con.execute(
+            "select min(date), max(date), count(distinct asset) from marts.leverage_daily"
+        ).fetchone()
     lines.append(f"Warehouse: {published_path(home)}  ({span[0]} .. {span[1]}, {span[2]} assets)")
     lines.append("")
     lines.append("Five days with the largest aggregate open-interest drop (all venues, all assets):")
-    lines.append(f"{'date':<12}{'OI (US$bn)':>12}{'change':>12}{'change %':>10}{'BTC move':>10}{'ETH move':>10}"
-                 f"{'funding/8h':>12}")
+    lines.append(
+        f"{'date':<12}{'OI (US$bn)':>12}{'change':>12}{'change %':>10}{'BTC move':>10}{'ETH move':>10}"
+        f"{'funding/8h':>12}"
+    )
     for date, oi, change, pct, funding, btc, eth in rows:
         lines.append(
             f"{date!s:<12}{oi / 1e9:>12.2f}{change / 1e9:>+12.2f}{_pct(pct):>10}{_pct(btc):>10}{_pct(eth):>10}"

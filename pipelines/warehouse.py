@@ -47,5 +47,7 @@ def publish(home: Path) -> Path:
 def connect_read_only(home: Path) -> duckdb.DuckDBPyConnection:
     path = published_path(home)
     if not path.exists():
-        raise FileNotFoundError(f"no published warehouse at {path}: run `make demo` or materialize the dbt assets")
+        raise FileNotFoundError(
+            f"no published warehouse at {path}: run `make demo` or materialize the dbt assets"
+        )
     return duckdb.connect(str(path), read_only=True)

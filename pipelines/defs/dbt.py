@@ -1,6 +1,5 @@
 """dbt models as Dagster assets: the partition window goes to dbt once per run, then the warehouse is published."""
 
-
 import json
 import os
 import shutil
@@ -10,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
@@ -32,8 +37,12 @@ def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
     """Parse the dbt project when its manifest is missing or older than any model, seed or macro."""
     manifest = project.manifest_path
     newest_source = max(
-        (p.stat().st_mtime for sub in ("models", "macros", "seeds", "tests") for p in (project.project_dir / sub).rglob("*")
-         if p.is_file()),
+        (
+            p.stat().st_mtime
+            for sub in ("models", "macros", "seeds", "tests")
+            for p in (project.project_dir / sub).rglob("*")
+            if p.is_file()
+        ),
         default=0.0,
     )
     newest_source = max(newest_source, (project.project_dir / "dbt_project.yml").stat().st_mtime)
@@ -87,5 +96,3 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
     published = publish(home)
     context.log.info(f"published the warehouse at {published}")
-
-

@@ -1,6 +1,5 @@
 """raw/<venue>/<dataset> assets, generated from the venue registry. Each run writes its day range day by day."""
 
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -45,8 +44,15 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
         lake = venue_gateway.lake
         http = venue_gateway.http(venue)
         try:
-            results = ingest_days(venue, spec, days, http=http, lake=lake, now_ms=venue_gateway.now_ms(),
-                                  run_id=context.run.run_id)
+            results = ingest_days(
+                venue,
+                spec,
+                days,
+                http=http,
+                lake=lake,
+                now_ms=venue_gateway.now_ms(),
+                run_id=context.run.run_id,
+            )
         finally:
             http.close()
         for r in results:
@@ -63,12 +69,17 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
         )
         for outcome in run_checks(lake, venue, spec, results):
             yield AssetCheckResult(
-                check_name=outcome.name, passed=outcome.passed, asset_key=key,
+                check_name=outcome.name,
+                passed=outcome.passed,
+                asset_key=key,
                 severity=AssetCheckSeverity.WARN if outcome.warn_only else AssetCheckSeverity.ERROR,
-                description=outcome.message, metadata=outcome.metadata,
+                description=outcome.message,
+                metadata=outcome.metadata,
             )
 
     return _raw
 
 
-RAW_ASSETS = [_build(venue, spec) for venue, module in VENUE_MODULES.items() for spec in module.DATASETS.values()]
+RAW_ASSETS = [
+    _build(venue, spec) for venue, module in VENUE_MODULES.items() for spec in module.DATASETS.values()
+]

@@ -49,6 +49,8 @@ class VenueGateway(ConfigurableResource):
 def gateway_from_settings() -> VenueGateway:
     s = load_settings()
     return VenueGateway(
-        home=str(s.home), source=s.source,
-        scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None, timeout_s=s.http_timeout_s,
+        home=str(s.home),
+        source=s.source,
+        scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None,
+        timeout_s=s.http_timeout_s,
     )

@@ -1,6 +1,5 @@
 """Daily at 00:30 UTC for yesterday; hourly for today's intraday data."""
 
-
 from datetime import timedelta
 
 from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule

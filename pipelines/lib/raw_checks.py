@@ -98,6 +98,8 @@ def _outcome(name: str, bad: list[str], days: int, what: str) -> CheckOutcome:
         return CheckOutcome(name, True, f"{days} partitions checked", {"partitions_checked": days})
     shown = bad[:20]
     return CheckOutcome(
-        name, False, f"{len(bad)} {what}: {' | '.join(shown)}" + (" …" if len(bad) > 20 else ""),
+        name,
+        False,
+        f"{len(bad)} {what}: {' | '.join(shown)}" + (" …" if len(bad) > 20 else ""),
         {"partitions_checked": days, "failing": len(bad)},
     )

@@ -41,9 +41,15 @@ LEVERAGE_SPREAD = np.exp(0.45 * np.array([-1.73, -1.15, -0.76, -0.43, -0.14, 0.1
 @dataclass(frozen=True)
 class Market:
     scenario: Scenario
-    hourly: pa.Table  # venue, asset, ts, OHLC (last/mark/index), volume, taker, oi, ratios, liquidations, venue_up
-    funding: pa.Table  # venue, asset, funding_time, funding_rate, interval_hours, mark_price, oi_coin, funding_paid_usd
-    liquidations: pa.Table  # venue, asset, ts, side, qty_coin, notional_usd (one row per step with forced closes)
+    hourly: (
+        pa.Table
+    )  # venue, asset, ts, OHLC (last/mark/index), volume, taker, oi, ratios, liquidations, venue_up
+    funding: (
+        pa.Table
+    )  # venue, asset, funding_time, funding_rate, interval_hours, mark_price, oi_coin, funding_paid_usd
+    liquidations: (
+        pa.Table
+    )  # venue, asset, ts, side, qty_coin, notional_usd (one row per step with forced closes)
     truth: dict  # the ground-truth event log
 
     def series(self, venue: str, asset: str) -> pa.Table:
@@ -69,7 +75,10 @@ def _anchor_log_path(scenario: Scenario, asset: str, n_minutes: int) -> np.ndarr
     """Log price at each minute, linear in log space between daily anchors at each day's end."""
     closes = _anchor_closes(scenario, asset)
     known = sorted(closes)
-    days = [scenario.start - timedelta(days=1) + timedelta(days=i) for i in range((scenario.end - scenario.start).days + 2)]
+    days = [
+        scenario.start - timedelta(days=1) + timedelta(days=i)
+        for i in range((scenario.end - scenario.start).days + 2)
+    ]
     xs = np.array([(d - known[0]).days for d in known], dtype=float)
     ys = np.log(np.array([closes[d] for d in known]))
     anchor_x = np.array([(d - known[0]).days for d in days], dtype=float)
@@ -87,7 +96,9 @@ def _bridge_noise(rng: np.random.Generator, scenario: Scenario, n_days: int) -> 
         own = rng.standard_normal(minutes)
         corr = min(max(spec.beta, 0.0), 1.0)
         sigma = spec.vol_annual / math.sqrt(365 * 1440)
-        walk = (sigma * (corr * common + math.sqrt(1 - corr * corr) * own)).reshape(n_days, 1440).cumsum(axis=1)
+        walk = (
+            (sigma * (corr * common + math.sqrt(1 - corr * corr) * own)).reshape(n_days, 1440).cumsum(axis=1)
+        )
         frac = (np.arange(1, 1441) / 1440.0)[None, :]
         out[asset] = (walk - frac * walk[:, -1:]).reshape(-1)
     return out
@@ -134,7 +145,10 @@ def simulate(scenario: Scenario) -> Market:
 
     noise = _bridge_noise(rng, scenario, n_days)
     exo = np.stack(
-        [_anchor_log_path(scenario, a, n_minutes) + noise[a] + _shock_path(scenario, a, minute_ms) for a in assets]
+        [
+            _anchor_log_path(scenario, a, n_minutes) + noise[a] + _shock_path(scenario, a, minute_ms)
+            for a in assets
+        ]
     )  # (A, minutes)
     by_step = exo.reshape(A, n_steps, step)
     ex_open, ex_close = by_step[:, :, 0], by_step[:, :, -1]
@@ -179,13 +193,36 @@ def simulate(scenario: Scenario) -> Market:
 
     # seed the books at their targets with positions opened over the previous days
     for _ in range(int(3 / (step / 1440))):
-        _open(hist_long, hist_short, kernels, grid, ex_open[:, 0], oi_usd0, p0, scenario.long_bias, close_rate, 1.0)
+        _open(
+            hist_long,
+            hist_short,
+            kernels,
+            grid,
+            ex_open[:, 0],
+            oi_usd0,
+            p0,
+            scenario.long_bias,
+            close_rate,
+            1.0,
+        )
         hist_long *= 1 - close_rate
         hist_short *= 1 - close_rate
 
-    rec = {k: np.zeros((V, A, n_steps)) for k in (
-        "oi", "long_coin", "short_coin", "liq_long_coin", "liq_short_coin", "liq_long_usd", "liq_short_usd",
-        "premium", "volume", "taker_buy")}
+    rec = {
+        k: np.zeros((V, A, n_steps))
+        for k in (
+            "oi",
+            "long_coin",
+            "short_coin",
+            "liq_long_coin",
+            "liq_short_coin",
+            "liq_long_usd",
+            "liq_short_usd",
+            "premium",
+            "volume",
+            "taker_buy",
+        )
+    }
     log_price = np.zeros((A, n_steps, 4))  # open, high, low, close including impact
     ret_hist = np.zeros((A,))
     prev_close = ex_open[:, 0].copy()
@@ -230,28 +267,46 @@ def simulate(scenario: Scenario) -> Market:
             if np.all(np.abs(push) < 1e-5):
                 break
         close_lp = ex_close[:, t] + impact
-        log_price[:, t] = np.stack([open_lp, np.maximum(high, np.maximum(open_lp, close_lp)),
-                                    np.minimum(low, np.minimum(open_lp, close_lp)), close_lp], axis=1)
+        log_price[:, t] = np.stack(
+            [
+                open_lp,
+                np.maximum(high, np.maximum(open_lp, close_lp)),
+                np.minimum(low, np.minimum(open_lp, close_lp)),
+                close_lp,
+            ],
+            axis=1,
+        )
         impact *= decay
 
         ret = close_lp - prev_close
         prev_close = close_lp
         ret_hist = 0.98 * ret_hist + ret  # a slow trend signal: traders chase it
         long_share_target = np.clip(
-            scenario.long_bias + 0.08 * np.tanh(ret_hist / (sigma_step * 12)), 0.5, 0.8)
+            scenario.long_bias + 0.08 * np.tanh(ret_hist / (sigma_step * 12)), 0.5, 0.8
+        )
 
         price = np.exp(close_lp)
         hist_long *= 1 - close_rate
         hist_short *= 1 - close_rate
-        _open(hist_long, hist_short, kernels, grid, close_lp, oi_usd0 * oi_mult, p0, long_share_target,
-              close_rate, 1.0, refill_rate=refill_rate, current=(hist_long.sum(axis=2), hist_short.sum(axis=2)),
-              price=price)
+        _open(
+            hist_long,
+            hist_short,
+            kernels,
+            grid,
+            close_lp,
+            oi_usd0 * oi_mult,
+            p0,
+            long_share_target,
+            close_rate,
+            1.0,
+            refill_rate=refill_rate,
+            current=(hist_long.sum(axis=2), hist_short.sum(axis=2)),
+            price=price,
+        )
 
         Lp, Sp = hist_long.sum(axis=2), hist_short.sum(axis=2)
         skew = Lp / np.maximum(Lp + Sp, 1e-12) - scenario.long_bias
-        rec["premium"][:, :, t] = (
-            0.0012 * skew + 0.15 * (impact - 0) / 8 + rng.normal(0, 0.00004, (V, A))
-        )
+        rec["premium"][:, :, t] = 0.0012 * skew + 0.15 * (impact - 0) / 8 + rng.normal(0, 0.00004, (V, A))
         rec["liq_long_coin"][:, :, t] = liq_long
         rec["liq_short_coin"][:, :, t] = liq_short
         rec["liq_long_usd"][:, :, t] = liq_long_usd
@@ -265,8 +320,21 @@ def simulate(scenario: Scenario) -> Market:
     return _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
 
 
-def _open(hist_long, hist_short, kernels, grid, log_price, oi_usd, p0, long_share, close_rate, scale,
-          refill_rate=0.0, current=None, price=None):
+def _open(
+    hist_long,
+    hist_short,
+    kernels,
+    grid,
+    log_price,
+    oi_usd,
+    p0,
+    long_share,
+    close_rate,
+    scale,
+    refill_rate=0.0,
+    current=None,
+    price=None,
+):
     """New positions at the current price: enough to replace closures and refill a drained book."""
     price = np.exp(log_price) if price is None else price
     target_usd = oi_usd * (price / p0)[None, :] ** 0.7  # OI in USD follows price, partly
@@ -294,17 +362,62 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
     H = n_steps // per_hour
     hour_ms = start_ms + np.arange(H, dtype=np.int64) * HOUR_MS
     lp = log_price.reshape(A, H, per_hour, 4)
-    idx_o, idx_h, idx_l, idx_c = lp[:, :, 0, 0], lp[:, :, :, 1].max(axis=2), lp[:, :, :, 2].min(axis=2), lp[:, :, -1, 3]
+    idx_o, idx_h, idx_l, idx_c = (
+        lp[:, :, 0, 0],
+        lp[:, :, :, 1].max(axis=2),
+        lp[:, :, :, 2].min(axis=2),
+        lp[:, :, -1, 3],
+    )
     prem = rec["premium"].reshape(V, A, H, per_hour)
 
-    cols: dict[str, list] = {k: [] for k in (
-        "venue", "asset", "ts", "open", "high", "low", "close", "mark_open", "mark_high", "mark_low", "mark_close",
-        "index_open", "index_high", "index_low", "index_close", "volume_coin", "taker_buy_coin", "taker_sell_coin",
-        "oi_coin", "long_coin", "short_coin", "long_account_share", "top_account_long_share",
-        "top_position_long_share", "premium", "liq_long_coin", "liq_short_coin", "liq_long_usd", "liq_short_usd",
-        "venue_up")}
-    fund_cols: dict[str, list] = {k: [] for k in (
-        "venue", "asset", "funding_time", "funding_rate", "interval_hours", "mark_price", "oi_coin", "funding_paid_usd")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "venue",
+            "asset",
+            "ts",
+            "open",
+            "high",
+            "low",
+            "close",
+            "mark_open",
+            "mark_high",
+            "mark_low",
+            "mark_close",
+            "index_open",
+            "index_high",
+            "index_low",
+            "index_close",
+            "volume_coin",
+            "taker_buy_coin",
+            "taker_sell_coin",
+            "oi_coin",
+            "long_coin",
+            "short_coin",
+            "long_account_share",
+            "top_account_long_share",
+            "top_position_long_share",
+            "premium",
+            "liq_long_coin",
+            "liq_short_coin",
+            "liq_long_usd",
+            "liq_short_usd",
+            "venue_up",
+        )
+    }
+    fund_cols: dict[str, list] = {
+        k: []
+        for k in (
+            "venue",
+            "asset",
+            "funding_time",
+            "funding_rate",
+            "interval_hours",
+            "mark_price",
+            "oi_coin",
+            "funding_paid_usd",
+        )
+    }
     liq_cols: dict[str, list] = {k: [] for k in ("venue", "asset", "ts", "side", "qty_coin", "notional_usd")}
 
     step_ms = start_ms + np.arange(n_steps, dtype=np.int64) * step * 60_000
@@ -329,8 +442,11 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
                 cols[name].append(arr)
             for name, arr in zip(("mark_open", "mark_high", "mark_low", "mark_close"), mark, strict=True):
                 cols[name].append(arr)
-            for name, arr in zip(("index_open", "index_high", "index_low", "index_close"),
-                                 np.exp(np.stack([idx_o[a], idx_h[a], idx_l[a], idx_c[a]])), strict=True):
+            for name, arr in zip(
+                ("index_open", "index_high", "index_low", "index_close"),
+                np.exp(np.stack([idx_o[a], idx_h[a], idx_l[a], idx_c[a]])),
+                strict=True,
+            ):
                 cols[name].append(arr)
             cols["volume_coin"].append(vol)
             cols["taker_buy_coin"].append(buy)
@@ -350,7 +466,7 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
             ih = spec.funding_interval_hours
             per_8h = p_mean + BASE_FUNDING_8H
             for end in range(ih, H + 1, ih):
-                rate8 = float(per_8h[end - ih:end].mean())
+                rate8 = float(per_8h[end - ih : end].mean())
                 rate = float(np.clip(rate8 * ih / 8, -spec.funding_cap, spec.funding_cap))
                 if end >= H:
                     break  # the settlement at the window's end belongs to the next day
@@ -366,7 +482,10 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
                 fund_cols["funding_paid_usd"].append(round(rate, 8) * oi * m)
 
             ql, qs = rec["liq_long_coin"][v, a], rec["liq_short_coin"][v, a]
-            for side, q, u in (("long", ql, rec["liq_long_usd"][v, a]), ("short", qs, rec["liq_short_usd"][v, a])):
+            for side, q, u in (
+                ("long", ql, rec["liq_long_usd"][v, a]),
+                ("short", qs, rec["liq_short_usd"][v, a]),
+            ):
                 nz = np.nonzero(q > 1e-9)[0]
                 liq_cols["venue"] += [venue] * len(nz)
                 liq_cols["asset"] += [asset] * len(nz)
@@ -376,23 +495,37 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
                 liq_cols["notional_usd"].append(u[nz])
 
     ts_type = pa.timestamp("ms", tz="UTC")
-    hourly = pa.table({
-        k: (pa.array(v, pa.string()) if k in ("venue", "asset") else
-            pa.array(np.concatenate(v), ts_type) if k == "ts" else pa.array(np.concatenate(v)))
-        for k, v in cols.items()
-    })
-    funding = pa.table({
-        k: (pa.array(v, ts_type) if k == "funding_time" else pa.array(v)) for k, v in fund_cols.items()
-    })
-    liquidations = pa.table({
-        "venue": pa.array(liq_cols["venue"], pa.string()),
-        "asset": pa.array(liq_cols["asset"], pa.string()),
-        "ts": pa.array(np.concatenate(liq_cols["ts"]) if liq_cols["ts"] else np.array([], np.int64), ts_type),
-        "side": pa.array(liq_cols["side"], pa.string()),
-        "qty_coin": pa.array(np.concatenate(liq_cols["qty_coin"]) if liq_cols["qty_coin"] else [], pa.float64()),
-        "notional_usd": pa.array(np.concatenate(liq_cols["notional_usd"]) if liq_cols["notional_usd"] else [],
-                                 pa.float64()),
-    })
+    hourly = pa.table(
+        {
+            k: (
+                pa.array(v, pa.string())
+                if k in ("venue", "asset")
+                else pa.array(np.concatenate(v), ts_type)
+                if k == "ts"
+                else pa.array(np.concatenate(v))
+            )
+            for k, v in cols.items()
+        }
+    )
+    funding = pa.table(
+        {k: (pa.array(v, ts_type) if k == "funding_time" else pa.array(v)) for k, v in fund_cols.items()}
+    )
+    liquidations = pa.table(
+        {
+            "venue": pa.array(liq_cols["venue"], pa.string()),
+            "asset": pa.array(liq_cols["asset"], pa.string()),
+            "ts": pa.array(
+                np.concatenate(liq_cols["ts"]) if liq_cols["ts"] else np.array([], np.int64), ts_type
+            ),
+            "side": pa.array(liq_cols["side"], pa.string()),
+            "qty_coin": pa.array(
+                np.concatenate(liq_cols["qty_coin"]) if liq_cols["qty_coin"] else [], pa.float64()
+            ),
+            "notional_usd": pa.array(
+                np.concatenate(liq_cols["notional_usd"]) if liq_cols["notional_usd"] else [], pa.float64()
+            ),
+        }
+    )
     truth = _truth_log(scenario, hourly, funding)
     return Market(scenario=scenario, hourly=hourly, funding=funding, liquidations=liquidations, truth=truth)
 
@@ -401,10 +534,20 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
     """What happened, in the simulator's own terms; tests compare the marts against it."""
     events = []
     for s in scenario.shocks:
-        events.append({"type": "shock", "name": s.name, "start_ms": s.start_ms, "duration_minutes": s.duration_minutes,
-                       "magnitude": s.magnitude, "aims_at": s.aims_at})
+        events.append(
+            {
+                "type": "shock",
+                "name": s.name,
+                "start_ms": s.start_ms,
+                "duration_minutes": s.duration_minutes,
+                "magnitude": s.magnitude,
+                "aims_at": s.aims_at,
+            }
+        )
     for o in scenario.outages:
-        events.append({"type": "outage", "venue": o.venue, "start_ms": o.start_ms, "end_ms": o.end_ms, "mode": o.mode})
+        events.append(
+            {"type": "outage", "venue": o.venue, "start_ms": o.start_ms, "end_ms": o.end_ms, "mode": o.mode}
+        )
     # daily liquidations by side, market-wide, and the worst day
     day = pc.floor_temporal(hourly["ts"], unit="day")
     daily = (
@@ -413,16 +556,22 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
         .aggregate([("liq_long_usd", "sum"), ("liq_short_usd", "sum")])
         .sort_by("day")
     )
-    totals = [a + b for a, b in zip(daily["liq_long_usd_sum"].to_pylist(), daily["liq_short_usd_sum"].to_pylist(),
-                                    strict=True)]
+    totals = [
+        a + b
+        for a, b in zip(
+            daily["liq_long_usd_sum"].to_pylist(), daily["liq_short_usd_sum"].to_pylist(), strict=True
+        )
+    ]
     worst = int(np.argmax(totals)) if totals else None
     if worst is not None:
-        events.append({
-            "type": "largest_liquidation_day",
-            "day": daily["day"][worst].as_py().date().isoformat(),
-            "long_usd": daily["liq_long_usd_sum"][worst].as_py(),
-            "short_usd": daily["liq_short_usd_sum"][worst].as_py(),
-        })
+        events.append(
+            {
+                "type": "largest_liquidation_day",
+                "day": daily["day"][worst].as_py().date().isoformat(),
+                "long_usd": daily["liq_long_usd_sum"][worst].as_py(),
+                "short_usd": daily["liq_short_usd_sum"][worst].as_py(),
+            }
+        )
     return {"scenario": scenario.name, "digest": scenario.digest, "events": events}
 
 

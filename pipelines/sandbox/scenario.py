@@ -133,7 +133,9 @@ def _parse(doc: dict, digest: str) -> Scenario:
             name=name,
             vol_annual=float(a["vol_annual"]),
             beta=float(a.get("beta", 1.0)),
-            waypoints={_date(k, f"assets.{name}.waypoints"): float(v) for k, v in (a.get("waypoints") or {}).items()},
+            waypoints={
+                _date(k, f"assets.{name}.waypoints"): float(v) for k, v in (a.get("waypoints") or {}).items()
+            },
             depth_usd=float(a["depth_usd"]),
             anchor_file=a.get("anchor_file"),
         )
@@ -176,7 +178,9 @@ def _parse(doc: dict, digest: str) -> Scenario:
             raise ScenarioError(f"outage on {o['venue']}: mode must be 503 or timeout, got {mode!r}")
         outages.append(Outage(o["venue"], _ms(o["start"], "outage start"), _ms(o["end"], "outage end"), mode))
     clock = doc.get("clock")
-    clock_ms = _ms(clock, "clock") if clock else _ms(f"{end.isoformat()}T23:59:59Z", "clock") + 1 + 30 * 60_000
+    clock_ms = (
+        _ms(clock, "clock") if clock else _ms(f"{end.isoformat()}T23:59:59Z", "clock") + 1 + 30 * 60_000
+    )
     step = int(doc.get("step_minutes", 5))
     if step <= 0 or 60 % step:
         raise ScenarioError(f"step_minutes must divide 60, got {step}")
@@ -191,7 +195,9 @@ def _parse(doc: dict, digest: str) -> Scenario:
         venues=venues,
         shocks=shocks,
         outages=outages,
-        oi_multiplier={_date(k, "oi_multiplier"): float(v) for k, v in (doc.get("oi_multiplier") or {}).items()},
+        oi_multiplier={
+            _date(k, "oi_multiplier"): float(v) for k, v in (doc.get("oi_multiplier") or {}).items()
+        },
         long_bias=float(doc.get("long_bias", 0.58)),
         maintenance_margin=float(doc.get("maintenance_margin", 0.005)),
         impact_half_life_minutes=float(doc.get("impact_half_life_minutes", 45)),

@@ -14,10 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipelines.sandbox.market import load_market
-from pipelines.sandbox.routes import binance
-from pipelines.sandbox.routes import bybit
-from pipelines.sandbox.routes import hyperliquid
-from pipelines.sandbox.routes import okx
+from pipelines.sandbox.routes import binance, bybit, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 
@@ -45,8 +42,9 @@ def build_app(state: SandboxState) -> web.Application:
 
 async def _health(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE_KEY]
-    return web.json_response({"scenario": state.market.scenario.name, "clock_ms": state.now_ms(),
-                              "venues": sorted(VENUE_APPS)})
+    return web.json_response(
+        {"scenario": state.market.scenario.name, "clock_ms": state.now_ms(), "venues": sorted(VENUE_APPS)}
+    )
 
 
 async def _set_clock(request: web.Request) -> web.Response:
@@ -142,8 +140,14 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def make_server(home: Path, scenario_path: Path | None = None, *, scenario: Scenario | None = None,
-                host: str = "127.0.0.1", port: int = 0) -> SandboxServer:
+def make_server(
+    home: Path,
+    scenario_path: Path | None = None,
+    *,
+    scenario: Scenario | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> SandboxServer:
     scenario = scenario or load_scenario(scenario_path)
     market = load_market(scenario, home / "sandbox")
     return SandboxServer(SandboxState.from_market(market), host=host, port=port)

@@ -63,16 +63,23 @@ class SandboxState:
         venues = h["venue"].to_numpy(zero_copy_only=False)
         assets = h["asset"].to_numpy(zero_copy_only=False)
         ts = h["ts"].cast("int64").to_numpy()
-        cols = {name: h[name].to_numpy(zero_copy_only=False) for name in h.column_names
-                if name not in ("venue", "asset", "ts")}
+        cols = {
+            name: h[name].to_numpy(zero_copy_only=False)
+            for name in h.column_names
+            if name not in ("venue", "asset", "ts")
+        }
         for key in sorted(set(zip(venues, assets, strict=True))):
             mask = (venues == key[0]) & (assets == key[1])
             state.series[key] = Series(ts=ts[mask], cols={k: v[mask] for k, v in cols.items()})
-        f = market.funding.sort_by([("venue", "ascending"), ("asset", "ascending"), ("funding_time", "ascending")])
+        f = market.funding.sort_by(
+            [("venue", "ascending"), ("asset", "ascending"), ("funding_time", "ascending")]
+        )
         fv, fa = f["venue"].to_numpy(zero_copy_only=False), f["asset"].to_numpy(zero_copy_only=False)
         fts = f["funding_time"].cast("int64").to_numpy()
-        fcols = {name: f[name].to_numpy(zero_copy_only=False) for name in ("funding_rate", "interval_hours",
-                                                                           "mark_price", "oi_coin")}
+        fcols = {
+            name: f[name].to_numpy(zero_copy_only=False)
+            for name in ("funding_rate", "interval_hours", "mark_price", "oi_coin")
+        }
         for key in sorted(set(zip(fv, fa, strict=True))):
             mask = (fv == key[0]) & (fa == key[1])
             state.funding[key] = Series(ts=fts[mask], cols={k: v[mask] for k, v in fcols.items()})
@@ -131,7 +138,7 @@ async def apply_faults(request: web.Request, venue: str, error_body) -> web.Stre
 
 def _venue_path(request: web.Request, venue: str) -> str:
     prefix = f"/{venue}"
-    return request.path[len(prefix):] if request.path.startswith(prefix) else request.path
+    return request.path[len(prefix) :] if request.path.startswith(prefix) else request.path
 
 
 async def render_fault(request: web.Request, fault: Fault, error_body) -> web.StreamResponse:
@@ -141,7 +148,9 @@ async def render_fault(request: web.Request, fault: Fault, error_body) -> web.St
         await asyncio.sleep(fault.delay_s)
         return web.json_response(error_body(503, "late"), status=503)
     if kind == "truncate":
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"})
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
+        )
         await resp.prepare(request)
         await resp.write(b'[{"symbol":"BTCUSDT","fundingTime":17')
         request.transport.close()  # the peer sees a body shorter than its Content-Length

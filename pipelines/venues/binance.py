@@ -15,9 +15,19 @@ VENUE = "binance"
 
 def error_check(response, payload: Any) -> None:
     """Binance errors are {"code": <negative int>, "msg": ...}, usually with HTTP 4xx."""
-    if isinstance(payload, dict) and "code" in payload and "msg" in payload and payload.get("code") not in (0, 200):
-        raise VenueError(VENUE, response.request.url.path, str(payload["msg"]), status=response.status_code,
-                         code=payload["code"])
+    if (
+        isinstance(payload, dict)
+        and "code" in payload
+        and "msg" in payload
+        and payload.get("code") not in (0, 200)
+    ):
+        raise VenueError(
+            VENUE,
+            response.request.url.path,
+            str(payload["msg"]),
+            status=response.status_code,
+            code=payload["code"],
+        )
 
 
 def make_http(base_url: str, **kwargs) -> VenueHttp:
@@ -35,14 +45,18 @@ def parse_funding(payload: Any, asset: str) -> list[dict]:
     for i, rec in enumerate(payload):
         where = f"binance fundingRate[{i}]"
         t = to_int(require(rec, "fundingTime", where), "fundingTime")
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "symbol", where),
-            "funding_time": floor_hour_ms(t),
-            "funding_rate": to_float(require(rec, "fundingRate", where), "fundingRate"),
-            "funding_interval_hours": None,  # derived in staging from consecutive times
-            "mark_price": to_float(rec.get("markPrice"), "markPrice"),
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "symbol", where),
+                "funding_time": floor_hour_ms(t),
+                "funding_rate": to_float(require(rec, "fundingRate", where), "fundingRate"),
+                "funding_interval_hours": None,  # derived in staging from consecutive times
+                "mark_price": to_float(rec.get("markPrice"), "markPrice"),
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -52,14 +66,20 @@ def parse_open_interest_hist(payload: Any, asset: str) -> list[dict]:
     rows = []
     for i, rec in enumerate(payload):
         where = f"binance openInterestHist[{i}]"
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "symbol", where),
-            "ts": to_int(require(rec, "timestamp", where), "timestamp"),  # documented as string, recorded as int
-            "oi_coin": to_float(require(rec, "sumOpenInterest", where), "sumOpenInterest"),
-            "oi_usd": to_float(require(rec, "sumOpenInterestValue", where), "sumOpenInterestValue"),
-            "oi_contracts": None,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "symbol", where),
+                "ts": to_int(
+                    require(rec, "timestamp", where), "timestamp"
+                ),  # documented as string, recorded as int
+                "oi_coin": to_float(require(rec, "sumOpenInterest", where), "sumOpenInterest"),
+                "oi_usd": to_float(require(rec, "sumOpenInterestValue", where), "sumOpenInterestValue"),
+                "oi_contracts": None,
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -69,13 +89,18 @@ def parse_account_ratio(payload: Any, asset: str, symbol: str, ratio_type: str) 
     rows = []
     for i, rec in enumerate(payload):
         where = f"binance {ratio_type}[{i}]"
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": rec.get("symbol", symbol),
-            "ts": to_int(require(rec, "timestamp", where), "timestamp"), "ratio_type": ratio_type,
-            "long_share": to_float(require(rec, "longAccount", where), "longAccount"),
-            "long_short_ratio": to_float(rec.get("longShortRatio"), "longShortRatio"),
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": rec.get("symbol", symbol),
+                "ts": to_int(require(rec, "timestamp", where), "timestamp"),
+                "ratio_type": ratio_type,
+                "long_share": to_float(require(rec, "longAccount", where), "longAccount"),
+                "long_short_ratio": to_float(rec.get("longShortRatio"), "longShortRatio"),
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -88,13 +113,18 @@ def parse_taker_ratio(payload: Any, asset: str, symbol: str) -> list[dict]:
         buy = to_float(require(rec, "buyVol", where), "buyVol")
         sell = to_float(require(rec, "sellVol", where), "sellVol")
         total = (buy or 0) + (sell or 0)
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol,
-            "ts": to_int(require(rec, "timestamp", where), "timestamp"), "ratio_type": "taker_volume",
-            "long_share": buy / total if buy is not None and sell is not None and total > 0 else None,
-            "long_short_ratio": to_float(rec.get("buySellRatio"), "buySellRatio"),
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "ts": to_int(require(rec, "timestamp", where), "timestamp"),
+                "ratio_type": "taker_volume",
+                "long_share": buy / total if buy is not None and sell is not None and total > 0 else None,
+                "long_short_ratio": to_float(rec.get("buySellRatio"), "buySellRatio"),
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -106,33 +136,52 @@ def parse_klines(payload: Any, asset: str, symbol: str, price_type: str, interva
         if not isinstance(k, list) or len(k) < 12:
             raise PayloadError(f"binance {price_type} klines[{i}]: expected a 12-slot array, got {k!r:.80}")
         has_volume = price_type == "last"
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "price_type": price_type, "interval": interval,
-            "open_time": to_int(k[0], "openTime"),
-            "open": to_float(k[1], "open"), "high": to_float(k[2], "high"),
-            "low": to_float(k[3], "low"), "close": to_float(k[4], "close"),
-            # mark and index klines carry "0" in the volume slots: that is no reading, not zero volume
-            "volume_coin": to_float(k[5], "volume") if has_volume else None,
-            "volume_usd": to_float(k[7], "quoteVolume") if has_volume else None,
-            "trades": to_int(k[8], "trades") if has_volume else None,
-            "raw": raw_json(k),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "price_type": price_type,
+                "interval": interval,
+                "open_time": to_int(k[0], "openTime"),
+                "open": to_float(k[1], "open"),
+                "high": to_float(k[2], "high"),
+                "low": to_float(k[3], "low"),
+                "close": to_float(k[4], "close"),
+                # mark and index klines carry "0" in the volume slots: that is no reading, not zero volume
+                "volume_coin": to_float(k[5], "volume") if has_volume else None,
+                "volume_usd": to_float(k[7], "quoteVolume") if has_volume else None,
+                "trades": to_int(k[8], "trades") if has_volume else None,
+                "raw": raw_json(k),
+            }
+        )
     return rows
 
 
 # -- fetchers: one UTC day [start, end) each, paginating oldest-first -----------------------------------------
 
 
-def _paginate(http: VenueHttp, path: str, params: dict, start: int, end: int, time_of, *, limit: int,
-              weight: int = 1, step_ms: int | None = None) -> list:
+def _paginate(
+    http: VenueHttp,
+    path: str,
+    params: dict,
+    start: int,
+    end: int,
+    time_of,
+    *,
+    limit: int,
+    weight: int = 1,
+    step_ms: int | None = None,
+) -> list:
     """Ascending pages: next startTime = last time + 1, until an empty page or the window is covered.
 
     With a fixed row spacing (step_ms), a page whose last row is the window's last slot ends the loop without
     one more empty request."""
     out, cursor = [], start
     while cursor < end:
-        page = http.get_json(path, {**params, "startTime": cursor, "endTime": end - 1, "limit": limit},
-                             weight=weight)
+        page = http.get_json(
+            path, {**params, "startTime": cursor, "endTime": end - 1, "limit": limit}, weight=weight
+        )
         if not isinstance(page, list):
             raise PayloadError(f"binance {path}: expected a list, got {raw_json(page)[:200]}")
         if not page:
@@ -149,16 +198,31 @@ def _paginate(http: VenueHttp, path: str, params: dict, start: int, end: int, ti
 
 def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int):
     symbol = venue_symbol(VENUE, asset)
-    raw = _paginate(http, "/fapi/v1/fundingRate", {"symbol": symbol}, start, end,
-                    lambda r: int(r["fundingTime"]), limit=1000)
+    raw = _paginate(
+        http,
+        "/fapi/v1/fundingRate",
+        {"symbol": symbol},
+        start,
+        end,
+        lambda r: int(r["fundingTime"]),
+        limit=1000,
+    )
     rows = {r["funding_time"]: r for r in parse_funding(raw, asset) if start <= r["funding_time"] < end}
     return to_table("funding_rates", rows.values())
 
 
 def fetch_open_interest(http: VenueHttp, asset: str, start: int, end: int):
     symbol = venue_symbol(VENUE, asset)
-    raw = _paginate(http, "/futures/data/openInterestHist", {"symbol": symbol, "period": "1h"}, start, end,
-                    lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
+    raw = _paginate(
+        http,
+        "/futures/data/openInterestHist",
+        {"symbol": symbol, "period": "1h"},
+        start,
+        end,
+        lambda r: int(r["timestamp"]),
+        limit=500,
+        step_ms=HOUR_MS,
+    )
     rows = {r["ts"]: r for r in parse_open_interest_hist(raw, asset) if start <= r["ts"] < end}
     return to_table("open_interest", rows.values())
 
@@ -173,27 +237,55 @@ def fetch_long_short_ratios(http: VenueHttp, asset: str, start: int, end: int):
     symbol = venue_symbol(VENUE, asset)
     rows: dict = {}
     for ratio_type, path in RATIO_ENDPOINTS.items():
-        raw = _paginate(http, path, {"symbol": symbol, "period": "1h"}, start, end,
-                        lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
+        raw = _paginate(
+            http,
+            path,
+            {"symbol": symbol, "period": "1h"},
+            start,
+            end,
+            lambda r: int(r["timestamp"]),
+            limit=500,
+            step_ms=HOUR_MS,
+        )
         for r in parse_account_ratio(raw, asset, symbol, ratio_type):
             rows[(ratio_type, r["ts"])] = r
-    raw = _paginate(http, "/futures/data/takerlongshortRatio", {"symbol": symbol, "period": "1h"}, start, end,
-                    lambda r: int(r["timestamp"]), limit=500, step_ms=HOUR_MS)
+    raw = _paginate(
+        http,
+        "/futures/data/takerlongshortRatio",
+        {"symbol": symbol, "period": "1h"},
+        start,
+        end,
+        lambda r: int(r["timestamp"]),
+        limit=500,
+        step_ms=HOUR_MS,
+    )
     for r in parse_taker_ratio(raw, asset, symbol):
         rows[("taker_volume", r["ts"])] = r
     return to_table("long_short_ratios", (r for r in rows.values() if start <= r["ts"] < end))
 
 
-KLINE_ENDPOINTS = {"last": ("/fapi/v1/klines", "symbol"), "mark": ("/fapi/v1/markPriceKlines", "symbol"),
-                   "index": ("/fapi/v1/indexPriceKlines", "pair")}
+KLINE_ENDPOINTS = {
+    "last": ("/fapi/v1/klines", "symbol"),
+    "mark": ("/fapi/v1/markPriceKlines", "symbol"),
+    "index": ("/fapi/v1/indexPriceKlines", "pair"),
+}
 
 
 def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
     symbol = venue_symbol(VENUE, asset)
     rows: dict = {}
     for price_type, (path, key) in KLINE_ENDPOINTS.items():
-        raw = _paginate(http, path, {key: symbol, "interval": "1h"}, start, end, lambda k: int(k[0]),
-                        limit=499, weight=2, step_ms=HOUR_MS)  # < 500 rows costs weight 2
+        raw = _paginate(
+            http,
+            path,
+            {key: symbol, "interval": "1h"},
+            start,
+            end,
+            lambda k: int(k[0]),
+            limit=499,
+            weight=2,
+            step_ms=HOUR_MS,
+        )  # < 500 rows costs weight 2
         for r in parse_klines(raw, asset, symbol, price_type, "1h"):
             if start <= r["open_time"] < end:
                 rows[(price_type, r["open_time"])] = r
@@ -201,13 +293,26 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
 
 
 DATASETS = {
-    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, chunk_days=90,
-                                 description="8-hourly funding since listing"),
-    "open_interest": DatasetSpec("open_interest", fetch_open_interest, retention_days=30, chunk_days=20,
-                                 description="hourly OI history; Binance keeps ~30 days"),
-    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios, retention_days=30, chunk_days=20,
-                                     description="global account, top-trader position and taker ratios; ~30 days"),
-    "klines": DatasetSpec("klines", fetch_klines, chunk_days=20, description="hourly last, mark and index price klines"),
+    "funding_rates": DatasetSpec(
+        "funding_rates", fetch_funding_rates, chunk_days=90, description="8-hourly funding since listing"
+    ),
+    "open_interest": DatasetSpec(
+        "open_interest",
+        fetch_open_interest,
+        retention_days=30,
+        chunk_days=20,
+        description="hourly OI history; Binance keeps ~30 days",
+    ),
+    "long_short_ratios": DatasetSpec(
+        "long_short_ratios",
+        fetch_long_short_ratios,
+        retention_days=30,
+        chunk_days=20,
+        description="global account, top-trader position and taker ratios; ~30 days",
+    ),
+    "klines": DatasetSpec(
+        "klines", fetch_klines, chunk_days=20, description="hourly last, mark and index price klines"
+    ),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

@@ -38,11 +38,16 @@ def error_check(response, payload: Any) -> None:
     code, message = payload.get("retCode"), str(payload.get("retMsg", ""))
     endpoint = response.request.url.path
     if code == RATE_LIMITED:
-        raise RetryableError(f"rate limited (retCode {code}): {message}", retry_after_s=_rate_limit_wait_s(response),
-                             status=response.status_code)
+        raise RetryableError(
+            f"rate limited (retCode {code}): {message}",
+            retry_after_s=_rate_limit_wait_s(response),
+            status=response.status_code,
+        )
     if code == SERVER_ERROR:
         raise RetryableError(f"server error (retCode {code}): {message}", status=response.status_code)
-    raise VenueError(VENUE, endpoint, message or "error without a message", status=response.status_code, code=code)
+    raise VenueError(
+        VENUE, endpoint, message or "error without a message", status=response.status_code, code=code
+    )
 
 
 def _rate_limit_wait_s(response) -> float:
@@ -94,14 +99,20 @@ def parse_funding(payload: Any, asset: str) -> list[dict]:
     rows = []
     for i, rec in enumerate(_records(payload, "bybit funding/history")):
         where = f"bybit funding/history list[{i}]"
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "symbol", where),
-            "funding_time": floor_hour_ms(to_int(require(rec, "fundingRateTimestamp", where), "fundingRateTimestamp")),
-            "funding_rate": _required_float(rec, "fundingRate", where),
-            "funding_interval_hours": None,  # not in this endpoint; staging derives it from consecutive times
-            "mark_price": None,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "symbol", where),
+                "funding_time": floor_hour_ms(
+                    to_int(require(rec, "fundingRateTimestamp", where), "fundingRateTimestamp")
+                ),
+                "funding_rate": _required_float(rec, "fundingRate", where),
+                "funding_interval_hours": None,  # not in this endpoint; staging derives it from consecutive times
+                "mark_price": None,
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -116,14 +127,18 @@ def parse_open_interest(payload: Any, asset: str) -> list[dict]:
         single = to_decimal(rec.get("singleOpenInterest"), "singleOpenInterest")
         if single is None and both_sides is not None:
             single = both_sides / 2
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol,
-            "ts": to_int(require(rec, "timestamp", where), "timestamp"),
-            "oi_coin": None if single is None else float(single),
-            "oi_usd": None,  # no price here: staging values it with the hour's price
-            "oi_contracts": None,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "ts": to_int(require(rec, "timestamp", where), "timestamp"),
+                "oi_coin": None if single is None else float(single),
+                "oi_usd": None,  # no price here: staging values it with the hour's price
+                "oi_contracts": None,
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -135,13 +150,18 @@ def parse_account_ratio(payload: Any, asset: str) -> list[dict]:
         sell = to_decimal(rec.get("sellRatio"), "sellRatio")
         if buy is None:
             raise PayloadError(f"{where}: field 'buyRatio' is empty")
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "symbol", where),
-            "ts": to_int(require(rec, "timestamp", where), "timestamp"), "ratio_type": "global_account",
-            "long_share": float(buy),
-            "long_short_ratio": float(buy / sell) if sell else None,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "symbol", where),
+                "ts": to_int(require(rec, "timestamp", where), "timestamp"),
+                "ratio_type": "global_account",
+                "long_share": float(buy),
+                "long_short_ratio": float(buy / sell) if sell else None,
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -156,21 +176,42 @@ def parse_klines(payload: Any, asset: str) -> list[dict]:
         if None in prices:
             raise PayloadError(f"bybit kline list[{i}]: a price slot is empty: {k!r:.80}")
         o, h, lo, c = prices
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "price_type": "last", "interval": "1h",
-            "open_time": to_int(k[0], "startTime"), "open": o, "high": h, "low": lo, "close": c,
-            "volume_coin": to_float(k[5], "volume"), "volume_usd": to_float(k[6], "turnover"),
-            "trades": None,  # Bybit klines carry no trade count
-            "raw": raw_json(k),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "price_type": "last",
+                "interval": "1h",
+                "open_time": to_int(k[0], "startTime"),
+                "open": o,
+                "high": h,
+                "low": lo,
+                "close": c,
+                "volume_coin": to_float(k[5], "volume"),
+                "volume_usd": to_float(k[6], "turnover"),
+                "trades": None,  # Bybit klines carry no trade count
+                "raw": raw_json(k),
+            }
+        )
     return rows
 
 
 # -- fetchers: rows with start <= time < end, walking back from the end (Bybit is newest first) ------------------
 
 
-def _page_back_by_end(http: VenueHttp, path: str, params: dict, start: int, end: int,
-                      time_of: Callable[[Any], int], *, start_key: str, end_key: str, limit: int) -> list[Any]:
+def _page_back_by_end(
+    http: VenueHttp,
+    path: str,
+    params: dict,
+    start: int,
+    end: int,
+    time_of: Callable[[Any], int],
+    *,
+    start_key: str,
+    end_key: str,
+    limit: int,
+) -> list[Any]:
     """Ask for [start, end-1]; the venue returns its newest `limit` rows, so the next end is the oldest row - 1."""
     pages, upper = [], end - 1
     while upper >= start:
@@ -181,18 +222,29 @@ def _page_back_by_end(http: VenueHttp, path: str, params: dict, start: int, end:
         pages.append(payload)
         next_upper = min(time_of(r) for r in records) - 1
         if next_upper >= upper:
-            raise PayloadError(f"bybit {path}: the page does not reach below endTime {upper}; pagination cannot advance")
+            raise PayloadError(
+                f"bybit {path}: the page does not reach below endTime {upper}; pagination cannot advance"
+            )
         upper = next_upper
     return pages
 
 
-def _page_back_by_cursor(http: VenueHttp, path: str, params: dict, start: int, end: int,
-                         time_of: Callable[[Any], int], *, limit: int) -> list[Any]:
+def _page_back_by_cursor(
+    http: VenueHttp,
+    path: str,
+    params: dict,
+    start: int,
+    end: int,
+    time_of: Callable[[Any], int],
+    *,
+    limit: int,
+) -> list[Any]:
     """Follow nextPageCursor until it runs out or the page reaches `start`."""
     pages, cursor, seen = [], None, set()
     while True:
-        payload = http.get_json(path, {**params, "startTime": start, "endTime": end - 1, "limit": limit,
-                                       "cursor": cursor})
+        payload = http.get_json(
+            path, {**params, "startTime": start, "endTime": end - 1, "limit": limit, "cursor": cursor}
+        )
         records = _records(payload, f"bybit {path}")
         if not records:
             break
@@ -222,48 +274,86 @@ def _in_window(rows: list[dict], time_column: str, start: int, end: int) -> list
     return list({r[time_column]: r for r in rows if start <= r[time_column] < end}.values())
 
 
-def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = FUNDING_PAGE_LIMIT):
-    pages = _page_back_by_end(http, "/v5/market/funding/history",
-                              {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset)}, start, end,
-                              _record_time("fundingRateTimestamp"), start_key="startTime", end_key="endTime",
-                              limit=page_limit)
+def fetch_funding_rates(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = FUNDING_PAGE_LIMIT
+):
+    pages = _page_back_by_end(
+        http,
+        "/v5/market/funding/history",
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset)},
+        start,
+        end,
+        _record_time("fundingRateTimestamp"),
+        start_key="startTime",
+        end_key="endTime",
+        limit=page_limit,
+    )
     rows = [row for page in pages for row in parse_funding(page, asset)]
     return to_table("funding_rates", _in_window(rows, "funding_time", start, end))
 
 
-def fetch_open_interest(http: VenueHttp, asset: str, start: int, end: int, *,
-                        page_limit: int = OPEN_INTEREST_PAGE_LIMIT):
-    pages = _page_back_by_cursor(http, "/v5/market/open-interest",
-                                 {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "intervalTime": "1h"},
-                                 start, end, _record_time("timestamp"), limit=page_limit)
+def fetch_open_interest(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = OPEN_INTEREST_PAGE_LIMIT
+):
+    pages = _page_back_by_cursor(
+        http,
+        "/v5/market/open-interest",
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "intervalTime": "1h"},
+        start,
+        end,
+        _record_time("timestamp"),
+        limit=page_limit,
+    )
     rows = [row for page in pages for row in parse_open_interest(page, asset)]
     return to_table("open_interest", _in_window(rows, "ts", start, end))
 
 
-def fetch_long_short_ratios(http: VenueHttp, asset: str, start: int, end: int, *,
-                            page_limit: int = ACCOUNT_RATIO_PAGE_LIMIT):
-    pages = _page_back_by_cursor(http, "/v5/market/account-ratio",
-                                 {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "period": "1h"},
-                                 start, end, _record_time("timestamp"), limit=page_limit)
+def fetch_long_short_ratios(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = ACCOUNT_RATIO_PAGE_LIMIT
+):
+    pages = _page_back_by_cursor(
+        http,
+        "/v5/market/account-ratio",
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "period": "1h"},
+        start,
+        end,
+        _record_time("timestamp"),
+        limit=page_limit,
+    )
     rows = [row for page in pages for row in parse_account_ratio(page, asset)]
     return to_table("long_short_ratios", _in_window(rows, "ts", start, end))
 
 
 def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = KLINE_PAGE_LIMIT):
-    pages = _page_back_by_end(http, "/v5/market/kline",
-                              {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": "60"},
-                              start, end, _kline_start, start_key="start", end_key="end", limit=page_limit)
+    pages = _page_back_by_end(
+        http,
+        "/v5/market/kline",
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": "60"},
+        start,
+        end,
+        _kline_start,
+        start_key="start",
+        end_key="end",
+        limit=page_limit,
+    )
     rows = [row for page in pages for row in parse_klines(page, asset)]
     return to_table("klines", _in_window(rows, "open_time", start, end))
 
 
 DATASETS = {
-    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, description="8-hourly funding since listing"),
-    "open_interest": DatasetSpec("open_interest", fetch_open_interest,
-                                 description="hourly one-sided OI in coins since launch"),
-    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios,
-                                     description="hourly global account ratio (buyRatio) since 2020-07-20"),
-    "klines": DatasetSpec("klines", fetch_klines, description="hourly last-price klines"),
+    "funding_rates": DatasetSpec(
+        "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
+    ),
+    "open_interest": DatasetSpec(
+        "open_interest", fetch_open_interest, chunk_days=30, description="hourly one-sided OI in coins since launch"
+    ),
+    "long_short_ratios": DatasetSpec(
+        "long_short_ratios",
+        fetch_long_short_ratios,
+        chunk_days=30,
+        description="hourly global account ratio (buyRatio) since 2020-07-20",
+    ),
+    "klines": DatasetSpec("klines", fetch_klines, chunk_days=30, description="hourly last-price klines"),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

@@ -24,7 +24,9 @@ from pipelines.lib.numbers import PayloadError
 class VenueError(RuntimeError):
     """The venue answered with an error we cannot fix by retrying."""
 
-    def __init__(self, venue: str, endpoint: str, message: str, *, status: int | None = None, code: Any = None):
+    def __init__(
+        self, venue: str, endpoint: str, message: str, *, status: int | None = None, code: Any = None
+    ):
         self.venue, self.endpoint, self.status, self.code = venue, endpoint, status, code
         where = f"{venue} {endpoint}"
         detail = f" (HTTP {status}" + (f", code {code}" if code is not None else "") + ")" if status else ""
@@ -154,7 +156,10 @@ class VenueHttp:
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            headers={"User-Agent": "levwatch/0.1 (+https://github.com/levwatch)", "Accept": "application/json"},
+            headers={
+                "User-Agent": "levwatch/0.1 (+https://github.com/levwatch)",
+                "Accept": "application/json",
+            },
             transport=transport,
         )
 
@@ -205,8 +210,9 @@ class VenueHttp:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(method, endpoint, clean_params, body, weight, key,
-                                         attempt.retry_state.attempt_number)
+                    return self._attempt(
+                        method, endpoint, clean_params, body, weight, key, attempt.retry_state.attempt_number
+                    )
         except RetryableError as exc:
             raise VenueUnavailableError(
                 self.venue, endpoint, f"gave up after {self.max_attempts} attempts: {exc}", status=exc.status
@@ -224,14 +230,18 @@ class VenueHttp:
         status: int | None = None
         try:
             response = self._client.request(
-                method, self.base_url + endpoint, params=params or None,
+                method,
+                self.base_url + endpoint,
+                params=params or None,
                 content=json.dumps(body) if body is not None else None,
                 headers={"Content-Type": "application/json"} if body is not None else None,
             )
             status = response.status_code
             payload = self._handle(response, endpoint, key)
         except httpx.TimeoutException as exc:
-            self._record(endpoint, method, started_wall, started, status, attempt_no, f"timeout: {type(exc).__name__}")
+            self._record(
+                endpoint, method, started_wall, started, status, attempt_no, f"timeout: {type(exc).__name__}"
+            )
             raise RetryableError(f"timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
@@ -248,7 +258,9 @@ class VenueHttp:
             seconds = _parse_retry_after(response.headers.get("retry-after")) or self.ban_default_s
             reason = f"{self.venue} banned this IP (HTTP {status}): {_short(response.text)}"
             BREAKERS.trip(key, seconds, reason)
-            raise VenueBannedError(self.venue, endpoint, reason + f"; not retrying for {seconds:.0f}s", status=status)
+            raise VenueBannedError(
+                self.venue, endpoint, reason + f"; not retrying for {seconds:.0f}s", status=status
+            )
         if status == 429:
             raise RetryableError(
                 f"rate limited (HTTP 429): {_short(response.text)}",
@@ -263,7 +275,9 @@ class VenueHttp:
             if status >= 400:
                 raise VenueError(self.venue, endpoint, _short(response.text), status=status) from exc
             # a cut-off body is transient: retry it
-            raise RetryableError(f"malformed or truncated JSON body ({len(response.content)} bytes)", status=status) from exc
+            raise RetryableError(
+                f"malformed or truncated JSON body ({len(response.content)} bytes)", status=status
+            ) from exc
         if self.error_check:
             self.error_check(response, payload)
         if status >= 400:
@@ -273,9 +287,15 @@ class VenueHttp:
     def _record(self, endpoint, method, started_wall, started, status, attempt, error) -> None:
         self.calls.append(
             ApiCall(
-                venue=self.venue, endpoint=endpoint, method=method, requested_at_ms=started_wall,
-                status=status, latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                attempt=attempt, ok=error is None, error=error,
+                venue=self.venue,
+                endpoint=endpoint,
+                method=method,
+                requested_at_ms=started_wall,
+                status=status,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                attempt=attempt,
+                ok=error is None,
+                error=error,
             )
         )
 

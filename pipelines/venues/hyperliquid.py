@@ -6,7 +6,6 @@ Every read is `POST /info` with a JSON body whose `type` names the query. Time-r
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from pipelines.instruments import venue_symbol
@@ -31,7 +30,9 @@ def error_check(response, payload: Any) -> None:
     """Hyperliquid answers most refusals with a JSON `null` body; the exchange envelope is {"status": "err"}."""
     endpoint = response.request.url.path
     if payload is None and response.status_code >= 400:
-        raise VenueError(VENUE, endpoint, "request refused with an empty (null) body", status=response.status_code)
+        raise VenueError(
+            VENUE, endpoint, "request refused with an empty (null) body", status=response.status_code
+        )
     if isinstance(payload, dict) and payload.get("status") == "err":
         raise VenueError(VENUE, endpoint, str(payload.get("response")), status=response.status_code)
 
@@ -57,14 +58,18 @@ def parse_funding(payload: Any, asset: str) -> list[dict]:
         where = f"hyperliquid fundingHistory[{i}]"
         # settlement times carry jitter of milliseconds up to minutes (08:23:53.040 once): bucket to the hour
         funding_time = floor_hour_ms(to_int(require(rec, "time", where), f"{where}.time"))
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "coin", where),
-            "funding_time": funding_time,
-            "funding_rate": to_float(require(rec, "fundingRate", where), f"{where}.fundingRate"),
-            "funding_interval_hours": funding_interval_hours(funding_time),
-            "mark_price": None,  # fundingHistory carries no price
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "coin", where),
+                "funding_time": funding_time,
+                "funding_rate": to_float(require(rec, "fundingRate", where), f"{where}.fundingRate"),
+                "funding_interval_hours": funding_interval_hours(funding_time),
+                "mark_price": None,  # fundingHistory carries no price
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -74,17 +79,24 @@ def parse_candles(payload: Any, asset: str) -> list[dict]:
     rows = []
     for i, rec in enumerate(payload):
         where = f"hyperliquid candleSnapshot[{i}]"
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "s", where),
-            "price_type": "last", "interval": require(rec, "i", where),
-            "open_time": to_int(require(rec, "t", where), f"{where}.t"),
-            "open": _required_number(rec, "o", where), "high": _required_number(rec, "h", where),
-            "low": _required_number(rec, "l", where), "close": _required_number(rec, "c", where),
-            "volume_coin": to_float(require(rec, "v", where), f"{where}.v"),
-            "volume_usd": None,  # candles carry base volume only
-            "trades": to_int(require(rec, "n", where), f"{where}.n"),
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "s", where),
+                "price_type": "last",
+                "interval": require(rec, "i", where),
+                "open_time": to_int(require(rec, "t", where), f"{where}.t"),
+                "open": _required_number(rec, "o", where),
+                "high": _required_number(rec, "h", where),
+                "low": _required_number(rec, "l", where),
+                "close": _required_number(rec, "c", where),
+                "volume_coin": to_float(require(rec, "v", where), f"{where}.v"),
+                "volume_usd": None,  # candles carry base volume only
+                "trades": to_int(require(rec, "n", where), f"{where}.n"),
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -104,17 +116,24 @@ def parse_asset_contexts(payload: Any, asset: str, coin: str, ts_ms: int) -> lis
         raise PayloadError(f"{where}: coin {coin!r} is not in the universe ({len(names)} coins listed)")
     i = names.index(coin)
     ctx, ctx_where = contexts[i], f"{where} contexts[{i}] ({coin})"
-    return [{
-        "venue": VENUE, "asset": asset, "symbol": coin, "ts": ts_ms,
-        "funding_rate": to_float(require(ctx, "funding", ctx_where), "funding"),
-        "oi_coin": to_float(require(ctx, "openInterest", ctx_where), "openInterest"),
-        "mark_price": to_float(require(ctx, "markPx", ctx_where), "markPx"),
-        "oracle_price": to_float(require(ctx, "oraclePx", ctx_where), "oraclePx"),
-        "mid_price": to_float(require(ctx, "midPx", ctx_where), "midPx"),  # null when the book is one-sided
-        "premium": to_float(require(ctx, "premium", ctx_where), "premium"),
-        "day_notional_volume_usd": to_float(require(ctx, "dayNtlVlm", ctx_where), "dayNtlVlm"),
-        "raw": raw_json({"universe": universe[i], "ctx": ctx}),  # the pair, so raw keeps the coin's name
-    }]
+    return [
+        {
+            "venue": VENUE,
+            "asset": asset,
+            "symbol": coin,
+            "ts": ts_ms,
+            "funding_rate": to_float(require(ctx, "funding", ctx_where), "funding"),
+            "oi_coin": to_float(require(ctx, "openInterest", ctx_where), "openInterest"),
+            "mark_price": to_float(require(ctx, "markPx", ctx_where), "markPx"),
+            "oracle_price": to_float(require(ctx, "oraclePx", ctx_where), "oraclePx"),
+            "mid_price": to_float(
+                require(ctx, "midPx", ctx_where), "midPx"
+            ),  # null when the book is one-sided
+            "premium": to_float(require(ctx, "premium", ctx_where), "premium"),
+            "day_notional_volume_usd": to_float(require(ctx, "dayNtlVlm", ctx_where), "dayNtlVlm"),
+            "raw": raw_json({"universe": universe[i], "ctx": ctx}),  # the pair, so raw keeps the coin's name
+        }
+    ]
 
 
 def _required_number(rec: dict, key: str, where: str) -> float:
@@ -134,8 +153,13 @@ def _info(http: VenueHttp, body: dict, *, weight: int) -> Any:
         # HTTP 500 with a `null` body is how Hyperliquid answers a coin it does not list; name it plainly.
         cause = exc.__cause__
         if exc.status == 500 and isinstance(cause, RetryableError) and str(cause).endswith(": null"):
-            raise VenueError(VENUE, INFO_PATH, f"{body['type']} refused coin {_coin_of(body)!r} (HTTP 500, null "
-                                               "body): the venue does not list it", status=500) from exc
+            raise VenueError(
+                VENUE,
+                INFO_PATH,
+                f"{body['type']} refused coin {_coin_of(body)!r} (HTTP 500, null "
+                "body): the venue does not list it",
+                status=500,
+            ) from exc
         raise
 
 
@@ -148,7 +172,9 @@ def _estimated_weight(start: int, end: int, items_per_weight: int) -> int:
     return BASE_INFO_WEIGHT + hours // items_per_weight
 
 
-def _paginate(http: VenueHttp, request_of, start: int, end: int, next_start_of, *, items_per_weight: int) -> list:
+def _paginate(
+    http: VenueHttp, request_of, start: int, end: int, next_start_of, *, items_per_weight: int
+) -> list:
     """Ascending pages over [start, end - 1] (inclusive bounds); the next page starts just after the last row."""
     out, cursor = [], start
     while cursor < end:
@@ -169,8 +195,11 @@ def _paginate(http: VenueHttp, request_of, start: int, end: int, next_start_of, 
 def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int):
     coin = venue_symbol(VENUE, asset)
     raw = _paginate(
-        http, lambda lo, hi: {"type": "fundingHistory", "coin": coin, "startTime": lo, "endTime": hi},
-        start, end, lambda rec: to_int(require(rec, "time", "fundingHistory"), "time") + 1,
+        http,
+        lambda lo, hi: {"type": "fundingHistory", "coin": coin, "startTime": lo, "endTime": hi},
+        start,
+        end,
+        lambda rec: to_int(require(rec, "time", "fundingHistory"), "time") + 1,
         items_per_weight=FUNDING_ITEMS_PER_WEIGHT,
     )
     rows = {r["funding_time"]: r for r in parse_funding(raw, asset) if start <= r["funding_time"] < end}
@@ -182,9 +211,13 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
     # candleSnapshot returns every candle overlapping the range, so page from just after the last close time
     raw = _paginate(
         http,
-        lambda lo, hi: {"type": "candleSnapshot",
-                        "req": {"coin": coin, "interval": KLINE_INTERVAL, "startTime": lo, "endTime": hi}},
-        start, end, lambda rec: to_int(require(rec, "T", "candleSnapshot"), "T") + 1,
+        lambda lo, hi: {
+            "type": "candleSnapshot",
+            "req": {"coin": coin, "interval": KLINE_INTERVAL, "startTime": lo, "endTime": hi},
+        },
+        start,
+        end,
+        lambda rec: to_int(require(rec, "T", "candleSnapshot"), "T") + 1,
         items_per_weight=CANDLE_ITEMS_PER_WEIGHT,
     )
     rows = {r["open_time"]: r for r in parse_candles(raw, asset) if start <= r["open_time"] < end}
@@ -193,7 +226,8 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
 
 def fetch_asset_contexts(http: VenueHttp, asset: str, start: int, end: int, *, now_ms: int | None = None):
     coin = venue_symbol(VENUE, asset)
-    snapshot_ts = floor_hour_ms(int(time.time() * 1000) if now_ms is None else now_ms)
+    # ingest caps a snapshot day's window at its "now" (end = now + 1 ms), so the last hour of the window is now's
+    snapshot_ts = floor_hour_ms(end - 1 if now_ms is None else now_ms)
     if not start <= snapshot_ts < end:
         return to_table("asset_contexts", [])  # a past or future day: a snapshot cannot be recorded for it
     payload = _info(http, {"type": "metaAndAssetCtxs"}, weight=BASE_INFO_WEIGHT)
@@ -202,16 +236,26 @@ def fetch_asset_contexts(http: VenueHttp, asset: str, start: int, end: int, *, n
 
 DATASETS = {
     "funding_rates": DatasetSpec(
-        "funding_rates", fetch_funding_rates,
-        description="hourly funding (8-hourly before 2023-06-08) since listing; times floored to the hour"),
+        "funding_rates",
+        fetch_funding_rates,
+        chunk_days=20,  # 500 hourly rows per page
+        description="hourly funding (8-hourly before 2023-06-08) since listing; times floored to the hour",
+    ),
     "klines": DatasetSpec(
-        "klines", fetch_klines, retention_days=208,
-        description="hourly last-price candles; only the latest 5000 candles (~208 days) are served"),
+        "klines",
+        fetch_klines,
+        retention_days=208,
+        chunk_days=20,
+        description="hourly last-price candles; only the latest 5000 candles (~208 days) are served",
+    ),
     "asset_contexts": DatasetSpec(
-        "asset_contexts", fetch_asset_contexts, snapshot=True,
+        "asset_contexts",
+        fetch_asset_contexts,
+        snapshot=True,
         description="metaAndAssetCtxs snapshot (hourly funding, OI in coin, mark/oracle/mid, premium, 24h volume). "
-                    "ts is the start of the current wall-clock hour; a day that does not contain it returns no "
-                    "rows without calling the venue, since the venue only reports the present"),
+        "ts is the start of the hour of the window's end (ingest ends a snapshot day's window at now); "
+        "a window that does not contain it returns no rows without calling the venue",
+    ),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

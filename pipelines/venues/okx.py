@@ -52,8 +52,9 @@ def error_check(response, payload: Any) -> None:
         return
     code, message = str(payload["code"]), str(payload.get("msg") or "error without a message")
     if code == RATE_LIMITED:  # usually HTTP 429 (handled before this hook); one doc version says HTTP 200
-        raise RetryableError(f"rate limited (code {code}): {message}", retry_after_s=RATE_WINDOW_S,
-                             status=response.status_code)
+        raise RetryableError(
+            f"rate limited (code {code}): {message}", retry_after_s=RATE_WINDOW_S, status=response.status_code
+        )
     if code in TRANSIENT_CODES:
         raise RetryableError(f"server busy (code {code}): {message}", status=response.status_code)
     inst_id = response.request.url.params.get("instId")
@@ -102,13 +103,18 @@ def parse_funding(payload: Any, asset: str) -> list[dict]:
             rate = to_float(rec.get("fundingRate"), "fundingRate")
         if rate is None:
             raise PayloadError(f"{where}: neither realizedRate nor fundingRate has a value")
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": require(rec, "instId", where),
-            "funding_time": floor_hour_ms(t), "funding_rate": rate,
-            "funding_interval_hours": None,
-            "mark_price": None,  # not in OKX's funding history
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": require(rec, "instId", where),
+                "funding_time": floor_hour_ms(t),
+                "funding_rate": rate,
+                "funding_interval_hours": None,
+                "mark_price": None,  # not in OKX's funding history
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -127,12 +133,18 @@ def parse_open_interest(payload: Any, asset: str, symbol: str) -> list[dict]:
     rows = []
     for i, rec in enumerate(unwrap(payload, "open-interest-history")):
         ts, oi, oi_ccy, oi_usd = _array(rec, 4, f"okx open-interest-history[{i}]", "ts, oi, oiCcy, oiUsd")[:4]
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": to_int(ts, "ts"),
-            "oi_coin": to_float(oi_ccy, "oiCcy"), "oi_usd": to_float(oi_usd, "oiUsd"),
-            "oi_contracts": to_float(oi, "oi"),
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "ts": to_int(ts, "ts"),
+                "oi_coin": to_float(oi_ccy, "oiCcy"),
+                "oi_usd": to_float(oi_usd, "oiUsd"),
+                "oi_contracts": to_float(oi, "oi"),
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -145,13 +157,18 @@ def parse_long_short_ratio(payload: Any, asset: str, symbol: str) -> list[dict]:
         r = to_float(ratio, "longShortAcctRatio")
         if r is not None and r < 0:
             raise PayloadError(f"{where}: longShortAcctRatio must not be negative, got {ratio!r}")
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": to_int(ts, "ts"),
-            "ratio_type": "global_account",
-            "long_share": None if r is None else r / (1 + r),
-            "long_short_ratio": r,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "ts": to_int(ts, "ts"),
+                "ratio_type": "global_account",
+                "long_share": None if r is None else r / (1 + r),
+                "long_short_ratio": r,
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -161,24 +178,34 @@ def parse_candles(payload: Any, asset: str, symbol: str) -> list[dict]:
     for i, rec in enumerate(unwrap(payload, "history-candles")):
         where = f"okx history-candles[{i}]"
         ts, o, h, low, c, _contracts, vol_base, vol_quote, confirm = _array(
-            rec, 9, where, "ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm")[:9]
+            rec, 9, where, "ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm"
+        )[:9]
         if confirm not in ("0", "1"):
-            raise PayloadError(f"{where}: confirm must be \"0\" or \"1\", got {confirm!r}")
+            raise PayloadError(f'{where}: confirm must be "0" or "1", got {confirm!r}')
         if confirm != "1":
             continue
         prices = {name: to_float(value, name) for name, value in (("o", o), ("h", h), ("l", low), ("c", c))}
         missing = [name for name, value in prices.items() if value is None]
         if missing:
             raise PayloadError(f"{where}: missing price {', '.join(missing)}")
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "price_type": "last", "interval": KLINE_INTERVAL,
-            "open_time": to_int(ts, "ts"),
-            "open": prices["o"], "high": prices["h"], "low": prices["l"], "close": prices["c"],
-            "volume_coin": to_float(vol_base, "volCcy"),  # vol itself counts contracts
-            "volume_usd": to_float(vol_quote, "volCcyQuote"),
-            "trades": None,  # OKX candles carry no trade count
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "price_type": "last",
+                "interval": KLINE_INTERVAL,
+                "open_time": to_int(ts, "ts"),
+                "open": prices["o"],
+                "high": prices["h"],
+                "low": prices["l"],
+                "close": prices["c"],
+                "volume_coin": to_float(vol_base, "volCcy"),  # vol itself counts contracts
+                "volume_usd": to_float(vol_quote, "volCcyQuote"),
+                "trades": None,  # OKX candles carry no trade count
+                "raw": raw_json(rec),
+            }
+        )
     return rows
 
 
@@ -196,13 +223,18 @@ def parse_instruments(payload: Any, asset: str, symbol: str, ts: int) -> list[di
         where = f"okx instruments[{i}]"
         if require(rec, "instId", where) != symbol:
             continue
-        rows.append({
-            "venue": VENUE, "asset": asset, "symbol": symbol, "ts": ts,
-            "contract_value": to_float(require(rec, "ctVal", where), "ctVal"),
-            "contract_value_ccy": rec.get("ctValCcy") or None,
-            "state": rec.get("state") or None,
-            "raw": raw_json(rec),
-        })
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "ts": ts,
+                "contract_value": to_float(require(rec, "ctVal", where), "ctVal"),
+                "contract_value_ccy": rec.get("ctValCcy") or None,
+                "state": rec.get("state") or None,
+                "raw": raw_json(rec),
+            }
+        )
     if not rows:
         raise PayloadError(f"okx instruments: {symbol} is not in the response")
     return rows
@@ -211,8 +243,18 @@ def parse_instruments(payload: Any, asset: str, symbol: str, ts: int) -> list[di
 # -- fetchers: one UTC day [start, end) each, paging backwards from the end ------------------------------------
 
 
-def _pages_back(http: VenueHttp, path: str, params: dict, start: int, end: int, time_of: Callable[[Any], int], *,
-                cursor: str, limit: int, weight: int) -> list[Any]:
+def _pages_back(
+    http: VenueHttp,
+    path: str,
+    params: dict,
+    start: int,
+    end: int,
+    time_of: Callable[[Any], int],
+    *,
+    cursor: str,
+    limit: int,
+    weight: int,
+) -> list[Any]:
     """Newest-first pages: `cursor=t` answers rows older than t, so the next cursor is the page's oldest time.
 
     Stops at an empty page or once a page reaches before `start` (so the row just before the window is included,
@@ -237,39 +279,79 @@ def _array_time(rec: Any) -> int:
     return to_int(_array(rec, 1, "okx row", "ts, ...")[0], "ts")
 
 
-def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = FUNDING_PAGE_LIMIT):
+def fetch_funding_rates(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = FUNDING_PAGE_LIMIT
+):
     symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(http, "/api/v5/public/funding-rate-history", {"instId": symbol}, start, end,
-                        lambda r: to_int(require(r, "fundingTime", "okx funding"), "fundingTime"),
-                        cursor="after", limit=page_limit, weight=WEIGHT_10_PER_2S)
+    pages = _pages_back(
+        http,
+        "/api/v5/public/funding-rate-history",
+        {"instId": symbol},
+        start,
+        end,
+        lambda r: to_int(require(r, "fundingTime", "okx funding"), "fundingTime"),
+        cursor="after",
+        limit=page_limit,
+        weight=WEIGHT_10_PER_2S,
+    )
     by_time = {r["funding_time"]: r for page in pages for r in parse_funding(page, asset)}
-    rows = with_funding_intervals(list(by_time.values()))  # before filtering: the earlier row gives the first gap
+    rows = with_funding_intervals(
+        list(by_time.values())
+    )  # before filtering: the earlier row gives the first gap
     return to_table("funding_rates", (r for r in rows if start <= r["funding_time"] < end))
 
 
-def fetch_open_interest(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT):
+def fetch_open_interest(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT
+):
     symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(http, "/api/v5/rubik/stat/contracts/open-interest-history",
-                        {"instId": symbol, "period": HOURLY_BAR}, start, end, _array_time,
-                        cursor="end", limit=page_limit, weight=WEIGHT_10_PER_2S)
+    pages = _pages_back(
+        http,
+        "/api/v5/rubik/stat/contracts/open-interest-history",
+        {"instId": symbol, "period": HOURLY_BAR},
+        start,
+        end,
+        _array_time,
+        cursor="end",
+        limit=page_limit,
+        weight=WEIGHT_10_PER_2S,
+    )
     rows = {r["ts"]: r for page in pages for r in parse_open_interest(page, asset, symbol)}
     return to_table("open_interest", (r for t, r in rows.items() if start <= t < end))
 
 
-def fetch_long_short_ratios(http: VenueHttp, asset: str, start: int, end: int, *,
-                            page_limit: int = STATS_PAGE_LIMIT):
+def fetch_long_short_ratios(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT
+):
     symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(http, "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
-                        {"instId": symbol, "period": HOURLY_BAR}, start, end, _array_time,
-                        cursor="end", limit=page_limit, weight=WEIGHT_5_PER_2S)
+    pages = _pages_back(
+        http,
+        "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+        {"instId": symbol, "period": HOURLY_BAR},
+        start,
+        end,
+        _array_time,
+        cursor="end",
+        limit=page_limit,
+        weight=WEIGHT_5_PER_2S,
+    )
     rows = {r["ts"]: r for page in pages for r in parse_long_short_ratio(page, asset, symbol)}
     return to_table("long_short_ratios", (r for t, r in rows.items() if start <= t < end))
 
 
 def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = CANDLE_PAGE_LIMIT):
     symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(http, "/api/v5/market/history-candles", {"instId": symbol, "bar": HOURLY_BAR}, start, end,
-                        _array_time, cursor="after", limit=page_limit, weight=WEIGHT_20_PER_2S)
+    pages = _pages_back(
+        http,
+        "/api/v5/market/history-candles",
+        {"instId": symbol, "bar": HOURLY_BAR},
+        start,
+        end,
+        _array_time,
+        cursor="after",
+        limit=page_limit,
+        weight=WEIGHT_20_PER_2S,
+    )
     rows = {r["open_time"]: r for page in pages for r in parse_candles(page, asset, symbol)}
     return to_table("klines", (r for t, r in rows.items() if start <= t < end))
 
@@ -280,22 +362,44 @@ def fetch_instruments(http: VenueHttp, asset: str, start: int, end: int):
     now = parse_server_time(http.get_json("/api/v5/public/time", weight=WEIGHT_10_PER_2S))
     if not start <= now < end:
         return to_table("instruments", [])
-    payload = http.get_json("/api/v5/public/instruments", {"instType": INST_TYPE, "instId": symbol},
-                            weight=WEIGHT_20_PER_2S)
+    payload = http.get_json(
+        "/api/v5/public/instruments", {"instType": INST_TYPE, "instId": symbol}, weight=WEIGHT_20_PER_2S
+    )
     return to_table("instruments", parse_instruments(payload, asset, symbol, now))
 
 
 DATASETS = {
-    "funding_rates": DatasetSpec("funding_rates", fetch_funding_rates, retention_days=92,
-                                 description="realized funding per settlement (8h, or shorter for some alts); "
-                                             "OKX serves about three months"),
-    "open_interest": DatasetSpec("open_interest", fetch_open_interest, retention_days=60,
-                                 description="hourly OI in contracts, coins and USD; the latest 1,440 entries"),
-    "long_short_ratios": DatasetSpec("long_short_ratios", fetch_long_short_ratios, retention_days=60,
-                                     description="hourly account long/short ratio of all traders; latest 1,440"),
-    "klines": DatasetSpec("klines", fetch_klines, description="hourly last-price candles, completed bars only"),
-    "instruments": DatasetSpec("instruments", fetch_instruments, snapshot=True,
-                               description="contract value (ctVal, coins per contract) and state"),
+    "funding_rates": DatasetSpec(
+        "funding_rates",
+        fetch_funding_rates,
+        retention_days=92,
+        chunk_days=30,
+        description="realized funding per settlement (8h, or shorter for some alts); "
+        "OKX serves about three months",
+    ),
+    "open_interest": DatasetSpec(
+        "open_interest",
+        fetch_open_interest,
+        retention_days=60,
+        chunk_days=30,
+        description="hourly OI in contracts, coins and USD; the latest 1,440 entries",
+    ),
+    "long_short_ratios": DatasetSpec(
+        "long_short_ratios",
+        fetch_long_short_ratios,
+        retention_days=60,
+        chunk_days=30,
+        description="hourly account long/short ratio of all traders; latest 1,440",
+    ),
+    "klines": DatasetSpec(
+        "klines", fetch_klines, chunk_days=30, description="hourly last-price candles, completed bars only"
+    ),
+    "instruments": DatasetSpec(
+        "instruments",
+        fetch_instruments,
+        snapshot=True,
+        description="contract value (ctVal, coins per contract) and state",
+    ),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

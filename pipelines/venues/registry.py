@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pipelines.venues import binance
-from pipelines.venues import bybit
-from pipelines.venues import hyperliquid
-from pipelines.venues import okx
+from pipelines.venues import binance, bybit, hyperliquid, okx
 
 VENUE_MODULES: dict[str, ModuleType] = {
     "binance": binance,

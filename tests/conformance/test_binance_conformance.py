@@ -12,11 +12,22 @@ FIX = Path(__file__).parents[1] / "fixtures" / "binance"
 CRASH_DAY = 1760054400000  # 2025-10-10T00:00Z, inside the small scenario
 
 RECORDED = {
-    "binance_funding.json": ("/fapi/v1/fundingRate", {"symbol": "BTCUSDT", "startTime": CRASH_DAY, "limit": 3}),
-    "binance_oi_hist.json": ("/futures/data/openInterestHist", {"symbol": "BTCUSDT", "period": "1h", "limit": 3}),
-    "binance_ls.json": ("/futures/data/globalLongShortAccountRatio",
-                        {"symbol": "BTCUSDT", "period": "1h", "limit": 3}),
-    "binance_taker.json": ("/futures/data/takerlongshortRatio", {"symbol": "BTCUSDT", "period": "1h", "limit": 3}),
+    "binance_funding.json": (
+        "/fapi/v1/fundingRate",
+        {"symbol": "BTCUSDT", "startTime": CRASH_DAY, "limit": 3},
+    ),
+    "binance_oi_hist.json": (
+        "/futures/data/openInterestHist",
+        {"symbol": "BTCUSDT", "period": "1h", "limit": 3},
+    ),
+    "binance_ls.json": (
+        "/futures/data/globalLongShortAccountRatio",
+        {"symbol": "BTCUSDT", "period": "1h", "limit": 3},
+    ),
+    "binance_taker.json": (
+        "/futures/data/takerlongshortRatio",
+        {"symbol": "BTCUSDT", "period": "1h", "limit": 3},
+    ),
 }
 
 
@@ -36,10 +47,15 @@ def test_sandbox_matches_the_recording(sandbox, recording):
 @pytest.mark.parametrize("path, key", [("/fapi/v1/klines", "symbol"), ("/fapi/v1/indexPriceKlines", "pair")])
 def test_klines_match_the_recorded_twelve_slot_arrays(sandbox, path, key):
     excerpt = json.loads((FIX / "binance.fetchOHLCV.httpResponse_EXCERPT.json").read_text())
-    recorded = excerpt["usdm_BTCUSDT_1m__fapi_v1_klines" if key == "symbol" else
-                       "coinm_BTCUSD_1d_index_price__dapi_v1_indexPriceKlines"]["httpResponse"]
-    served = httpx.get(sandbox.base_url("binance") + path,
-                       params={key: "BTCUSDT", "interval": "1h", "startTime": CRASH_DAY, "limit": 2}).json()
+    recorded = excerpt[
+        "usdm_BTCUSDT_1m__fapi_v1_klines"
+        if key == "symbol"
+        else "coinm_BTCUSD_1d_index_price__dapi_v1_indexPriceKlines"
+    ]["httpResponse"]
+    served = httpx.get(
+        sandbox.base_url("binance") + path,
+        params={key: "BTCUSDT", "interval": "1h", "startTime": CRASH_DAY, "limit": 2},
+    ).json()
     assert [type(v).__name__ for v in served[0]] == [type(v).__name__ for v in recorded[0]]
     assert served[0][0] == CRASH_DAY and served[0][6] == CRASH_DAY + 3_600_000 - 1
 
@@ -48,5 +64,7 @@ def test_error_bodies_and_caps_match_the_venue(sandbox):
     base = sandbox.base_url("binance")
     bad_symbol = httpx.get(base + "/fapi/v1/fundingRate", params={"symbol": "NOPEUSDT"})
     assert bad_symbol.status_code == 400 and bad_symbol.json() == {"code": -1121, "msg": "Invalid symbol."}
-    too_many = httpx.get(base + "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 1501})
+    too_many = httpx.get(
+        base + "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 1501}
+    )
     assert too_many.status_code == 400 and too_many.json()["code"] == -1130

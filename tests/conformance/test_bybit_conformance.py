@@ -14,10 +14,14 @@ ENCODED_CURSOR = re.compile(r"^lastid%3D\d+%26lasttime%3D\d+$")
 
 RECORDED = {
     "bybit_funding.json": ("/v5/market/funding/history", {"category": "linear", "symbol": "BTCUSDT"}),
-    "bybit_oi.json": ("/v5/market/open-interest",
-                      {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 25}),
-    "bybit_ratio.json": ("/v5/market/account-ratio",
-                         {"category": "linear", "symbol": "BTCUSDT", "period": "1h", "limit": 3}),
+    "bybit_oi.json": (
+        "/v5/market/open-interest",
+        {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 25},
+    ),
+    "bybit_ratio.json": (
+        "/v5/market/account-ratio",
+        {"category": "linear", "symbol": "BTCUSDT", "period": "1h", "limit": 3},
+    ),
 }
 
 
@@ -33,8 +37,10 @@ def shape(value):
 
 
 def _timestamps(payload: dict) -> list[int]:
-    return [int(next(v for k, v in rec.items() if k in ("timestamp", "fundingRateTimestamp")))
-            for rec in payload["result"]["list"]]
+    return [
+        int(next(v for k, v in rec.items() if k in ("timestamp", "fundingRateTimestamp")))
+        for rec in payload["result"]["list"]
+    ]
 
 
 @pytest.mark.parametrize("recording", sorted(RECORDED))
@@ -71,8 +77,10 @@ def test_open_interest_counts_both_sides_like_the_recording(sandbox):
 
 
 def test_error_envelope_has_the_venue_shape(sandbox):
-    response = httpx.get(sandbox.base_url("bybit") + "/v5/market/funding/history",
-                         params={"category": "linear", "symbol": "NOPEUSDT"})
+    response = httpx.get(
+        sandbox.base_url("bybit") + "/v5/market/funding/history",
+        params={"category": "linear", "symbol": "NOPEUSDT"},
+    )
     assert response.status_code == 200  # Bybit reports parameter errors inside HTTP 200
     body = response.json()
     assert shape(body) == {"retCode": "int", "retMsg": "str", "result": {}, "retExtInfo": {}, "time": "int"}

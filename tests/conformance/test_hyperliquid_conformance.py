@@ -41,9 +41,15 @@ CASES = {
     ),
     "candleSnapshot": (
         lambda: recorded_body("test_get_candles_snapshot.yaml", "candleSnapshot"),
-        {"type": "candleSnapshot", "req": {"coin": "ETH", "interval": "1h",
-                                           "startTime": iso_to_ms("2025-10-10T00:00:00Z"),
-                                           "endTime": iso_to_ms("2025-10-11T00:00:00Z")}},
+        {
+            "type": "candleSnapshot",
+            "req": {
+                "coin": "ETH",
+                "interval": "1h",
+                "startTime": iso_to_ms("2025-10-10T00:00:00Z"),
+                "endTime": iso_to_ms("2025-10-11T00:00:00Z"),
+            },
+        },
     ),
 }
 

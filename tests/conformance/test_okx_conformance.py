@@ -19,19 +19,42 @@ INST = "BTC-USDT-SWAP"
 ENDPOINTS = {
     "/api/v5/public/funding-rate-history": ("funding_rate_history", {"instId": INST, "limit": "5"}),
     "/api/v5/rubik/stat/contracts/open-interest-history": (
-        "open_interest_history", {"instId": INST, "period": "1H", "limit": "5"}),
+        "open_interest_history",
+        {"instId": INST, "period": "1H", "limit": "5"},
+    ),
     "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract": (
-        "long_short_account_ratio_contract", {"instId": INST, "period": "1H", "limit": "5"}),
+        "long_short_account_ratio_contract",
+        {"instId": INST, "period": "1H", "limit": "5"},
+    ),
     "/api/v5/market/history-candles": ("history_candles", {"instId": INST, "bar": "1H", "limit": "5"}),
     "/api/v5/public/instruments": ("instruments_swap", {"instType": "SWAP"}),
     "/api/v5/public/time": ("public_time", {}),
 }
 
 DOCUMENTED_FIELDS = {  # VENUES.md section 3: record fields, or array slots
-    "funding_rate_history": {"instType", "instId", "formulaType", "fundingRate", "realizedRate", "fundingTime",
-                             "method"},
-    "instruments_swap": {"instId", "instFamily", "settleCcy", "ctVal", "ctMult", "ctValCcy", "ctType", "listTime",
-                         "expTime", "state", "lotSz", "tickSz"},
+    "funding_rate_history": {
+        "instType",
+        "instId",
+        "formulaType",
+        "fundingRate",
+        "realizedRate",
+        "fundingTime",
+        "method",
+    },
+    "instruments_swap": {
+        "instId",
+        "instFamily",
+        "settleCcy",
+        "ctVal",
+        "ctMult",
+        "ctValCcy",
+        "ctType",
+        "listTime",
+        "expTime",
+        "state",
+        "lotSz",
+        "tickSz",
+    },
     "public_time": {"ts"},
 }
 ARRAY_SLOTS = {"open_interest_history": 4, "long_short_account_ratio_contract": 2, "history_candles": 9}
@@ -93,13 +116,17 @@ def test_missing_and_bad_parameters_keep_the_envelope(sandbox):
     resp = get(sandbox, "/api/v5/market/history-candles", {"instId": INST, "bar": "1H", "limit": "101"})
     assert resp.status_code == 400
     assert resp.json() == {"code": "51000", "msg": "Parameter limit error", "data": []}
-    resp = get(sandbox, "/api/v5/rubik/stat/contracts/open-interest-history", {"instId": INST, "period": "1Hutc"})
+    resp = get(
+        sandbox, "/api/v5/rubik/stat/contracts/open-interest-history", {"instId": INST, "period": "1Hutc"}
+    )
     assert resp.json()["msg"] == "Parameter period error"  # the "utc" variants start at 6H
 
 
 def test_rate_limit_answers_429_with_code_50011(sandbox):
     path = "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract"  # 5 requests per 2 s per instId
-    statuses = [get(sandbox, path, {"instId": INST, "period": "1H", "limit": "1"}).status_code for _ in range(5)]
+    statuses = [
+        get(sandbox, path, {"instId": INST, "period": "1H", "limit": "1"}).status_code for _ in range(5)
+    ]
     assert statuses == [200] * 5
     resp = get(sandbox, path, {"instId": INST, "period": "1H", "limit": "1"})
     assert resp.status_code == 429

@@ -17,17 +17,28 @@ _, END = day_window_ms(date(2025, 10, 12))
 
 def truth(market, table, venue, asset, time_col, lo, hi):
     t = getattr(market, table)
-    mask = pc.and_(pc.and_(pc.equal(t["venue"], venue), pc.equal(t["asset"], asset)),
-                   pc.and_(pc.greater_equal(pc.cast(t[time_col], "int64"), lo),
-                           pc.less(pc.cast(t[time_col], "int64"), hi)))
+    mask = pc.and_(
+        pc.and_(pc.equal(t["venue"], venue), pc.equal(t["asset"], asset)),
+        pc.and_(
+            pc.greater_equal(pc.cast(t[time_col], "int64"), lo), pc.less(pc.cast(t[time_col], "int64"), hi)
+        ),
+    )
     return t.filter(mask)
 
 
 @pytest.mark.parametrize("limit", [1, 7, 24, 500])
 def test_oi_pages_have_no_gaps_or_duplicates(sandbox, limit):
     with binance.make_http(sandbox.base_url("binance"), sleep=lambda s: None) as http:
-        raw = binance._paginate(http, "/futures/data/openInterestHist", {"symbol": "ETHUSDT", "period": "1h"},
-                                START, END, lambda r: int(r["timestamp"]), limit=limit, step_ms=HOUR_MS)
+        raw = binance._paginate(
+            http,
+            "/futures/data/openInterestHist",
+            {"symbol": "ETHUSDT", "period": "1h"},
+            START,
+            END,
+            lambda r: int(r["timestamp"]),
+            limit=limit,
+            step_ms=HOUR_MS,
+        )
     times = [r["timestamp"] for r in raw]
     expected = truth(sandbox.state.market, "hourly", "binance", "ETH", "ts", START, END)
     up = expected.filter(expected["venue_up"])  # the outage hour has no statistics row
@@ -65,8 +76,14 @@ def test_days_beyond_retention_are_written_empty_with_a_status(sandbox, tmp_path
     later = clock + 40 * 86_400_000
     requests_before = len(sandbox.state.requests)
     with binance.make_http(sandbox.base_url("binance"), sleep=lambda s: None) as http:
-        results = ingest_days("binance", binance.DATASETS["open_interest"], [date(2025, 10, 10)], http=http,
-                              lake=lake, now_ms=later)
+        results = ingest_days(
+            "binance",
+            binance.DATASETS["open_interest"],
+            [date(2025, 10, 10)],
+            http=http,
+            lake=lake,
+            now_ms=later,
+        )
     assert len(sandbox.state.requests) == requests_before  # nothing was asked of the venue
     assert [(r.rows, r.status) for r in results] == [(0, "beyond_retention")]
     assert lake.partition_status("binance", "open_interest", date(2025, 10, 10)) == "beyond_retention"

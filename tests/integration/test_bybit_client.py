@@ -33,16 +33,20 @@ def http(sandbox, sleeps):
 def market_hours(sandbox, asset: str, start: int, end: int):
     h = sandbox.state.market.hourly
     ts = pc.cast(h["ts"], "int64")
-    mask = pc.and_(pc.and_(pc.equal(h["venue"], "bybit"), pc.equal(h["asset"], asset)),
-                   pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)))
+    mask = pc.and_(
+        pc.and_(pc.equal(h["venue"], "bybit"), pc.equal(h["asset"], asset)),
+        pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)),
+    )
     return h.filter(mask).sort_by("ts")
 
 
 def market_funding(sandbox, asset: str, start: int, end: int):
     f = sandbox.state.market.funding
     ts = pc.cast(f["funding_time"], "int64")
-    mask = pc.and_(pc.and_(pc.equal(f["venue"], "bybit"), pc.equal(f["asset"], asset)),
-                   pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)))
+    mask = pc.and_(
+        pc.and_(pc.equal(f["venue"], "bybit"), pc.equal(f["asset"], asset)),
+        pc.and_(pc.greater_equal(ts, start), pc.less(ts, end)),
+    )
     return f.filter(mask).sort_by("funding_time")
 
 
@@ -76,7 +80,9 @@ def test_open_interest_cursor_pages_cover_the_window_exactly(sandbox, http):
     assert all(by_ts[t] == pytest.approx(expected[t], abs=1e-3) for t in expected)
     sent = requests_to(sandbox, "/v5/market/open-interest")[before:]
     assert len(sent) == 8  # ceil(56 / 7) pages
-    assert "cursor" not in sent[0]["query"] and all(r["query"]["cursor"].startswith("lastid=") for r in sent[1:])
+    assert "cursor" not in sent[0]["query"] and all(
+        r["query"]["cursor"].startswith("lastid=") for r in sent[1:]
+    )
 
 
 def test_account_ratio_cursor_pages_cover_the_window_exactly(sandbox, http):
@@ -86,8 +92,9 @@ def test_account_ratio_cursor_pages_cover_the_window_exactly(sandbox, http):
     assert_unique(got)
     assert got == times(truth, "ts")
     assert set(table["ratio_type"].to_pylist()) == {"global_account"}
-    np.testing.assert_allclose(table.sort_by("ts")["long_share"].to_numpy(),
-                               truth["long_account_share"].to_numpy(), atol=5e-5)
+    np.testing.assert_allclose(
+        table.sort_by("ts")["long_share"].to_numpy(), truth["long_account_share"].to_numpy(), atol=5e-5
+    )
 
 
 def test_funding_end_paging_covers_four_days_without_gaps(sandbox, http):
@@ -96,9 +103,12 @@ def test_funding_end_paging_covers_four_days_without_gaps(sandbox, http):
     truth = market_funding(sandbox, "SOL", SCENARIO_START, SCENARIO_END)
     got = times(table, "funding_time")
     assert_unique(got)
-    assert got == times(truth, "funding_time") and len(got) == 11  # 8-hourly; the first settlement is 09 Oct 08:00
-    np.testing.assert_allclose(table.sort_by("funding_time")["funding_rate"].to_numpy(),
-                               truth["funding_rate"].to_numpy(), atol=1e-12)
+    assert (
+        got == times(truth, "funding_time") and len(got) == 11
+    )  # 8-hourly; the first settlement is 09 Oct 08:00
+    np.testing.assert_allclose(
+        table.sort_by("funding_time")["funding_rate"].to_numpy(), truth["funding_rate"].to_numpy(), atol=1e-12
+    )
     sent = requests_to(sandbox, "/v5/market/funding/history")[before:]
     # each page ends just below the previous page's oldest row
     assert [int(r["query"]["endTime"]) for r in sent][:3] == [SCENARIO_END - 1, got[-2] - 1, got[-4] - 1]
@@ -118,8 +128,12 @@ def test_kline_end_paging_returns_one_day_of_hourly_candles(sandbox, http):
 
 def test_a_full_day_takes_one_request_per_dataset(sandbox, http):
     start, end = day_window_ms(date(2025, 10, 11))
-    for path, spec in [("/v5/market/funding/history", "funding_rates"), ("/v5/market/open-interest", "open_interest"),
-                       ("/v5/market/account-ratio", "long_short_ratios"), ("/v5/market/kline", "klines")]:
+    for path, spec in [
+        ("/v5/market/funding/history", "funding_rates"),
+        ("/v5/market/open-interest", "open_interest"),
+        ("/v5/market/account-ratio", "long_short_ratios"),
+        ("/v5/market/kline", "klines"),
+    ]:
         before = len(requests_to(sandbox, path))
         rows = bybit.DATASETS[spec].fetch(http, "DOGE", start, end).num_rows
         assert rows == (3 if spec == "funding_rates" else 24)
@@ -142,9 +156,13 @@ def test_bybit_keeps_history_long_after_the_fact(sandbox, http):
 def test_nothing_after_the_sandbox_clock_is_served(sandbox, http):
     sandbox.state.clock_ms = iso_to_ms("2025-10-11T12:30:00Z")
     start, end = day_window_ms(date(2025, 10, 11))
-    assert times(bybit.fetch_open_interest(http, "BTC", start, end), "ts") == list(range(start, start + 13 * HOUR_MS,
-                                                                                      HOUR_MS))
-    assert times(bybit.fetch_funding_rates(http, "BTC", start, end), "funding_time") == [start, start + 8 * HOUR_MS]
+    assert times(bybit.fetch_open_interest(http, "BTC", start, end), "ts") == list(
+        range(start, start + 13 * HOUR_MS, HOUR_MS)
+    )
+    assert times(bybit.fetch_funding_rates(http, "BTC", start, end), "funding_time") == [
+        start,
+        start + 8 * HOUR_MS,
+    ]
     assert bybit.fetch_klines(http, "BTC", start, end).num_rows == 13
 
 
@@ -179,24 +197,38 @@ def test_unknown_asset_fails_before_any_request(http):
 
 def test_start_time_alone_is_rejected_like_the_venue(http):
     with pytest.raises(VenueError, match="startTime") as info:
-        http.get_json("/v5/market/funding/history", {"category": "linear", "symbol": "BTCUSDT", "startTime": 1})
+        http.get_json(
+            "/v5/market/funding/history", {"category": "linear", "symbol": "BTCUSDT", "startTime": 1}
+        )
     assert info.value.code == 10001
 
 
 def test_limit_above_the_cap_is_rejected(http):
     with pytest.raises(VenueError, match="limit"):
-        http.get_json("/v5/market/open-interest",
-                      {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 201})
+        http.get_json(
+            "/v5/market/open-interest",
+            {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 201},
+        )
 
 
 def test_a_cursor_left_url_encoded_is_rejected(sandbox, http):
-    first = http.get_json("/v5/market/open-interest",
-                          {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 2})
+    first = http.get_json(
+        "/v5/market/open-interest",
+        {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h", "limit": 2},
+    )
     raw_cursor = first["result"]["nextPageCursor"]
     assert "%3D" in raw_cursor
     with pytest.raises(VenueError, match="cursor"):
-        http.get_json("/v5/market/open-interest", {"category": "linear", "symbol": "BTCUSDT", "intervalTime": "1h",
-                                                   "limit": 2, "cursor": raw_cursor})
+        http.get_json(
+            "/v5/market/open-interest",
+            {
+                "category": "linear",
+                "symbol": "BTCUSDT",
+                "intervalTime": "1h",
+                "limit": 2,
+                "cursor": raw_cursor,
+            },
+        )
 
 
 # -- rate limits and faults -------------------------------------------------------------------------------------
@@ -213,7 +245,9 @@ def test_too_many_visits_is_retried_after_the_hint(sandbox, http, sleeps):
     assert sleeps == [1.0, 1.0]
     calls = http.drain_calls()
     assert [c.ok for c in calls] == [False, False, True]
-    assert all(c.status == 200 and "10006" in c.error for c in calls[:2])  # Bybit's limit arrives inside HTTP 200
+    assert all(
+        c.status == 200 and "10006" in c.error for c in calls[:2]
+    )  # Bybit's limit arrives inside HTTP 200
 
 
 def test_too_many_visits_that_never_ends_gives_up(sandbox, http):

@@ -28,11 +28,20 @@ from pipelines.venues.registry import VENUE_MODULES
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 WINDOW = {"start_date": "2025-10-10", "end_date": "2025-10-11"}
-WINDOW_DAYS = (date(2025, 10, 10), date(2025, 10, 11))  # history only: snapshot datasets cannot reach these days
+WINDOW_DAYS = (
+    date(2025, 10, 10),
+    date(2025, 10, 11),
+)  # history only: snapshot datasets cannot reach these days
 CRASH_DAY = date(2025, 10, 10)
 LAKE_DAYS = days_between(date(2025, 10, 9), WINDOW_DAYS[-1])  # the window and the day before it
 LAKE_ASSETS = ("BTC", "ETH")  # enough to compare, and the fill stays inside every client's rate budget
-MARTS = ("fct_funding_rates", "fct_open_interest", "fct_long_short_ratio", "fct_prices_hourly", "leverage_daily")
+MARTS = (
+    "fct_funding_rates",
+    "fct_open_interest",
+    "fct_long_short_ratio",
+    "fct_prices_hourly",
+    "leverage_daily",
+)
 
 
 def source_datasets() -> dict[str, list[str]]:
@@ -47,16 +56,30 @@ def source_datasets() -> dict[str, list[str]]:
 def run_dbt(home: Path, *args: str) -> None:
     """dbt in a subprocess, as Dagster runs it: dbt-duckdb keeps its database open for the life of a process."""
     dbt = Path(sys.executable).with_name("dbt")
-    env = {**os.environ, "LEVWATCH_HOME": str(home),
-           "LEVWATCH_DBT_DB_PATH": str(home / "build" / "levwatch.duckdb")}
+    env = {
+        **os.environ,
+        "LEVWATCH_HOME": str(home),
+        "LEVWATCH_DBT_DB_PATH": str(home / "build" / "levwatch.duckdb"),
+    }
     result = subprocess.run(
-        [str(dbt), *args,
-         "--project-dir", str(DBT_PROJECT),
-         "--profiles-dir", str(DBT_PROJECT),
-         "--target-path", str(home / "dbt_target"),  # leave the developer's dbt_project/target alone
-         "--log-path", str(home / "dbt_logs"),
-         "--threads", "4"],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            str(dbt),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(home / "dbt_target"),  # leave the developer's dbt_project/target alone
+            "--log-path",
+            str(home / "dbt_logs"),
+            "--threads",
+            "4",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
 
@@ -83,8 +106,15 @@ def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
         module = VENUE_MODULES[venue]
         with module.make_http(sandbox.base_url(venue)) as http:
             for spec in module.DATASETS.values():
-                ingest_days(venue, spec, LAKE_DAYS, http=http, lake=lake, now_ms=small_scenario.clock_ms,
-                            assets=LAKE_ASSETS)
+                ingest_days(
+                    venue,
+                    spec,
+                    LAKE_DAYS,
+                    http=http,
+                    lake=lake,
+                    now_ms=small_scenario.clock_ms,
+                    assets=LAKE_ASSETS,
+                )
 
     with ThreadPoolExecutor(max_workers=len(VENUE_MODULES) or 1) as pool:  # venues do not share rate budgets
         list(pool.map(fill, VENUE_MODULES))
@@ -103,7 +133,9 @@ def builds(dbt_home) -> Builds:
     # data tests run once, in the full build: each dbt process costs seconds
     run_dbt(dbt_home, "build", "--exclude-resource-type", "test", *window_vars)
     with duckdb.connect(str(db), read_only=True) as con:
-        days = [r[0] for r in con.execute("select distinct date from marts.leverage_daily order by 1").fetchall()]
+        days = [
+            r[0] for r in con.execute("select distinct date from marts.leverage_daily order by 1").fetchall()
+        ]
 
     run_dbt(dbt_home, "build")
     after_full = row_counts(db)
@@ -122,10 +154,13 @@ def con(builds, sandbox):
     connection.register("truth_hourly_raw", market.hourly)
     connection.register("truth_funding_raw", market.funding)
     # naive UTC times, like the marts
-    connection.execute("create temp view truth_hourly as "
-                       "select * replace (timezone('UTC', ts) as ts) from truth_hourly_raw")
-    connection.execute("create temp view truth_funding as "
-                       "select * replace (timezone('UTC', funding_time) as funding_time) from truth_funding_raw")
+    connection.execute(
+        "create temp view truth_hourly as select * replace (timezone('UTC', ts) as ts) from truth_hourly_raw"
+    )
+    connection.execute(
+        "create temp view truth_funding as "
+        "select * replace (timezone('UTC', funding_time) as funding_time) from truth_funding_raw"
+    )
     yield connection
     connection.close()
 
@@ -140,12 +175,15 @@ def test_ranged_rerun_is_idempotent(builds):
 
 
 def test_hourly_open_interest_matches_the_simulator(con):
-    rows = con.execute("""
+    rows = con.execute(
+        """
         select oi.venue, oi.asset, oi.ts, oi.oi_coin, truth.oi_coin
         from wh.marts.fct_open_interest as oi
         inner join truth_hourly as truth using (venue, asset, ts)
         where cast(oi.ts as date) between ? and ?
-    """, list(WINDOW_DAYS)).fetchall()
+    """,
+        list(WINDOW_DAYS),
+    ).fetchall()
     if not rows:
         pytest.skip("no venue with open interest history in the lake")
     for venue, asset, ts, got, want in rows:
@@ -153,11 +191,17 @@ def test_hourly_open_interest_matches_the_simulator(con):
 
 
 def test_daily_open_interest_sums_each_venues_last_reading(con):
-    venues = [r[0] for r in con.execute(
-        "select distinct venue from wh.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]).fetchall()]
+    venues = [
+        r[0]
+        for r in con.execute(
+            "select distinct venue from wh.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]
+        ).fetchall()
+    ]
     if not venues:
         pytest.skip("no open interest in the lake on the crash day")
-    expected = dict(con.execute("""
+    expected = dict(
+        con.execute(
+            """
         with last_hour as (
             select venue, asset, arg_max(oi_coin, ts) as oi_coin
             from truth_hourly
@@ -165,9 +209,16 @@ def test_daily_open_interest_sums_each_venues_last_reading(con):
             group by venue, asset
         )
         select asset, sum(oi_coin) from last_hour group by asset
-    """, [CRASH_DAY, venues, list(LAKE_ASSETS)]).fetchall())
-    got = {asset: (oi_coin, oi_venues) for asset, oi_coin, oi_venues in con.execute(
-        "select asset, oi_coin, oi_venues from wh.marts.leverage_daily where date = ?", [CRASH_DAY]).fetchall()}
+    """,
+            [CRASH_DAY, venues, list(LAKE_ASSETS)],
+        ).fetchall()
+    )
+    got = {
+        asset: (oi_coin, oi_venues)
+        for asset, oi_coin, oi_venues in con.execute(
+            "select asset, oi_coin, oi_venues from wh.marts.leverage_daily where date = ?", [CRASH_DAY]
+        ).fetchall()
+    }
     assert set(got) == set(expected)
     for asset, oi_coin in expected.items():
         assert got[asset][0] == pytest.approx(oi_coin, rel=1e-6), asset
@@ -190,7 +241,8 @@ def test_funding_rates_match_the_simulator(con):
 
 def test_crash_day_funding_paid_matches_the_simulator(con):
     # the simulator's payments for the settlements that reached the lake, on venues that also have OI readings
-    expected = con.execute("""
+    expected = con.execute(
+        """
         with settled as (
             select truth.asset, truth.funding_paid_usd
             from truth_funding as truth
@@ -201,25 +253,33 @@ def test_crash_day_funding_paid_matches_the_simulator(con):
               )
         )
         select asset, sum(funding_paid_usd), sum(abs(funding_paid_usd)) from settled group by asset
-    """, {"day": CRASH_DAY}).fetchall()
+    """,
+        {"day": CRASH_DAY},
+    ).fetchall()
     if not expected:
         pytest.skip("no venue with both funding and open interest on the crash day")
-    got = dict(con.execute(
-        "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]).fetchall())
+    got = dict(
+        con.execute(
+            "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]
+        ).fetchall()
+    )
     for asset, paid, gross in expected:
         # OI readings are hourly and valued at the venue's price, so allow 1% of the gross flow
         assert got[asset] == pytest.approx(paid, abs=0.01 * gross), asset
 
 
 def test_reference_close_is_binances_last_hourly_close(con):
-    rows = con.execute("""
+    rows = con.execute(
+        """
         select daily.asset, daily.close, truth.close
         from wh.marts.leverage_daily as daily
         inner join truth_hourly as truth
             on truth.venue = 'binance' and truth.asset = daily.asset
             and truth.ts = daily.date + interval 23 hour
         where daily.price_source = 'binance' and daily.date = ?
-    """, [CRASH_DAY]).fetchall()
+    """,
+        [CRASH_DAY],
+    ).fetchall()
     if not rows:
         pytest.skip("no Binance candles in the lake")
     for asset, close, want in rows:

@@ -11,7 +11,9 @@ PARAMS = {"symbol": "BTCUSDT", "limit": 5}
 
 
 def script(sandbox, **fault):
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"venue": "binance", "path": PATH, **fault}).raise_for_status()
+    httpx.post(
+        f"{sandbox.url}/_sandbox/faults", json={"venue": "binance", "path": PATH, **fault}
+    ).raise_for_status()
 
 
 def client(sandbox, sleeps, **kwargs):
@@ -42,9 +44,9 @@ def test_418_ban_opens_the_breaker_and_stops_all_requests(sandbox):
         before = calls_to(sandbox, PATH)
         with pytest.raises(VenueBannedError, match="breaker open"):
             http.get_json(PATH, PARAMS)
-    with client(sandbox, sleeps) as other:  # another client of the same venue respects the same ban
-        with pytest.raises(VenueBannedError):
-            other.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h"})
+    # another client of the same venue respects the same ban
+    with client(sandbox, sleeps) as other, pytest.raises(VenueBannedError):
+        other.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h"})
     assert calls_to(sandbox, PATH) == before  # nothing more was sent
     assert sleeps == []
 
@@ -60,8 +62,10 @@ def test_5xx_burst_is_retried_with_capped_jittered_backoff(sandbox):
 
 def test_5xx_that_never_ends_fails_clearly(sandbox):
     script(sandbox, kind="502", count=10)
-    with client(sandbox, [], max_attempts=3) as http, pytest.raises(VenueUnavailableError,
-                                                                     match="gave up after 3 attempts"):
+    with (
+        client(sandbox, [], max_attempts=3) as http,
+        pytest.raises(VenueUnavailableError, match="gave up after 3 attempts"),
+    ):
         http.get_json(PATH, PARAMS)
 
 
@@ -86,7 +90,9 @@ def test_broken_bodies_are_retried_not_parsed(sandbox, kind):
 
 def test_venue_error_body_becomes_a_clear_exception_without_retries(sandbox):
     sleeps = []
-    with client(sandbox, sleeps) as http:
-        with pytest.raises(VenueError, match=r"Invalid symbol.*HTTP 400, code -1121"):
-            http.get_json(PATH, {"symbol": "NOPEUSDT"})
+    with (
+        client(sandbox, sleeps) as http,
+        pytest.raises(VenueError, match=r"Invalid symbol.*HTTP 400, code -1121"),
+    ):
+        http.get_json(PATH, {"symbol": "NOPEUSDT"})
     assert sleeps == []

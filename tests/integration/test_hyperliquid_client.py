@@ -41,7 +41,9 @@ def venue_requests(sandbox) -> int:
 
 
 def script_fault(sandbox, **fault) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"venue": "hyperliquid", "path": "/info", **fault}).raise_for_status()
+    httpx.post(
+        f"{sandbox.url}/_sandbox/faults", json={"venue": "hyperliquid", "path": "/info", **fault}
+    ).raise_for_status()
 
 
 def set_clock(sandbox, iso: str) -> None:
@@ -50,8 +52,10 @@ def set_clock(sandbox, iso: str) -> None:
 
 def market_rows(table, asset: str, time_column: str, start: int, end: int):
     times = pc.cast(table[time_column], "int64")
-    mask = pc.and_(pc.and_(pc.equal(table["venue"], "hyperliquid"), pc.equal(table["asset"], asset)),
-                   pc.and_(pc.greater_equal(times, start), pc.less(times, end)))
+    mask = pc.and_(
+        pc.and_(pc.equal(table["venue"], "hyperliquid"), pc.equal(table["asset"], asset)),
+        pc.and_(pc.greater_equal(times, start), pc.less(times, end)),
+    )
     return table.filter(mask).sort_by(time_column)
 
 
@@ -69,7 +73,9 @@ def test_funding_pages_cover_the_window_without_gaps_or_duplicates(sandbox, http
     times = epoch_ms(table["funding_time"])
     assert table.num_rows == truth.num_rows > 7 * 10
     assert times == epoch_ms(truth["funding_time"])
-    assert len(set(times)) == len(times) and all(b - a == HOUR_MS for a, b in zip(times, times[1:], strict=False))
+    assert len(set(times)) == len(times) and all(
+        b - a == HOUR_MS for a, b in zip(times, times[1:], strict=False)
+    )
     np.testing.assert_allclose(table["funding_rate"].to_numpy(), truth["funding_rate"].to_numpy(), atol=1e-10)
     assert set(table["funding_interval_hours"].to_pylist()) == {1.0}
     assert venue_requests(sandbox) - before >= truth.num_rows // 7
@@ -111,8 +117,9 @@ def test_candles_older_than_the_latest_5000_are_not_served(sandbox, http):
 def test_nothing_after_the_clock_is_served(sandbox, http):
     set_clock(sandbox, "2025-10-11T05:30:00Z")
     day = day_window_ms(date(2025, 10, 11))
-    assert epoch_ms(hl.fetch_klines(http, "XRP", *day)["open_time"]) == list(range(day[0], day[0] + 6 * HOUR_MS,
-                                                                                    HOUR_MS))
+    assert epoch_ms(hl.fetch_klines(http, "XRP", *day)["open_time"]) == list(
+        range(day[0], day[0] + 6 * HOUR_MS, HOUR_MS)
+    )
     assert hl.fetch_funding_rates(http, "XRP", *day).num_rows == 6  # settlements 00:00 .. 05:00
 
 
@@ -123,8 +130,9 @@ def test_asset_context_snapshot_is_recorded_only_for_the_day_holding_now(sandbox
     table = hl.fetch_asset_contexts(http, "ETH", day_start, day_end, now_ms=now)
     (row,) = table.to_pylist()
     assert int(row["ts"].timestamp() * 1000) == day_start + 13 * HOUR_MS  # the start of the current hour
-    hour = market_rows(sandbox.state.market.hourly, "ETH", "ts", day_start + 13 * HOUR_MS,
-                       day_start + 14 * HOUR_MS).to_pylist()[0]
+    hour = market_rows(
+        sandbox.state.market.hourly, "ETH", "ts", day_start + 13 * HOUR_MS, day_start + 14 * HOUR_MS
+    ).to_pylist()[0]
     assert row["mark_price"] == pytest.approx(hour["mark_open"], rel=1e-4)
     assert row["oi_coin"] == pytest.approx(hour["oi_coin"], rel=1e-6)
     assert row["mid_price"] is not None and row["day_notional_volume_usd"] > 0
@@ -147,8 +155,10 @@ def test_an_unconfigured_asset_fails_before_any_request(sandbox, http):
 
 
 def test_the_venue_answers_an_unknown_coin_with_http_500_and_null(sandbox):
-    response = httpx.post(f"{sandbox.base_url('hyperliquid')}/info",
-                          json={"type": "fundingHistory", "coin": "FOO", "startTime": WINDOW[0]})
+    response = httpx.post(
+        f"{sandbox.base_url('hyperliquid')}/info",
+        json={"type": "fundingHistory", "coin": "FOO", "startTime": WINDOW[0]},
+    )
     assert response.status_code == 500 and response.json() is None
 
 

@@ -29,7 +29,10 @@ def test_a_failing_day_stops_the_run_names_the_day_and_keeps_earlier_days(sandbo
         return real.fetch(http, asset, start, end)
 
     spec = replace(real, fetch=flaky, chunk_days=1)
-    with http_for(sandbox) as http, pytest.raises(PartitionFailed, match="binance/funding_rates failed on 2025-10-11"):
+    with (
+        http_for(sandbox) as http,
+        pytest.raises(PartitionFailed, match="binance/funding_rates failed on 2025-10-11"),
+    ):
         ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms)
     assert lake.read_partition("binance", "funding_rates", DAYS[0]).num_rows == 15  # 3 settlements x 5 assets
     assert not lake.partition_path("binance", "funding_rates", DAYS[1]).exists()
@@ -41,8 +44,9 @@ def test_rerunning_a_range_replaces_files_without_duplicates(sandbox, tmp_path):
     spec = binance.DATASETS["open_interest"]
     for _ in range(2):
         with http_for(sandbox) as http:
-            results = ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms,
-                                  run_id=f"run{_}")
+            results = ingest_days(
+                "binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id=f"run{_}"
+            )
     for day, result in zip(DAYS, results, strict=True):
         table = lake.read_partition("binance", "open_interest", day)
         assert table.num_rows == result.rows
@@ -55,8 +59,15 @@ def test_rerunning_a_range_replaces_files_without_duplicates(sandbox, tmp_path):
 def test_every_request_is_recorded_as_api_health(sandbox, tmp_path):
     lake = Lake(tmp_path)
     with http_for(sandbox) as http:
-        ingest_days("binance", binance.DATASETS["funding_rates"], DAYS[:1], http=http, lake=lake,
-                    now_ms=sandbox.state.clock_ms, run_id="r1")
+        ingest_days(
+            "binance",
+            binance.DATASETS["funding_rates"],
+            DAYS[:1],
+            http=http,
+            lake=lake,
+            now_ms=sandbox.state.clock_ms,
+            run_id="r1",
+        )
     files = list((tmp_path / "binance" / "api_health").rglob("*.parquet"))
     assert [f.name for f in files] == ["r1-funding_rates.parquet"]
     health = pq.read_table(files[0])

@@ -107,11 +107,16 @@ def test_open_interest_and_ratios_match_the_market(sandbox):
         rows = sorted(table.to_pylist(), key=lambda r: r[column])
         assert [int(r[column].timestamp() * 1000) for r in rows] == [int(s.ts[i]) for i in idx]
     oi_rows = sorted(oi.to_pylist(), key=lambda r: r["ts"])
-    assert [r["oi_coin"] for r in oi_rows] == pytest.approx([float(s.cols["oi_coin"][i]) for i in idx], abs=1e-4)
-    assert [r["oi_contracts"] for r in oi_rows] == pytest.approx([r["oi_coin"] for r in oi_rows], abs=0.01)  # ctVal 1
+    assert [r["oi_coin"] for r in oi_rows] == pytest.approx(
+        [float(s.cols["oi_coin"][i]) for i in idx], abs=1e-4
+    )
+    assert [r["oi_contracts"] for r in oi_rows] == pytest.approx(
+        [r["oi_coin"] for r in oi_rows], abs=0.01
+    )  # ctVal 1
     ratio_rows = sorted(ratios.to_pylist(), key=lambda r: r["ts"])
     assert [r["long_share"] for r in ratio_rows] == pytest.approx(
-        [float(s.cols["long_account_share"][i]) for i in idx], abs=1e-6)
+        [float(s.cols["long_account_share"][i]) for i in idx], abs=1e-6
+    )
     assert {r["ratio_type"] for r in ratio_rows} == {"global_account"}
 
 
@@ -147,8 +152,9 @@ def test_nothing_is_served_after_the_clock(sandbox):
         candles = okx.fetch_klines(http, "BTC", OCT_11, OCT_11 + DAY_MS)
         oi = okx.fetch_open_interest(http, "BTC", OCT_11, OCT_11 + DAY_MS)
         funding = okx.fetch_funding_rates(http, "BTC", OCT_11, OCT_11 + DAY_MS)
-        newest = http.get_json("/api/v5/market/history-candles", {"instId": "BTC-USDT-SWAP", "bar": "1H",
-                                                                  "limit": "1"})
+        newest = http.get_json(
+            "/api/v5/market/history-candles", {"instId": "BTC-USDT-SWAP", "bar": "1H", "limit": "1"}
+        )
         snapshot_today = okx.fetch_instruments(http, "BTC", OCT_11, OCT_11 + DAY_MS)
         snapshot_yesterday = okx.fetch_instruments(http, "BTC", OCT_10, OCT_11)
     assert candles.num_rows == 5  # 00:00-04:00 are complete; 05:00 is still forming
@@ -226,10 +232,12 @@ def test_the_client_limiter_stays_under_the_venue_limit(sandbox):
 
 
 def test_rate_limit_code_inside_http_200_is_retried():
-    answers = iter([
-        httpx.Response(200, json={"code": "50011", "msg": "Rate limit reached", "data": []}),
-        httpx.Response(200, json={"code": "0", "msg": "", "data": [{"ts": "1760140800000"}]}),
-    ])
+    answers = iter(
+        [
+            httpx.Response(200, json={"code": "50011", "msg": "Rate limit reached", "data": []}),
+            httpx.Response(200, json={"code": "0", "msg": "", "data": [{"ts": "1760140800000"}]}),
+        ]
+    )
     sleeps: list[float] = []
     transport = httpx.MockTransport(lambda request: next(answers))
     with okx.make_http("https://www.okx.com", sleep=sleeps.append, transport=transport) as http:

@@ -23,8 +23,13 @@ def test_definitions_load_with_every_venue_dataset_and_the_marts():
     for venue, module in VENUE_MODULES.items():
         for dataset in module.DATASETS:
             assert AssetKey(["raw", venue, dataset]) in keys
-    for mart in ("fct_funding_rates", "fct_open_interest", "fct_long_short_ratio", "fct_prices_hourly",
-                 "leverage_daily"):
+    for mart in (
+        "fct_funding_rates",
+        "fct_open_interest",
+        "fct_long_short_ratio",
+        "fct_prices_hourly",
+        "leverage_daily",
+    ):
         assert AssetKey(["marts", mart]) in keys
     assert defs.resolve_job_def("levwatch_main").partitions_def is not None
     assert {s.name for s in defs.schedules} == {"daily_close", "hourly_intraday"}
@@ -41,8 +46,10 @@ def pipeline_run(tmp_path_factory):
     }
     instance = DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": WINDOW[0], "dagster/asset_partition_range_end": WINDOW[1]}
-    results = [materialize([*RAW_ASSETS, levwatch_dbt_models], resources=resources, instance=instance, tags=tags)
-               for _ in range(2)]  # the second run must change nothing
+    results = [
+        materialize([*RAW_ASSETS, levwatch_dbt_models], resources=resources, instance=instance, tags=tags)
+        for _ in range(2)
+    ]  # the second run must change nothing
     return home, results
 
 

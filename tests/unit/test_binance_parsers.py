@@ -46,7 +46,13 @@ def test_open_interest_history_in_coins_and_usd():
 def test_account_ratio_is_a_long_share():
     rows = binance.parse_account_ratio(load("binance_ls.json"), "BTC", "BTCUSDT", "global_account")
     assert rows == [
-        {**rows[0], "long_share": 0.5647, "long_short_ratio": 1.2973, "ts": 1788908400000, "symbol": "BTCUSDT"}
+        {
+            **rows[0],
+            "long_share": 0.5647,
+            "long_short_ratio": 1.2973,
+            "ts": 1788908400000,
+            "symbol": "BTCUSDT",
+        }
     ]
 
 
@@ -58,11 +64,17 @@ def test_taker_ratio_long_share_is_buy_volume_share():
 
 def test_klines_twelve_slots_and_index_volume_is_no_reading():
     excerpt = load("binance.fetchOHLCV.httpResponse_EXCERPT.json")
-    last = binance.parse_klines(excerpt["usdm_BTCUSDT_1m__fapi_v1_klines"]["httpResponse"], "BTC", "BTCUSDT",
-                                "last", "1m")
+    last = binance.parse_klines(
+        excerpt["usdm_BTCUSDT_1m__fapi_v1_klines"]["httpResponse"], "BTC", "BTCUSDT", "last", "1m"
+    )
     assert last[1]["low"] == 70459.4 and last[1]["trades"] == 9 and last[1]["volume_usd"] == 8518.176
-    index = binance.parse_klines(excerpt["coinm_BTCUSD_1d_index_price__dapi_v1_indexPriceKlines"]["httpResponse"],
-                                 "BTC", "BTCUSD", "index", "1d")
+    index = binance.parse_klines(
+        excerpt["coinm_BTCUSD_1d_index_price__dapi_v1_indexPriceKlines"]["httpResponse"],
+        "BTC",
+        "BTCUSD",
+        "index",
+        "1d",
+    )
     assert index[0]["close"] == 71625.41841177
     assert index[0]["volume_coin"] is None and index[0]["trades"] is None  # "0" there means no reading
     conform("klines", to_table("klines", last + index))

@@ -155,17 +155,28 @@ def test_account_ratio_without_buy_ratio_raises():
 
 # -- klines (no recording: the documented shape) ----------------------------------------------------------------
 
-KLINE_DOC = envelope({"symbol": "BTCUSDT", "category": "linear", "list": [
-    ["1670608800000", "17071", "17073", "17027", "17055.5", "268611", "15.74462667"],
-    ["1670605200000", "17071.5", "17071.5", "17061", "17071", "4177", "0.24469757"],
-]})
+KLINE_DOC = envelope(
+    {
+        "symbol": "BTCUSDT",
+        "category": "linear",
+        "list": [
+            ["1670608800000", "17071", "17073", "17027", "17055.5", "268611", "15.74462667"],
+            ["1670605200000", "17071.5", "17071.5", "17061", "17071", "4177", "0.24469757"],
+        ],
+    }
+)
 
 
 def test_klines_map_volume_to_base_and_turnover_to_quote():
     rows = bybit.parse_klines(copy.deepcopy(KLINE_DOC), "BTC")
     first = rows[0]
     assert first["open_time"] == 1670608800000
-    assert (first["open"], first["high"], first["low"], first["close"]) == (17071.0, 17073.0, 17027.0, 17055.5)
+    assert (first["open"], first["high"], first["low"], first["close"]) == (
+        17071.0,
+        17073.0,
+        17027.0,
+        17055.5,
+    )
     assert first["volume_coin"] == 268611.0 and first["volume_usd"] == 15.74462667
     assert first["price_type"] == "last" and first["interval"] == "1h" and first["trades"] is None
     conform("klines", to_table("klines", rows))
@@ -194,7 +205,13 @@ def _response(body: dict, headers: dict | None = None) -> httpx.Response:
 
 
 def test_parameter_error_becomes_a_venue_error_with_code():
-    body = {"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}, "retExtInfo": {}, "time": 1}
+    body = {
+        "retCode": 10001,
+        "retMsg": "params error: symbol invalid",
+        "result": {},
+        "retExtInfo": {},
+        "time": 1,
+    }
     with pytest.raises(VenueError, match="symbol invalid") as info:
         bybit.error_check(_response(body), body)
     assert info.value.code == 10001 and info.value.endpoint == "/v5/market/funding/history"

@@ -75,13 +75,19 @@ def test_funding_interval_switches_from_8h_to_hourly_on_2023_06_08(funding_paylo
     assert last["funding_interval_hours"] == 1.0 and last["funding_time"] == ms("2023-07-17T21:00:00")
 
 
-@pytest.mark.parametrize(("record", "message"), [
-    ({"coin": "BTC", "premium": "0.0001", "time": 1}, "missing field 'fundingRate'"),
-    ({"coin": "BTC", "fundingRate": "0.0001", "premium": "0.0001"}, "missing field 'time'"),
-    ({"coin": "BTC", "fundingRate": "abc", "premium": "0.0001", "time": 1}, "expected a number, got 'abc'"),
-    ({"fundingRate": "0.0001", "premium": "0.0001", "time": 1}, "missing field 'coin'"),
-    ("not an object", "expected an object"),
-])
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"coin": "BTC", "premium": "0.0001", "time": 1}, "missing field 'fundingRate'"),
+        ({"coin": "BTC", "fundingRate": "0.0001", "premium": "0.0001"}, "missing field 'time'"),
+        (
+            {"coin": "BTC", "fundingRate": "abc", "premium": "0.0001", "time": 1},
+            "expected a number, got 'abc'",
+        ),
+        ({"fundingRate": "0.0001", "premium": "0.0001", "time": 1}, "missing field 'coin'"),
+        ("not an object", "expected an object"),
+    ],
+)
 def test_malformed_funding_records_raise_a_clear_payload_error(record, message):
     with pytest.raises(PayloadError, match="fundingHistory\\[0\\]") as err:
         hl.parse_funding([record], "BTC")
@@ -103,7 +109,11 @@ def test_candle_rows_keep_the_recorded_values(candles_payload):
     assert first["symbol"] == "kPEPE" and first["interval"] == "1h" and first["price_type"] == "last"
     assert first["open_time"] == 1684699200000
     assert (first["open"], first["high"], first["low"], first["close"]) == (
-        float("0.001601"), float("0.001616"), float("0.001601"), float("0.001604"))
+        float("0.001601"),
+        float("0.001616"),
+        float("0.001601"),
+        float("0.001604"),
+    )
     assert first["volume_coin"] == float("520665683.0")
     assert first["trades"] == 709
     assert first["volume_usd"] is None  # the venue gives base volume only; never stored as 0
@@ -113,12 +123,15 @@ def test_candle_rows_keep_the_recorded_values(candles_payload):
     assert to_table("klines", rows).num_rows == 24
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"o": None}, "field 'o' is empty"),
-    ({"c": "1.2.3"}, "expected a number, got '1.2.3'"),
-    ({"n": "many"}, "expected an integer, got 'many'"),
-    ({"t": None}, "expected an integer, got None"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"o": None}, "field 'o' is empty"),
+        ({"c": "1.2.3"}, "expected a number, got '1.2.3'"),
+        ({"n": "many"}, "expected an integer, got 'many'"),
+        ({"t": None}, "expected an integer, got None"),
+    ],
+)
 def test_malformed_candles_raise_a_clear_payload_error(candles_payload, change, message):
     with pytest.raises(PayloadError, match="candleSnapshot\\[0\\]") as err:
         hl.parse_candles([{**candles_payload[0], **change}], "PEPE")
@@ -161,11 +174,14 @@ def test_asset_context_for_a_coin_outside_the_universe_is_a_clear_error(meta_pay
         hl.parse_asset_contexts(meta_payload, "ETH", "ETH", 0)
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"universe": []}, "expected \\[meta, contexts\\]"),
-    ([{"universe": [{"name": "BTC"}]}, []], "1 universe entries but 0 contexts"),
-    ([{}, []], "missing field 'universe'"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"universe": []}, "expected \\[meta, contexts\\]"),
+        ([{"universe": [{"name": "BTC"}]}, []], "1 universe entries but 0 contexts"),
+        ([{}, []], "missing field 'universe'"),
+    ],
+)
 def test_malformed_meta_raises_a_clear_payload_error(payload, message):
     with pytest.raises(PayloadError, match=message):
         hl.parse_asset_contexts(payload, "BTC", "BTC", 0)

@@ -13,8 +13,16 @@ T0 = 1760054400000  # 2025-10-10T00:00Z
 def funding_rows(times, rate=0.0001):
     return pa.Table.from_pylist(
         [
-            {"venue": "binance", "asset": "BTC", "symbol": "BTCUSDT", "funding_time": t, "funding_rate": rate,
-             "funding_interval_hours": None, "mark_price": 100.0, "raw": "{}"}
+            {
+                "venue": "binance",
+                "asset": "BTC",
+                "symbol": "BTCUSDT",
+                "funding_time": t,
+                "funding_rate": rate,
+                "funding_interval_hours": None,
+                "mark_price": 100.0,
+                "raw": "{}",
+            }
             for t in times
         ],
         schema=SCHEMAS["funding_rates"],
@@ -29,14 +37,21 @@ def test_partition_path_layout(tmp_path):
 
 def test_rewrite_replaces_exactly_and_sorts_by_time(tmp_path):
     lake = Lake(tmp_path)
-    lake.write_partition("binance", "funding_rates", DAY, funding_rows([T0 + 16 * 3600_000, T0, T0 + 8 * 3600_000]))
+    lake.write_partition(
+        "binance", "funding_rates", DAY, funding_rows([T0 + 16 * 3600_000, T0, T0 + 8 * 3600_000])
+    )
     lake.write_partition("binance", "funding_rates", DAY, funding_rows([T0 + 8 * 3600_000, T0], rate=0.0002))
     table = lake.read_partition("binance", "funding_rates", DAY)
     assert table.num_rows == 2
     assert [t.value for t in table["funding_time"]] == [T0, T0 + 8 * 3600_000]
     assert table["funding_rate"].to_pylist() == [0.0002, 0.0002]
-    assert pq.read_metadata(lake.partition_path("binance", "funding_rates", DAY)).row_group(0).column(0).compression \
+    assert (
+        pq.read_metadata(lake.partition_path("binance", "funding_rates", DAY))
+        .row_group(0)
+        .column(0)
+        .compression
         == "ZSTD"
+    )
     assert list((tmp_path / "binance" / "funding_rates" / "date=2025-10-10").iterdir()) == [
         lake.partition_path("binance", "funding_rates", DAY)
     ]
@@ -79,8 +94,9 @@ def test_required_columns_and_types_are_enforced(tmp_path):
 
 def test_empty_partitions_carry_their_status(tmp_path):
     lake = Lake(tmp_path)
-    lake.write_partition("binance", "open_interest", DAY, SCHEMAS["open_interest"].empty_table(),
-                         status="beyond_retention")
+    lake.write_partition(
+        "binance", "open_interest", DAY, SCHEMAS["open_interest"].empty_table(), status="beyond_retention"
+    )
     assert lake.partition_status("binance", "open_interest", DAY) == "beyond_retention"
     meta = pq.read_schema(lake.partition_path("binance", "open_interest", DAY)).metadata
     assert meta[STATUS_KEY] == b"beyond_retention"

@@ -30,8 +30,11 @@ def test_bad_partition_keys_are_rejected_clearly(key):
 
 
 def test_days_between_is_inclusive_and_ordered():
-    assert days_between(date(2025, 10, 30), date(2025, 11, 1)) == [date(2025, 10, 30), date(2025, 10, 31),
-                                                                  date(2025, 11, 1)]
+    assert days_between(date(2025, 10, 30), date(2025, 11, 1)) == [
+        date(2025, 10, 30),
+        date(2025, 10, 31),
+        date(2025, 11, 1),
+    ]
     with pytest.raises(PartitionKeyError):
         days_between(date(2025, 11, 1), date(2025, 10, 30))
 

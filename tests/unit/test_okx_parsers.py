@@ -20,8 +20,9 @@ def load(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def response(status: int, body: dict, path: str = "/api/v5/public/funding-rate-history",
-             params: dict | None = None) -> httpx.Response:
+def response(
+    status: int, body: dict, path: str = "/api/v5/public/funding-rate-history", params: dict | None = None
+) -> httpx.Response:
     request = httpx.Request("GET", f"https://www.okx.com{path}", params=params)
     return httpx.Response(status, json=body, request=request)
 
@@ -33,13 +34,16 @@ def test_unwrap_returns_data_of_a_successful_envelope():
     assert okx.unwrap(load("public_time"), "public/time") == [{"ts": "1597026383085"}]
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ([], "expected an envelope object, got list"),
-    ({"msg": "", "data": []}, "missing field 'code'"),
-    ({"code": "0", "msg": ""}, "missing field 'data'"),
-    ({"code": "0", "msg": "", "data": {"ts": "1"}}, "expected `data` to be a list, got dict"),
-    ({"code": "51001", "msg": "Instrument ID does not exist", "data": []}, "error envelope code '51001'"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "expected an envelope object, got list"),
+        ({"msg": "", "data": []}, "missing field 'code'"),
+        ({"code": "0", "msg": ""}, "missing field 'data'"),
+        ({"code": "0", "msg": "", "data": {"ts": "1"}}, "expected `data` to be a list, got dict"),
+        ({"code": "51001", "msg": "Instrument ID does not exist", "data": []}, "error envelope code '51001'"),
+    ],
+)
 def test_unwrap_rejects_bad_envelopes(payload, message):
     with pytest.raises(PayloadError, match=message.replace("(", r"\(").replace(")", r"\)")):
         okx.unwrap(payload, "instruments")
@@ -54,7 +58,9 @@ def test_parse_funding_uses_realized_rate():
     first = rows[0]
     assert first["symbol"] == "BTC-USDT-SWAP"
     assert first["funding_time"] == 1703059200000
-    assert first["funding_rate"] == float("0.0000746572360545")  # realizedRate, not fundingRate 0.0000746604960499
+    assert first["funding_rate"] == float(
+        "0.0000746572360545"
+    )  # realizedRate, not fundingRate 0.0000746604960499
     assert first["mark_price"] is None
     assert first["funding_interval_hours"] is None
     assert json.loads(first["raw"]) == load("funding_rate_history")["data"][0]
@@ -75,7 +81,9 @@ def test_parse_funding_without_any_rate_is_an_error():
     payload = load("funding_rate_history")
     payload["data"][1]["realizedRate"] = ""
     del payload["data"][1]["fundingRate"]
-    with pytest.raises(PayloadError, match=r"funding-rate-history\[1\]: neither realizedRate nor fundingRate"):
+    with pytest.raises(
+        PayloadError, match=r"funding-rate-history\[1\]: neither realizedRate nor fundingRate"
+    ):
         okx.parse_funding(payload, "BTC")
 
 
@@ -124,7 +132,9 @@ def test_parse_open_interest_keeps_a_missing_value_missing():
 def test_parse_open_interest_rejects_short_arrays_and_text():
     payload = load("open_interest_history")
     payload["data"][1] = payload["data"][1][:3]
-    with pytest.raises(PayloadError, match=r"open-interest-history\[1\]: expected an array \[ts, oi, oiCcy, oiUsd\]"):
+    with pytest.raises(
+        PayloadError, match=r"open-interest-history\[1\]: expected an array \[ts, oi, oiCcy, oiUsd\]"
+    ):
         okx.parse_open_interest(payload, "BTC", "BTC-USDT-SWAP")
     payload = load("open_interest_history")
     payload["data"][0][2] = "lots"
@@ -163,9 +173,17 @@ def test_parse_long_short_ratio_missing_and_invalid_values():
 
 def test_parse_candles_keeps_completed_bars_only():
     rows = okx.parse_candles(load("history_candles"), "BTC", "BTC-USDT-SWAP")
-    assert [r["open_time"] for r in rows] == [1703059200000, 1703055600000]  # the forming 1703062800000 is dropped
+    assert [r["open_time"] for r in rows] == [
+        1703059200000,
+        1703055600000,
+    ]  # the forming 1703062800000 is dropped
     first = rows[0]
-    assert (first["open"], first["high"], first["low"], first["close"]) == (43580.3, 43702.9, 43511.0, 43620.1)
+    assert (first["open"], first["high"], first["low"], first["close"]) == (
+        43580.3,
+        43702.9,
+        43511.0,
+        43620.1,
+    )
     assert first["volume_coin"] == float("182.1056")  # volCcy (base), not vol (contracts)
     assert first["volume_usd"] == float("7939671.75")
     assert first["trades"] is None
@@ -218,8 +236,10 @@ def test_parse_server_time():
 
 def test_error_check_unknown_instrument_is_a_venue_error():
     with pytest.raises(VenueError) as info:
-        okx.error_check(response(200, load("error_unknown_instrument"), params={"instId": "FOO-USDT-SWAP"}),
-                        load("error_unknown_instrument"))
+        okx.error_check(
+            response(200, load("error_unknown_instrument"), params={"instId": "FOO-USDT-SWAP"}),
+            load("error_unknown_instrument"),
+        )
     assert info.value.code == "51001"
     assert "Instrument ID does not exist (instId=FOO-USDT-SWAP)" in str(info.value)
 
@@ -242,5 +262,10 @@ def test_error_check_transient_codes_are_retryable_and_success_passes():
 def test_dataset_specs_state_retention_and_snapshots():
     specs = okx.DATASETS
     assert {name: s.retention_days for name, s in specs.items()} == {
-        "funding_rates": 92, "open_interest": 60, "long_short_ratios": 60, "klines": None, "instruments": None}
+        "funding_rates": 92,
+        "open_interest": 60,
+        "long_short_ratios": 60,
+        "klines": None,
+        "instruments": None,
+    }
     assert [name for name, s in specs.items() if s.snapshot] == ["instruments"]

@@ -45,13 +45,15 @@ def _int(request: web.Request, name: str, default: int | None = None) -> int | N
     try:
         return int_param(request, name, default)
     except ValueError:
-        raise BinanceError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
+        raise BinanceError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+        ) from None
 
 
 def _limit(request: web.Request, default: int, cap: int, code: int = -1130) -> int:
     limit = _int(request, "limit", default)
     if limit is None or limit < 1 or limit > cap:
-        raise BinanceError(code, f"Data sent for parameter 'limit' is not valid.")
+        raise BinanceError(code, "Data sent for parameter 'limit' is not valid.")
     return limit
 
 
@@ -119,7 +121,9 @@ def _futures_data(request: web.Request, state: SandboxState, render) -> web.Resp
     now = state.now_ms()
     step = PERIODS[period]
     # 30-day retention, nothing from the future, and no snapshot while the venue was down
-    keep = (s.ts >= now - RETENTION_30D_MS) & (s.ts <= now) & (s.ts // HOUR_MS % step == 0) & s.cols["venue_up"]
+    keep = (
+        (s.ts >= now - RETENTION_30D_MS) & (s.ts <= now) & (s.ts // HOUR_MS % step == 0) & s.cols["venue_up"]
+    )
     idx = np.nonzero(keep)[0]
     chosen = idx[_select(s.ts[idx], _int(request, "startTime"), _int(request, "endTime"), limit)]
     return web.json_response([render(symbol, s, i) for i in chosen])
@@ -159,8 +163,12 @@ def _ratio_route(share_col: str):
 def taker_ratio(request: web.Request, state: SandboxState) -> web.Response:
     def row(symbol, s, i):
         buy, sell = float(s.cols["taker_buy_coin"][i]), float(s.cols["taker_sell_coin"][i])
-        return {"buySellRatio": fmt(buy / sell, 4), "sellVol": fmt(sell, 4), "buyVol": fmt(buy, 4),
-                "timestamp": int(s.ts[i])}
+        return {
+            "buySellRatio": fmt(buy / sell, 4),
+            "sellVol": fmt(sell, 4),
+            "buyVol": fmt(buy, 4),
+            "timestamp": int(s.ts[i]),
+        }
 
     return _futures_data(request, state, row)
 
@@ -173,7 +181,9 @@ def _kline_route(kind: str):
         if kind == "index":
             asset = _asset(state, request.query.get("pair"))
             if request.query.get("pair") is None:
-                raise BinanceError(-1102, "Mandatory parameter 'pair' was not sent, was empty/null, or malformed.")
+                raise BinanceError(
+                    -1102, "Mandatory parameter 'pair' was not sent, was empty/null, or malformed."
+                )
         else:
             asset = _asset(state, request.query.get("symbol"))
         interval = request.query.get("interval")
@@ -205,8 +215,22 @@ def _kline_route(kind: str):
                 vals = [fmt(vol, 3), fmt(vol * mid, 5), trades, fmt(buy, 3), fmt(buy * mid, 5)]
             else:
                 vals = ["0", "0", step * 3600, "0", "0"]  # index/mark klines count seconds, not trades
-            out.append([t0, fmt(o, 2), fmt(h, 2), fmt(lw, 2), fmt(c, 2), vals[0], t0 + step * HOUR_MS - 1,
-                        vals[1], vals[2], vals[3], vals[4], "0"])
+            out.append(
+                [
+                    t0,
+                    fmt(o, 2),
+                    fmt(h, 2),
+                    fmt(lw, 2),
+                    fmt(c, 2),
+                    vals[0],
+                    t0 + step * HOUR_MS - 1,
+                    vals[1],
+                    vals[2],
+                    vals[3],
+                    vals[4],
+                    "0",
+                ]
+            )
         return web.json_response(out)
 
     return handler
@@ -216,22 +240,39 @@ def exchange_info(request: web.Request, state: SandboxState) -> web.Response:
     _charge(request, "weight", 1, 2400, 60)
     symbols = [
         {
-            "symbol": f"{a}USDT", "pair": f"{a}USDT", "contractType": "PERPETUAL", "deliveryDate": PERP_DELIVERY,
-            "onboardDate": 1569398400000, "status": "TRADING", "baseAsset": a, "quoteAsset": "USDT",
-            "marginAsset": "USDT", "filters": [],
+            "symbol": f"{a}USDT",
+            "pair": f"{a}USDT",
+            "contractType": "PERPETUAL",
+            "deliveryDate": PERP_DELIVERY,
+            "onboardDate": 1569398400000,
+            "status": "TRADING",
+            "baseAsset": a,
+            "quoteAsset": "USDT",
+            "marginAsset": "USDT",
+            "filters": [],
         }
         for a in state.assets
     ]
-    return web.json_response({
-        "timezone": "UTC", "serverTime": state.now_ms(),
-        "rateLimits": [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}],
-        "symbols": symbols,
-    })
+    return web.json_response(
+        {
+            "timezone": "UTC",
+            "serverTime": state.now_ms(),
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}
+            ],
+            "symbols": symbols,
+        }
+    )
 
 
 def _supply(symbol: str) -> float:
-    return {"BTCUSDT": 19_930_000, "ETHUSDT": 120_700_000, "SOLUSDT": 545_000_000,
-            "XRPUSDT": 60_000_000_000, "DOGEUSDT": 151_000_000_000}.get(symbol, 1e9)
+    return {
+        "BTCUSDT": 19_930_000,
+        "ETHUSDT": 120_700_000,
+        "SOLUSDT": 545_000_000,
+        "XRPUSDT": 60_000_000_000,
+        "DOGEUSDT": 151_000_000_000,
+    }.get(symbol, 1e9)
 
 
 def app(state: SandboxState) -> web.Application:
@@ -244,7 +285,11 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/fapi/v1/exchangeInfo", _wrap(exchange_info))
     sub.router.add_get("/futures/data/openInterestHist", _wrap(open_interest_hist))
     sub.router.add_get("/futures/data/globalLongShortAccountRatio", _wrap(_ratio_route("long_account_share")))
-    sub.router.add_get("/futures/data/topLongShortAccountRatio", _wrap(_ratio_route("top_account_long_share")))
-    sub.router.add_get("/futures/data/topLongShortPositionRatio", _wrap(_ratio_route("top_position_long_share")))
+    sub.router.add_get(
+        "/futures/data/topLongShortAccountRatio", _wrap(_ratio_route("top_account_long_share"))
+    )
+    sub.router.add_get(
+        "/futures/data/topLongShortPositionRatio", _wrap(_ratio_route("top_position_long_share"))
+    )
     sub.router.add_get("/futures/data/takerlongshortRatio", _wrap(taker_ratio))
     return sub

@@ -18,7 +18,11 @@ VENUE = "bybit"
 QUOTE = "USDT"  # linear perpetuals: BTCUSDT, ETHUSDT, ...
 IP_LIMIT, IP_WINDOW_S = 600, 5
 PARAMS_ERROR, RATE_LIMITED, SERVER_ERROR = 10001, 10006, 10016
-STAT_PERIOD_HOURS = {"1h": 1, "4h": 4, "1d": 24}  # the simulation is hourly: 5min/15min/30min cannot be served
+STAT_PERIOD_HOURS = {
+    "1h": 1,
+    "4h": 4,
+    "1d": 24,
+}  # the simulation is hourly: 5min/15min/30min cannot be served
 KLINE_INTERVAL_HOURS = {"60": 1, "120": 2, "240": 4, "360": 6, "720": 12, "D": 24}
 
 
@@ -113,8 +117,14 @@ def _cursor_before_ms(request: web.Request) -> int | None:
     return int(fields["lasttime"]) * 1000
 
 
-def _newest_first(ts: np.ndarray, keep: np.ndarray, start: int | None, end: int | None, limit: int,
-                  before: int | None = None) -> tuple[np.ndarray, bool]:
+def _newest_first(
+    ts: np.ndarray,
+    keep: np.ndarray,
+    start: int | None,
+    end: int | None,
+    limit: int,
+    before: int | None = None,
+) -> tuple[np.ndarray, bool]:
     """Indexes of the newest `limit` kept rows in [start, end] (and older than a cursor), newest first; and
     whether older rows remain."""
     mask = keep.copy()
@@ -132,7 +142,9 @@ def _next_cursor(ts: np.ndarray, page: np.ndarray, more: bool) -> str:
     if not more:
         return ""
     oldest = int(page[-1])
-    return quote(f"lastid={oldest}&lasttime={int(ts[oldest]) // 1000}", safe="")  # sent URL-encoded, as Bybit does
+    return quote(
+        f"lastid={oldest}&lasttime={int(ts[oldest]) // 1000}", safe=""
+    )  # sent URL-encoded, as Bybit does
 
 
 # -- numbers as Bybit writes them -------------------------------------------------------------------------------
@@ -164,8 +176,11 @@ def funding_history(request: web.Request, state: SandboxState) -> dict:
     return {
         "category": "linear",
         "list": [
-            {"symbol": symbol, "fundingRate": _trimmed(s.cols["funding_rate"][i], 8),
-             "fundingRateTimestamp": str(int(s.ts[i]))}
+            {
+                "symbol": symbol,
+                "fundingRate": _trimmed(s.cols["funding_rate"][i], 8),
+                "fundingRateTimestamp": str(int(s.ts[i])),
+            }
             for i in page
         ],
     }
@@ -179,8 +194,9 @@ def _statistics(request: web.Request, state: SandboxState, period_param: str, de
     limit = _limit(request, default_limit, cap)
     s = state.series[(VENUE, asset)]
     keep = (s.ts <= state.now_ms()) & (s.ts // HOUR_MS % step == 0) & s.cols["venue_up"].astype(bool)
-    page, more = _newest_first(s.ts, keep, _int(request, "startTime"), _int(request, "endTime"), limit,
-                               _cursor_before_ms(request))
+    page, more = _newest_first(
+        s.ts, keep, _int(request, "startTime"), _int(request, "endTime"), limit, _cursor_before_ms(request)
+    )
     return symbol, s, page, _next_cursor(s.ts, page, more)
 
 
@@ -191,8 +207,11 @@ def open_interest(request: web.Request, state: SandboxState) -> dict:
         "symbol": symbol,
         "category": "linear",
         "list": [
-            {"openInterest": fmt(2 * s.cols["oi_coin"][i], 8), "singleOpenInterest": _trimmed(s.cols["oi_coin"][i], 3),
-             "timestamp": str(int(s.ts[i]))}
+            {
+                "openInterest": fmt(2 * s.cols["oi_coin"][i], 8),
+                "singleOpenInterest": _trimmed(s.cols["oi_coin"][i], 3),
+                "timestamp": str(int(s.ts[i])),
+            }
             for i in page
         ],
         "nextPageCursor": cursor,
@@ -204,8 +223,14 @@ def account_ratio(request: web.Request, state: SandboxState) -> dict:
     rows = []
     for i in page:
         buy = round(float(s.cols["long_account_share"][i]), 4)
-        rows.append({"symbol": symbol, "buyRatio": fmt(buy, 4), "sellRatio": fmt(1 - buy, 4),
-                     "timestamp": str(int(s.ts[i]))})
+        rows.append(
+            {
+                "symbol": symbol,
+                "buyRatio": fmt(buy, 4),
+                "sellRatio": fmt(1 - buy, 4),
+                "timestamp": str(int(s.ts[i])),
+            }
+        )
     return {"list": rows, "nextPageCursor": cursor}
 
 
@@ -217,17 +242,30 @@ def kline(request: web.Request, state: SandboxState) -> dict:
     s = state.series[(VENUE, asset)]
     now = state.now_ms()
     # a candle is served once it has started; an open candle covers the hours so far
-    page, _ = _newest_first(s.ts, (s.ts <= now) & (s.ts // HOUR_MS % step == 0), _int(request, "start"),
-                            _int(request, "end"), limit)
+    page, _ = _newest_first(
+        s.ts,
+        (s.ts <= now) & (s.ts // HOUR_MS % step == 0),
+        _int(request, "start"),
+        _int(request, "end"),
+        limit,
+    )
     candles = []
     for lo in page:
         t0 = int(s.ts[lo])
         hi = int(np.searchsorted(s.ts, min(t0 + step * HOUR_MS, now + 1), "left"))
         opens, closes, volumes = s.cols["open"][lo:hi], s.cols["close"][lo:hi], s.cols["volume_coin"][lo:hi]
         turnover = float((volumes * (opens + closes) / 2).sum())
-        candles.append([str(t0), _price(opens[0]), _price(s.cols["high"][lo:hi].max()),
-                        _price(s.cols["low"][lo:hi].min()), _price(closes[-1]), fmt(float(volumes.sum()), 3),
-                        fmt(turnover, 4)])
+        candles.append(
+            [
+                str(t0),
+                _price(opens[0]),
+                _price(s.cols["high"][lo:hi].max()),
+                _price(s.cols["low"][lo:hi].min()),
+                _price(closes[-1]),
+                fmt(float(volumes.sum()), 3),
+                fmt(turnover, 4),
+            ]
+        )
     return {"symbol": symbol, "category": "linear", "list": candles}
 
 

@@ -111,9 +111,12 @@ def funding_history(request: web.Request, state: SandboxState, body: dict) -> li
     _charge(request, BASE_WEIGHT + len(chosen) // 20)
     hourly = state.series[(VENUE, asset)]
     return [
-        {"coin": coin, "fundingRate": _rate(f.cols["funding_rate"][i]),
-         "premium": _rate(_settled_premium(hourly, int(f.ts[i]), float(f.cols["funding_rate"][i]))),
-         "time": int(published[i])}
+        {
+            "coin": coin,
+            "fundingRate": _rate(f.cols["funding_rate"][i]),
+            "premium": _rate(_settled_premium(hourly, int(f.ts[i]), float(f.cols["funding_rate"][i]))),
+            "time": int(published[i]),
+        }
         for i in chosen
     ]
 
@@ -133,8 +136,10 @@ def candle_snapshot(request: web.Request, state: SandboxState, body: dict) -> li
     start = _field(req, "startTime", int)
     end = _field(req, "endTime", int)
     if interval not in INTERVAL_HOURS:
-        raise _bad_body(f"req.interval: unknown variant `{interval}`, expected one of "
-                        + ", ".join(f"`{i}`" for i in INTERVAL_HOURS))
+        raise _bad_body(
+            f"req.interval: unknown variant `{interval}`, expected one of "
+            + ", ".join(f"`{i}`" for i in INTERVAL_HOURS)
+        )
     asset = _asset(state, coin)
     s = state.series[(VENUE, asset)]
     now = state.now_ms()
@@ -149,11 +154,20 @@ def candle_snapshot(request: web.Request, state: SandboxState, body: dict) -> li
         lo = int(np.searchsorted(s.ts, t0, "left"))
         hi = int(np.searchsorted(s.ts, min(t0 + step, now + 1), "left"))
         volume = float(s.cols["volume_coin"][lo:hi].sum())
-        out.append({
-            "T": t0 + step - 1, "c": _px(s.cols["close"][hi - 1]), "h": _px(s.cols["high"][lo:hi].max()),
-            "i": interval, "l": _px(s.cols["low"][lo:hi].min()), "n": int(volume * 3.7) + 1,
-            "o": _px(s.cols["open"][lo]), "s": coin, "t": t0, "v": _sz(coin, volume),
-        })
+        out.append(
+            {
+                "T": t0 + step - 1,
+                "c": _px(s.cols["close"][hi - 1]),
+                "h": _px(s.cols["high"][lo:hi].max()),
+                "i": interval,
+                "l": _px(s.cols["low"][lo:hi].min()),
+                "n": int(volume * 3.7) + 1,
+                "o": _px(s.cols["open"][lo]),
+                "s": coin,
+                "t": t0,
+                "v": _sz(coin, volume),
+            }
+        )
     return out
 
 
@@ -163,8 +177,14 @@ def meta_and_asset_ctxs(request: web.Request, state: SandboxState, body: dict) -
     spec = state.market.scenario.venues[VENUE]
     universe, contexts = [], []
     for coin in state.assets:
-        universe.append({"szDecimals": SZ_DECIMALS.get(coin, 2), "name": coin, "maxLeverage": max(spec.leverage),
-                         "marginTableId": MARGIN_TABLE_ID})
+        universe.append(
+            {
+                "szDecimals": SZ_DECIMALS.get(coin, 2),
+                "name": coin,
+                "maxLeverage": max(spec.leverage),
+                "marginTableId": MARGIN_TABLE_ID,
+            }
+        )
         contexts.append(_asset_context(state.series[(VENUE, coin)], coin, now, spec.funding_cap))
     return [{"universe": universe}, contexts]
 
@@ -173,7 +193,10 @@ def _asset_context(s: Series, coin: str, now: int, funding_cap: float) -> dict:
     """Values as of `now`: the open of the hour it falls in (its close lies in the future) and the last 24 hours."""
     i = max(int(np.searchsorted(s.ts, now, "right")) - 1, 0)
     day_ago = max(int(np.searchsorted(s.ts, now - DAY_MS, "right")) - 1, 0)
-    lo, hi = int(np.searchsorted(s.ts, now - DAY_MS, "left")), int(np.searchsorted(s.ts, now - HOUR_MS, "right"))
+    lo, hi = (
+        int(np.searchsorted(s.ts, now - DAY_MS, "left")),
+        int(np.searchsorted(s.ts, now - HOUR_MS, "right")),
+    )
     volume = s.cols["volume_coin"][lo:hi]
     notional = float((volume * (s.cols["open"][lo:hi] + s.cols["close"][lo:hi]) / 2).sum())
     premium = float(s.cols["premium"][i])
@@ -212,8 +235,9 @@ async def info(request: web.Request) -> web.StreamResponse:
             raise _bad_body(f"invalid type: {type(body).__name__}, expected internally tagged enum")
         query = _field(body, "type", str)
         if query not in QUERIES:
-            raise _bad_body(f"unknown variant `{query}`, expected one of "
-                            + ", ".join(f"`{q}`" for q in QUERIES))
+            raise _bad_body(
+                f"unknown variant `{query}`, expected one of " + ", ".join(f"`{q}`" for q in QUERIES)
+            )
         return web.json_response(QUERIES[query](request, state_of(request), body))
     except InfoRejected as exc:
         return exc.response()

@@ -38,11 +38,25 @@ RATE_WINDOW_S = 2.0
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 
 # bar/period -> (hours, offset): bars of 6H and longer open at UTC+8 boundaries unless they carry "utc"
-BARS = {"1H": (1, 0), "2H": (2, 0), "4H": (4, 0), "6H": (6, 8), "12H": (12, 8), "1D": (24, 8),
-        "6Hutc": (6, 0), "12Hutc": (12, 0), "1Dutc": (24, 0)}
+BARS = {
+    "1H": (1, 0),
+    "2H": (2, 0),
+    "4H": (4, 0),
+    "6H": (6, 8),
+    "12H": (12, 8),
+    "1D": (24, 8),
+    "6Hutc": (6, 0),
+    "12Hutc": (12, 0),
+    "1Dutc": (24, 0),
+}
 # asset -> (ctVal in coins, tickSz); the sandbox's choice for contract sizes
-CONTRACTS = {"BTC": ("0.01", "0.1"), "ETH": ("0.1", "0.01"), "SOL": ("1", "0.01"), "XRP": ("100", "0.0001"),
-             "DOGE": ("1000", "0.00001")}
+CONTRACTS = {
+    "BTC": ("0.01", "0.1"),
+    "ETH": ("0.1", "0.01"),
+    "SOL": ("1", "0.01"),
+    "XRP": ("100", "0.0001"),
+    "DOGE": ("1000", "0.00001"),
+}
 DEFAULT_CONTRACT = ("1", "0.0001")
 LIST_TIME = "1573557408000"
 
@@ -137,8 +151,17 @@ def funding_rate_history(request: web.Request, state: SandboxState) -> web.Respo
     out = []
     for i in chosen:
         rate = fmt(s.cols["funding_rate"][i], 8)
-        out.append({"formulaType": "withRate", "fundingRate": rate, "fundingTime": str(int(s.ts[i])),
-                    "instId": inst_id, "instType": "SWAP", "method": "current_period", "realizedRate": rate})
+        out.append(
+            {
+                "formulaType": "withRate",
+                "fundingRate": rate,
+                "fundingTime": str(int(s.ts[i])),
+                "instId": inst_id,
+                "instType": "SWAP",
+                "method": "current_period",
+                "realizedRate": rate,
+            }
+        )
     return _envelope(out)
 
 
@@ -152,7 +175,12 @@ def _statistics(request: web.Request, state: SandboxState, bucket: str, per_2s: 
     latest_bar = ((now // HOUR_MS + offset) // hours * hours - offset) * HOUR_MS
     oldest_kept = latest_bar - (STATS_ENTRIES - 1) * hours * HOUR_MS
     # retention, nothing from the future, and no statistics for hours the venue was down
-    keep = _on_grid(s.ts, hours, offset) & (s.ts <= now) & (s.ts >= oldest_kept) & s.cols["venue_up"].astype(bool)
+    keep = (
+        _on_grid(s.ts, hours, offset)
+        & (s.ts <= now)
+        & (s.ts >= oldest_kept)
+        & s.cols["venue_up"].astype(bool)
+    )
     idx = np.nonzero(keep)[0]
     chosen = idx[_newest_first(s.ts[idx], _ms(request, "end"), _ms(request, "begin"), limit)]
     return _envelope([render(asset, s, i) for i in chosen])
@@ -162,7 +190,12 @@ def open_interest_history(request: web.Request, state: SandboxState) -> web.Resp
     def row(asset: str, s: Series, i: int) -> list[str]:
         oi_coin = float(s.cols["oi_coin"][i])
         ct_val = float(CONTRACTS.get(asset, DEFAULT_CONTRACT)[0])
-        return [str(int(s.ts[i])), fmt(oi_coin / ct_val, 2), fmt(oi_coin, 4), fmt(oi_coin * s.cols["mark_open"][i], 4)]
+        return [
+            str(int(s.ts[i])),
+            fmt(oi_coin / ct_val, 2),
+            fmt(oi_coin, 4),
+            fmt(oi_coin * s.cols["mark_open"][i], 4),
+        ]
 
     return _statistics(request, state, "open_interest", 10, row)
 
@@ -186,17 +219,34 @@ def _candle(s: Series, t0: int, hours: int, now: int, asset: str) -> list[str]:
     o = h = low = c = float(cols["open"][lo])
     vol = quote = 0.0
     if elapsed > lo:
-        h, low, c = float(cols["high"][lo:elapsed].max()), float(cols["low"][lo:elapsed].min()), float(
-            cols["close"][elapsed - 1])
+        h, low, c = (
+            float(cols["high"][lo:elapsed].max()),
+            float(cols["low"][lo:elapsed].min()),
+            float(cols["close"][elapsed - 1]),
+        )
         vol = float(cols["volume_coin"][lo:elapsed].sum())
-        quote = float((cols["volume_coin"][lo:elapsed] * (cols["open"][lo:elapsed] + cols["close"][lo:elapsed]) / 2)
-                      .sum())
+        quote = float(
+            (
+                cols["volume_coin"][lo:elapsed] * (cols["open"][lo:elapsed] + cols["close"][lo:elapsed]) / 2
+            ).sum()
+        )
     confirmed = bar_end <= now
-    if not confirmed and elapsed < in_bar and s.ts[elapsed] <= now:  # the hour under way: only its open is known
+    if (
+        not confirmed and elapsed < in_bar and s.ts[elapsed] <= now
+    ):  # the hour under way: only its open is known
         current = float(cols["open"][elapsed])
         h, low, c = max(h, current), min(low, current), current
-    return [str(t0), fmt(o, decimals), fmt(h, decimals), fmt(low, decimals), fmt(c, decimals),
-            fmt(vol / float(ct_val), 2), fmt(vol, 4), fmt(quote, 2), "1" if confirmed else "0"]
+    return [
+        str(t0),
+        fmt(o, decimals),
+        fmt(h, decimals),
+        fmt(low, decimals),
+        fmt(c, decimals),
+        fmt(vol / float(ct_val), 2),
+        fmt(vol, 4),
+        fmt(quote, 2),
+        "1" if confirmed else "0",
+    ]
 
 
 def history_candles(request: web.Request, state: SandboxState) -> web.Response:
@@ -214,10 +264,25 @@ def history_candles(request: web.Request, state: SandboxState) -> web.Response:
 def _instrument_record(asset: str) -> dict:
     ct_val, tick = CONTRACTS.get(asset, DEFAULT_CONTRACT)
     return {
-        "alias": "", "baseCcy": "", "ctMult": "1", "ctType": "linear", "ctVal": ct_val, "ctValCcy": asset,
-        "expTime": "", "instFamily": f"{asset}-USDT", "instId": f"{asset}-USDT-SWAP", "instType": "SWAP",
-        "lever": "100", "listTime": LIST_TIME, "lotSz": "0.01", "minSz": "0.01", "quoteCcy": "",
-        "settleCcy": "USDT", "state": "live", "tickSz": tick, "uly": f"{asset}-USDT",
+        "alias": "",
+        "baseCcy": "",
+        "ctMult": "1",
+        "ctType": "linear",
+        "ctVal": ct_val,
+        "ctValCcy": asset,
+        "expTime": "",
+        "instFamily": f"{asset}-USDT",
+        "instId": f"{asset}-USDT-SWAP",
+        "instType": "SWAP",
+        "lever": "100",
+        "listTime": LIST_TIME,
+        "lotSz": "0.01",
+        "minSz": "0.01",
+        "quoteCcy": "",
+        "settleCcy": "USDT",
+        "state": "live",
+        "tickSz": tick,
+        "uly": f"{asset}-USDT",
     }
 
 
@@ -228,7 +293,9 @@ def instruments(request: web.Request, state: SandboxState) -> web.Response:
         raise OkxError("50014", "Parameter instType can not be empty", 400)
     if inst_type not in INST_TYPES:
         raise OkxError("51000", "Parameter instType error", 400)
-    records = [_instrument_record(a) for a in state.assets] if inst_type == "SWAP" else []  # only swaps simulated
+    records = (
+        [_instrument_record(a) for a in state.assets] if inst_type == "SWAP" else []
+    )  # only swaps simulated
     inst_id = request.query.get("instId")
     if inst_id:
         records = [r for r in records if r["instId"] == inst_id]
@@ -247,8 +314,9 @@ def app(state: SandboxState) -> web.Application:
     sub[STATE_KEY] = state
     sub.router.add_get("/api/v5/public/funding-rate-history", _wrap(funding_rate_history))
     sub.router.add_get("/api/v5/rubik/stat/contracts/open-interest-history", _wrap(open_interest_history))
-    sub.router.add_get("/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
-                       _wrap(long_short_account_ratio))
+    sub.router.add_get(
+        "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract", _wrap(long_short_account_ratio)
+    )
     sub.router.add_get("/api/v5/market/history-candles", _wrap(history_candles))
     sub.router.add_get("/api/v5/public/instruments", _wrap(instruments))
     sub.router.add_get("/api/v5/public/time", _wrap(system_time))
