@@ -7,7 +7,7 @@ in windows of the dataset's `chunk_days` (fewer requests in a backfill) and spli
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -77,6 +77,7 @@ def ingest_days(
     now_ms: int,
     run_id: str = "manual",
     assets: Iterable[str] = ASSETS,
+    progress: Callable[[str], None] = log.info,
 ) -> list[DayResult]:
     """Fetch and write each day in order. A failing day stops the run; the days before it stay written."""
     days = list(days)
@@ -126,7 +127,6 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayRes
             lake.write_partition(venue, spec.name, day, table, status="ok")
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc
-        log.info("%s/%s %s: %d rows", venue, spec.name, day, table.num_rows)
         results.append(DayResult(day=day, rows=table.num_rows, status="ok", per_asset=counts))
     return results
 

@@ -16,6 +16,7 @@ with daily as (
         sum(funding_rate_8h_oi_weighted * oi_usd) / nullif(sum(oi_usd), 0) as funding_8h,
         max(case when asset = 'BTC' then return_pct end) as btc_return_pct,
         max(case when asset = 'ETH' then return_pct end) as eth_return_pct,
+        max(oi_venues) as oi_venues,
     from marts.leverage_daily
     group by date
 )
@@ -37,14 +38,15 @@ def summary(home: Path) -> str:
     lines.append("")
     lines.append("Five days with the largest aggregate open-interest drop (all venues, all assets):")
     lines.append(
-        f"{'date':<12}{'OI (US$bn)':>12}{'change':>12}{'change %':>10}{'BTC move':>10}{'ETH move':>10}"
-        f"{'funding/8h':>12}"
+        f"{'date':<12}{'OI (US$bn)':>12}{'change':>10}{'change %':>10}{'BTC move':>10}{'ETH move':>10}"
+        f"{'funding/8h':>12}{'OI venues':>11}"
     )
-    for date, oi, change, pct, funding, btc, eth in rows:
+    for date, oi, change, pct, funding, btc, eth, venues in rows:
         lines.append(
-            f"{date!s:<12}{oi / 1e9:>12.2f}{change / 1e9:>+12.2f}{_pct(pct):>10}{_pct(btc):>10}{_pct(eth):>10}"
-            f"{_bps(funding):>12}"
+            f"{date!s:<12}{oi / 1e9:>12.2f}{change / 1e9:>+10.2f}{_pct(pct):>10}{_pct(btc):>10}{_pct(eth):>10}"
+            f"{_bps(funding):>12}{venues:>11}"
         )
+    lines.append("OI change counts only venues that reported on both days; venues keep different history depths.")
     lines.append("")
     lines.append(f"Query it:  duckdb -readonly {published_path(home)}")
     return "\n".join(lines)

@@ -52,6 +52,7 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
                 lake=lake,
                 now_ms=venue_gateway.now_ms(),
                 run_id=context.run.run_id,
+                progress=context.log.info,
             )
         finally:
             http.close()

@@ -345,7 +345,10 @@ DATASETS = {
         "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
     ),
     "open_interest": DatasetSpec(
-        "open_interest", fetch_open_interest, chunk_days=30, description="hourly one-sided OI in coins since launch"
+        "open_interest",
+        fetch_open_interest,
+        chunk_days=30,
+        description="hourly one-sided OI in coins since launch",
     ),
     "long_short_ratios": DatasetSpec(
         "long_short_ratios",

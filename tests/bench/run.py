@@ -34,8 +34,10 @@ def bench_simulation(scenario) -> None:
     market = simulate(scenario)
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"simulate '{scenario.name}' ({scenario.start}..{scenario.end}): {elapsed:.1f} s, "
-          f"{market.hourly.num_rows} hourly rows, peak RSS {peak_mb:.0f} MB")
+    print(
+        f"simulate '{scenario.name}' ({scenario.start}..{scenario.end}): {elapsed:.1f} s, "
+        f"{market.hourly.num_rows} hourly rows, peak RSS {peak_mb:.0f} MB"
+    )
 
 
 def bench_backfill(scenario, home: Path) -> None:
@@ -47,11 +49,15 @@ def bench_backfill(scenario, home: Path) -> None:
         for name, spec in module.DATASETS.items():
             http = module.make_http(server.base_url(venue))
             started = time.perf_counter()
-            results = ingest_days(venue, spec, days, http=http, lake=lake, now_ms=scenario.clock_ms, run_id="bench")
+            results = ingest_days(
+                venue, spec, days, http=http, lake=lake, now_ms=scenario.clock_ms, run_id="bench"
+            )
             requests = sum(1 for r in server.state.requests if r["venue"] == venue)
             server.state.requests.clear()
-            print(f"backfill {venue}/{name}: {len(days)} days in {time.perf_counter() - started:.1f} s, "
-                  f"{requests} requests, {sum(r.rows for r in results)} rows")
+            print(
+                f"backfill {venue}/{name}: {len(days)} days in {time.perf_counter() - started:.1f} s, "
+                f"{requests} requests, {sum(r.rows for r in results)} rows"
+            )
             http.close()
     print(f"backfill total: {time.perf_counter() - total:.1f} s")
     server.stop()
@@ -65,14 +71,26 @@ def bench_dbt(scenario, home: Path) -> None:
     env = {**os.environ, "LEVWATCH_HOME": str(home)}
     dbt_vars = json.dumps({"start_date": scenario.start.isoformat(), "end_date": scenario.end.isoformat()})
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "dbt"), "--quiet", "build", "--vars", dbt_vars],
-                   cwd=ROOT / "dbt_project", env=env, check=True)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "--quiet", "build", "--vars", dbt_vars],
+        cwd=ROOT / "dbt_project",
+        env=env,
+        check=True,
+    )
     print(f"dbt build over {scenario.start}..{scenario.end}: {time.perf_counter() - started:.1f} s")
 
 
 def bench_parser() -> None:
-    page = [{"symbol": "BTCUSDT", "fundingTime": 1788307200000 + i * 28_800_000, "fundingRate": "0.00007995",
-             "markPrice": "77403.12535507", "rateType": "Regular"} for i in range(1000)]
+    page = [
+        {
+            "symbol": "BTCUSDT",
+            "fundingTime": 1788307200000 + i * 28_800_000,
+            "fundingRate": "0.00007995",
+            "markPrice": "77403.12535507",
+            "rateType": "Regular",
+        }
+        for i in range(1000)
+    ]
     started = time.perf_counter()
     for _ in range(50):
         binance.parse_funding(page, "BTC")

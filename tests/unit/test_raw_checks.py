@@ -1,0 +1,70 @@
+from datetime import date
+
+import pyarrow as pa
+
+from pipelines.ingest import DayResult
+from pipelines.lake import SCHEMAS, Lake
+from pipelines.lib.raw_checks import run_checks, value_violations
+from pipelines.venues import binance
+
+DAY = date(2025, 10, 10)
+T0 = 1760054400000
+
+
+def oi_rows(values):
+    return pa.Table.from_pylist(
+        [
+            {
+                "venue": "binance",
+                "asset": "BTC",
+                "symbol": "BTCUSDT",
+                "ts": T0 + i * 3_600_000,
+                "oi_coin": v,
+                "oi_usd": None,
+                "oi_contracts": None,
+                "raw": "{}",
+            }
+            for i, v in enumerate(values)
+        ],
+        schema=SCHEMAS["open_interest"],
+    )
+
+
+def test_value_sanity_flags_each_kind_of_impossible_value():
+    assert value_violations("open_interest", oi_rows([1.0, 0.0])) == []
+    assert value_violations("open_interest", oi_rows([1.0, -2.0])) == ["1 rows with oi_coin < 0"]
+    funding = pa.Table.from_pylist(
+        [
+            {"funding_rate": 0.004, "funding_interval_hours": 1.0},
+            {"funding_rate": 0.004, "funding_interval_hours": None},
+        ]
+    )
+    assert value_violations("funding_rates", funding) == ["1 rows with |funding| >= 3% per 8h"]
+    shares = pa.Table.from_pylist([{"long_share": 0.5}, {"long_share": 1.2}, {"long_share": None}])
+    assert value_violations("long_short_ratios", shares) == ["1 rows with long_share outside [0, 1]"]
+    prices = pa.Table.from_pylist([{"open": 1.0, "high": 1.0, "low": 0.0, "close": 1.0}])
+    assert value_violations("klines", prices) == ["1 rows with low <= 0"]
+
+
+def test_checks_name_the_failing_day_and_missing_asset(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_partition("binance", "open_interest", DAY, oi_rows([5.0, -1.0]))
+    results = [DayResult(DAY, 2, "ok", per_asset={"BTC": 2, "ETH": 0})]
+    outcomes = {o.name: o for o in run_checks(lake, "binance", binance.DATASETS["open_interest"], results)}
+    assert outcomes["schema"].passed and outcomes["duplicate_keys"].passed
+    assert (
+        not outcomes["value_sanity"].passed
+        and "2025-10-10: 1 rows with oi_coin < 0" in outcomes["value_sanity"].message
+    )
+    assert not outcomes["non_empty"].passed and "no rows for ETH" in outcomes["non_empty"].message
+
+
+def test_empty_days_beyond_retention_are_not_a_failure(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_partition(
+        "binance", "open_interest", DAY, SCHEMAS["open_interest"].empty_table(), status="beyond_retention"
+    )
+    outcomes = run_checks(
+        lake, "binance", binance.DATASETS["open_interest"], [DayResult(DAY, 0, "beyond_retention")]
+    )
+    assert all(o.passed for o in outcomes)

@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.instruments import ASSETS, UnknownSymbolError, asset_for_symbol, venue_symbol
+from pipelines.sandbox.scenario import ScenarioError, load_scenario
+from pipelines.settings import SettingsError, load_settings
+
+
+def test_defaults_and_per_venue_url_overrides(tmp_path):
+    s = load_settings({"LEVWATCH_HOME": str(tmp_path), "LEVWATCH_BINANCE_URL": "http://proxy.local:8080/"})
+    assert s.home == tmp_path and s.source == "live"
+    assert s.base_url("binance") == "http://proxy.local:8080"
+    assert s.base_url("okx") == "https://www.okx.com"
+    assert s.warehouse_path == tmp_path / "levwatch.duckdb"
+    assert s.partitions_start.isoformat() == "2019-09-01"
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"LEVWATCH_SOURCE": "prod"}, "LEVWATCH_SOURCE must be one of"),
+        ({"LEVWATCH_PARTITIONS_START": "2019/09/01"}, "YYYY-MM-DD"),
+        ({"LEVWATCH_HTTP_TIMEOUT_S": "ten"}, "must be a number"),
+    ],
+)
+def test_bad_settings_fail_clearly(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_instrument_table_maps_every_venue_both_ways():
+    assert ASSETS == ("BTC", "ETH", "SOL", "XRP", "DOGE")
+    assert venue_symbol("okx", "eth") == "ETH-USDT-SWAP"
+    assert asset_for_symbol("bybit", "DOGEUSDT") == "DOGE"
+    with pytest.raises(UnknownSymbolError, match="unknown asset 'PEPE'"):
+        venue_symbol("binance", "PEPE")
+    with pytest.raises(UnknownSymbolError, match="unknown venue 'kraken'"):
+        venue_symbol("kraken", "BTC")
+
+
+def test_default_scenario_covers_the_calibration_window():
+    s = load_scenario()
+    assert (s.start.isoformat(), s.end.isoformat()) == ("2025-09-01", "2025-11-30")
+    assert set(s.venues) == {"binance", "bybit", "okx", "hyperliquid"}
+    assert any(o.venue == "binance" for o in s.outages)
+    assert {sh.name for sh in s.shocks} >= {"tariff-crash", "mid-november-long-squeeze"}
+
+
+def test_a_scenario_can_extend_another_and_changes_its_digest(tmp_path):
+    small = load_scenario(Path(__file__).parents[1] / "fixtures" / "scenario_small.yaml")
+    assert small.name == "small" and small.venues == load_scenario().venues
+    assert small.digest != load_scenario().digest
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("start: 2025-10-02\nend: 2025-10-01\nassets: {}\nvenues: {}\n", "ends .* before it starts"),
+        ("extends: default.yaml\nstep_minutes: 7\n", "step_minutes must divide 60"),
+        (
+            "extends: default.yaml\noutages: [{venue: binance, start: 2025-10-10, end: 2025-10-11, mode: flaky}]\n",
+            "mode must be 503 or timeout",
+        ),
+        ("[1, 2]\n", "expected a mapping"),
+        ("start: [\n", "not valid YAML"),
+        ("start: 2025-10-01\n", "missing key"),
+    ],
+)
+def test_bad_scenarios_fail_clearly(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(path)
