@@ -101,6 +101,44 @@ SCHEMAS: dict[str, pa.Schema] = {
             _RAW,
         ]
     ),
+    # one row per forced close; side is the liquidated position's side, whatever the venue calls it
+    "liquidations": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),
+            pa.field("side", pa.string(), nullable=False),  # long | short
+            pa.field("price", pa.float64()),
+            pa.field("qty_coin", pa.float64()),
+            pa.field("notional_usd", pa.float64()),
+            pa.field("source", pa.string(), nullable=False),  # rest | stream
+            pa.field("event_key", pa.string(), nullable=False),  # the venue's event identity, for dedup
+            _RAW,
+        ]
+    ),
+    # recorder disconnects, as data: a stream gap from start to end (end null while still open)
+    "liquidation_gaps": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),
+            pa.field("stream", pa.string(), nullable=False),
+            pa.field("gap_start", TS, nullable=False),
+            pa.field("gap_end", TS),
+            pa.field("reason", pa.string()),
+            pa.field("recorder_id", pa.string(), nullable=False),
+        ]
+    ),
+    # aggregated liquidation history (CoinGlass): USD by exchange, coin and interval
+    "liquidation_aggregates": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),  # the aggregator, e.g. coinglass
+            pa.field("asset", pa.string(), nullable=False),
+            pa.field("exchange", pa.string(), nullable=False),  # e.g. Binance, OKX, Bybit, or All
+            pa.field("interval", pa.string(), nullable=False),  # 1h | 1d
+            pa.field("ts", TS, nullable=False),
+            pa.field("long_usd", pa.float64()),
+            pa.field("short_usd", pa.float64()),
+            _RAW,
+        ]
+    ),
     "api_health": pa.schema(
         [
             pa.field("venue", pa.string(), nullable=False),
@@ -125,6 +163,9 @@ TIME_COLUMN = {
     "instruments": "ts",
     "asset_contexts": "ts",
     "api_health": "requested_at",
+    "liquidations": "ts",
+    "liquidation_gaps": "gap_start",
+    "liquidation_aggregates": "ts",
 }
 
 # Columns that identify a row; a partition must never repeat them.
@@ -135,6 +176,9 @@ KEY_COLUMNS = {
     "klines": ("venue", "symbol", "price_type", "interval", "open_time"),
     "instruments": ("venue", "symbol", "ts"),
     "asset_contexts": ("venue", "symbol", "ts"),
+    "liquidations": ("venue", "event_key"),
+    "liquidation_gaps": ("venue", "stream", "recorder_id", "gap_start"),
+    "liquidation_aggregates": ("venue", "asset", "exchange", "interval", "ts"),
 }
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed

@@ -51,6 +51,7 @@ class Market:
         pa.Table
     )  # venue, asset, ts, side, qty_coin, notional_usd (one row per step with forced closes)
     truth: dict  # the ground-truth event log
+    liquidation_events: pa.Table | None = None  # individual forced closes: venue, asset, ts, side, price, qty...
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -527,7 +528,77 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
         }
     )
     truth = _truth_log(scenario, hourly, funding)
-    return Market(scenario=scenario, hourly=hourly, funding=funding, liquidations=liquidations, truth=truth)
+    events = split_into_events(liquidations, step, scenario.seed)
+    return Market(
+        scenario=scenario, hourly=hourly, funding=funding, liquidations=liquidations, truth=truth,
+        liquidation_events=events,
+    )
+
+
+EVENT_TARGET_USD = 1_000_000.0  # the population is coarse: one event stands for a cohort of forced closes
+MAX_EVENTS_PER_STEP = 300
+DUST_USD = 10_000.0  # steps with less are rounding residue of the book, not positions
+
+
+def split_into_events(liquidations: pa.Table, step_minutes: int, seed: int) -> pa.Table:
+    """Each step's forced closes as individual positions: heavy-tailed sizes, times spread over the step.
+
+    Every event of a step carries the step's average price, so the events add up exactly to the step totals
+    (steps below DUST_USD are left out).
+    """
+    rng = np.random.default_rng(seed + 1)
+    step_ms = step_minutes * 60_000
+    cols: dict[str, list] = {k: [] for k in ("venue", "asset", "ts", "side", "price", "qty_coin", "notional_usd")}
+    ts_all = liquidations["ts"].cast(pa.int64()).to_numpy()
+    qty_all = liquidations["qty_coin"].to_numpy()
+    usd_all = liquidations["notional_usd"].to_numpy()
+    venues = liquidations["venue"].to_pylist()
+    assets = liquidations["asset"].to_pylist()
+    sides = liquidations["side"].to_pylist()
+    for i in range(liquidations.num_rows):
+        if usd_all[i] < DUST_USD:
+            continue
+        n = int(np.clip(round(usd_all[i] / EVENT_TARGET_USD), 1, MAX_EVENTS_PER_STEP))
+        weights = rng.dirichlet(np.full(n, 0.6))
+        offsets = np.sort(rng.integers(0, step_ms, n))
+        price = usd_all[i] / qty_all[i]
+        cols["venue"] += [venues[i]] * n
+        cols["asset"] += [assets[i]] * n
+        cols["side"] += [sides[i]] * n
+        cols["ts"].append(ts_all[i] + offsets)
+        cols["price"].append(np.full(n, price))
+        cols["qty_coin"].append(qty_all[i] * weights)
+        cols["notional_usd"].append(usd_all[i] * weights)
+    if not cols["ts"]:
+        return LIQUIDATION_EVENT_SCHEMA.empty_table()
+    table = pa.table(
+        {
+            "venue": pa.array(cols["venue"], pa.string()),
+            "asset": pa.array(cols["asset"], pa.string()),
+            "ts": pa.array(np.concatenate(cols["ts"]), pa.timestamp("ms", tz="UTC")),
+            "side": pa.array(cols["side"], pa.string()),
+            "price": pa.array(np.concatenate(cols["price"])),
+            "qty_coin": pa.array(np.concatenate(cols["qty_coin"])),
+            "notional_usd": pa.array(np.concatenate(cols["notional_usd"])),
+        }
+    ).sort_by([("venue", "ascending"), ("ts", "ascending")])
+    # a stable identity per venue, in time order: what a venue's own order id would be
+    ids = np.zeros(table.num_rows, dtype=np.int64)
+    venue_col = table["venue"].to_pylist()
+    counters: dict[str, int] = {}
+    for j, v in enumerate(venue_col):
+        counters[v] = counters.get(v, 0) + 1
+        ids[j] = counters[v]
+    return table.append_column("event_id", pa.array(ids))
+
+
+LIQUIDATION_EVENT_SCHEMA = pa.schema(
+    [
+        ("venue", pa.string()), ("asset", pa.string()), ("ts", pa.timestamp("ms", tz="UTC")),
+        ("side", pa.string()), ("price", pa.float64()), ("qty_coin", pa.float64()),
+        ("notional_usd", pa.float64()), ("event_id", pa.int64()),
+    ]
+)
 
 
 def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
@@ -586,6 +657,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         pq.write_table(market.hourly, tmp / "hourly.parquet", compression="zstd")
         pq.write_table(market.funding, tmp / "funding.parquet", compression="zstd")
         pq.write_table(market.liquidations, tmp / "liquidations.parquet", compression="zstd")
+        pq.write_table(market.liquidation_events, tmp / "liquidation_events.parquet", compression="zstd")
         (tmp / "truth.json").write_text(json.dumps(market.truth, indent=2))
         try:
             os.replace(tmp, folder)
@@ -597,6 +669,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         hourly=pq.read_table(folder / "hourly.parquet"),
         funding=pq.read_table(folder / "funding.parquet"),
         liquidations=pq.read_table(folder / "liquidations.parquet"),
+        liquidation_events=pq.read_table(folder / "liquidation_events.parquet"),
         truth=json.loads((folder / "truth.json").read_text()),
     )
 
