@@ -19,7 +19,6 @@ from dagster_dbt import (
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.venues.registry import VENUE_MODULES
 from pipelines.warehouse import publish
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -66,6 +65,12 @@ class LevwatchTranslator(DagsterDbtTranslator):
 TRANSLATOR = LevwatchTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+def lake_sources() -> list[tuple[str, str]]:
+    """Every (venue, dataset) a dbt source reads: each needs its anchor file before dbt resolves the glob."""
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    return sorted({(src["source_name"], src["name"]) for src in manifest["sources"].values()})
+
+
 def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:
     """The run's whole partition window as one inclusive day range: one parse, one build."""
     window = context.partition_time_window
@@ -87,9 +92,8 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
     home = Path(venue_gateway.home)
     os.environ["LEVWATCH_HOME"] = str(home)  # dbt's sources and profile read it
     lake = venue_gateway.lake
-    for venue, module in VENUE_MODULES.items():
-        for dataset in module.DATASETS:
-            lake.ensure_anchor(venue, dataset)
+    for venue, dataset in lake_sources():
+        lake.ensure_anchor(venue, dataset)
     (home / "build").mkdir(parents=True, exist_ok=True)
     dbt_vars = dbt_vars_for(context)
     context.log.info(f"dbt build for {dbt_vars['start_date']}..{dbt_vars['end_date']}")
