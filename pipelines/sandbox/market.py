@@ -51,7 +51,9 @@ class Market:
         pa.Table
     )  # venue, asset, ts, side, qty_coin, notional_usd (one row per step with forced closes)
     truth: dict  # the ground-truth event log
-    liquidation_events: pa.Table | None = None  # individual forced closes: venue, asset, ts, side, price, qty...
+    liquidation_events: pa.Table | None = (
+        None  # individual forced closes: venue, asset, ts, side, price, qty...
+    )
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -530,7 +532,11 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
     truth = _truth_log(scenario, hourly, funding)
     events = split_into_events(liquidations, step, scenario.seed)
     return Market(
-        scenario=scenario, hourly=hourly, funding=funding, liquidations=liquidations, truth=truth,
+        scenario=scenario,
+        hourly=hourly,
+        funding=funding,
+        liquidations=liquidations,
+        truth=truth,
         liquidation_events=events,
     )
 
@@ -548,7 +554,9 @@ def split_into_events(liquidations: pa.Table, step_minutes: int, seed: int) -> p
     """
     rng = np.random.default_rng(seed + 1)
     step_ms = step_minutes * 60_000
-    cols: dict[str, list] = {k: [] for k in ("venue", "asset", "ts", "side", "price", "qty_coin", "notional_usd")}
+    cols: dict[str, list] = {
+        k: [] for k in ("venue", "asset", "ts", "side", "price", "qty_coin", "notional_usd")
+    }
     ts_all = liquidations["ts"].cast(pa.int64()).to_numpy()
     qty_all = liquidations["qty_coin"].to_numpy()
     usd_all = liquidations["notional_usd"].to_numpy()
@@ -594,9 +602,14 @@ def split_into_events(liquidations: pa.Table, step_minutes: int, seed: int) -> p
 
 LIQUIDATION_EVENT_SCHEMA = pa.schema(
     [
-        ("venue", pa.string()), ("asset", pa.string()), ("ts", pa.timestamp("ms", tz="UTC")),
-        ("side", pa.string()), ("price", pa.float64()), ("qty_coin", pa.float64()),
-        ("notional_usd", pa.float64()), ("event_id", pa.int64()),
+        ("venue", pa.string()),
+        ("asset", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("side", pa.string()),
+        ("price", pa.float64()),
+        ("qty_coin", pa.float64()),
+        ("notional_usd", pa.float64()),
+        ("event_id", pa.int64()),
     ]
 )
 

@@ -64,6 +64,9 @@ class ApiCall:
 ErrorCheck = Callable[[httpx.Response, Any], None]
 """Venue hook: raise VenueError / RetryableError for an error envelope inside an HTTP 200 body."""
 
+ResponseCheck = Callable[[httpx.Response], None]
+"""Venue hook run before status handling: a venue that answers a permanent refusal with a 5xx can say so."""
+
 
 class _Breakers:
     """Process-wide ban state per (venue, base URL): one ban stops every client of that venue."""
@@ -139,6 +142,7 @@ class VenueHttp:
         ban_default_s: float = 120.0,
         ban_statuses: tuple[int, ...] = (418,),
         error_check: ErrorCheck | None = None,
+        response_check: ResponseCheck | None = None,
         limiter: WeightLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -151,6 +155,7 @@ class VenueHttp:
         self.ban_default_s = ban_default_s
         self.ban_statuses = ban_statuses
         self.error_check = error_check
+        self.response_check = response_check
         self.limiter = limiter
         self._sleep = sleep
         self.calls: list[ApiCall] = []
@@ -254,6 +259,8 @@ class VenueHttp:
 
     def _handle(self, response: httpx.Response, endpoint: str, key) -> Any:
         status = response.status_code
+        if self.response_check:
+            self.response_check(response)
         if status in self.ban_statuses:
             seconds = _parse_retry_after(response.headers.get("retry-after")) or self.ban_default_s
             reason = f"{self.venue} banned this IP (HTTP {status}): {_short(response.text)}"

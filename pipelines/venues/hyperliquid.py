@@ -6,13 +6,14 @@ Every read is `POST /info` with a JSON body whose `type` names the query. Time-r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pipelines.instruments import venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
 from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
-from pipelines.venues.http import RetryableError, VenueError, VenueHttp, VenueUnavailableError, WeightLimiter
+from pipelines.venues.http import VenueError, VenueHttp, WeightLimiter
 
 VENUE = "hyperliquid"
 INFO_PATH = "/info"
@@ -40,7 +41,9 @@ def error_check(response, payload: Any) -> None:
 def make_http(base_url: str, **kwargs) -> VenueHttp:
     kwargs.setdefault("limiter", WeightLimiter(1000, 60))  # 1200 weight/min per IP, with headroom
     # No documented ban status: a 403 is the edge refusing this IP, so stop instead of hammering it.
-    return VenueHttp(VENUE, base_url, ban_statuses=(403,), error_check=error_check, **kwargs)
+    return VenueHttp(
+        VENUE, base_url, ban_statuses=(403,), error_check=error_check, response_check=response_check, **kwargs
+    )
 
 
 # -- parsers: payload -> rows in the lake schema (pure, tested against recorded payloads) --------------------
@@ -147,20 +150,25 @@ def _required_number(rec: dict, key: str, where: str) -> float:
 
 
 def _info(http: VenueHttp, body: dict, *, weight: int) -> Any:
+    return http.post_json(INFO_PATH, body, weight=weight)
+
+
+def response_check(response) -> None:
+    """HTTP 500 with a `null` body is how Hyperliquid answers a coin it does not list: fail at once, plainly."""
+    if response.status_code != 500 or response.text.strip() != "null":
+        return
     try:
-        return http.post_json(INFO_PATH, body, weight=weight)
-    except VenueUnavailableError as exc:
-        # HTTP 500 with a `null` body is how Hyperliquid answers a coin it does not list; name it plainly.
-        cause = exc.__cause__
-        if exc.status == 500 and isinstance(cause, RetryableError) and str(cause).endswith(": null"):
-            raise VenueError(
-                VENUE,
-                INFO_PATH,
-                f"{body['type']} refused coin {_coin_of(body)!r} (HTTP 500, null "
-                "body): the venue does not list it",
-                status=500,
-            ) from exc
-        raise
+        body = json.loads(response.request.content or b"{}")
+    except ValueError:
+        return
+    coin = _coin_of(body) if isinstance(body, dict) else None
+    if coin:
+        raise VenueError(
+            VENUE,
+            INFO_PATH,
+            f"{body.get('type')} refused coin {coin!r} (HTTP 500, null body): the venue does not list it",
+            status=500,
+        )
 
 
 def _coin_of(body: dict) -> str | None:
