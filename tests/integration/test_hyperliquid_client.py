@@ -165,10 +165,12 @@ def test_the_venue_answers_an_unknown_coin_with_http_500_and_null(sandbox):
 @pytest.mark.parametrize("fetch", [hl.fetch_funding_rates, hl.fetch_klines])
 def test_a_coin_the_venue_does_not_list_becomes_a_clear_error(sandbox, monkeypatch, fetch):
     monkeypatch.setattr(hl, "venue_symbol", lambda venue, asset: "FOO")  # configured here, unknown there
-    http = hl.make_http(sandbox.base_url("hyperliquid"), sleep=lambda s: None, max_attempts=2)
+    http = hl.make_http(sandbox.base_url("hyperliquid"), sleep=lambda s: None, max_attempts=3)
+    sent_before = len(sandbox.state.requests)
     with pytest.raises(VenueError, match="refused coin 'FOO'.*does not list it") as err:
         fetch(http, "BTC", *WINDOW)
     assert not isinstance(err.value, VenueUnavailableError)
+    assert len(sandbox.state.requests) == sent_before + 1  # a refusal is final: no retries
 
 
 # -- error answers -------------------------------------------------------------------------------------------
