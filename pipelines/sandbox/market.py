@@ -34,8 +34,8 @@ LOG_SPAN = 1.5  # the grid covers price x e^-1.5 .. x e^1.5 around each asset's 
 BASE_FUNDING_8H = 0.0001  # the interest component: +0.01% per 8h
 AVG_SIZE_LONG, AVG_SIZE_SHORT = 1.0, 1.6  # shorts are fewer, larger accounts
 TURNOVER_PER_HOUR = 0.08
-# quantiles of a lognormal (sigma 0.45) around each nominal leverage
-LEVERAGE_SPREAD = np.exp(0.45 * np.array([-1.73, -1.15, -0.76, -0.43, -0.14, 0.14, 0.43, 0.76, 1.15, 1.73]))
+# quantiles of a lognormal (sigma 0.30) around each nominal leverage
+LEVERAGE_SPREAD = np.exp(0.30 * np.array([-1.73, -1.15, -0.76, -0.43, -0.14, 0.14, 0.43, 0.76, 1.15, 1.73]))
 
 
 @dataclass(frozen=True)
