@@ -102,6 +102,12 @@ class SandboxState:
                     return fault
         return None
 
+    def used(self, venue: str, bucket: str, window_s: float) -> int:
+        """Weight spent in the current window, as a venue reports it in a usage header."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(w for t, w in self._limits[(venue, bucket)] if t > now - window_s)
+
     def spend(self, venue: str, bucket: str, weight: int, capacity: int, window_s: float) -> float | None:
         """Charge a rate-limit bucket; return seconds to wait if it is over its limit (wall-clock based)."""
         capacity = max(1, int(capacity * self.market.scenario.rate_limit_scale))

@@ -32,7 +32,14 @@ def error_check(response, payload: Any) -> None:
 
 def make_http(base_url: str, **kwargs) -> VenueHttp:
     kwargs.setdefault("limiter", WeightLimiter(2000, 60))  # REQUEST_WEIGHT 2400/min, with headroom
-    return VenueHttp(VENUE, base_url, ban_statuses=(418, 403), error_check=error_check, **kwargs)
+    return VenueHttp(
+        VENUE,
+        base_url,
+        ban_statuses=(418, 403),
+        error_check=error_check,
+        usage_header="X-MBX-USED-WEIGHT-1M",
+        **kwargs,
+    )
 
 
 # -- parsers: payload -> rows in the lake schema (pure, tested against recorded payloads) --------------------

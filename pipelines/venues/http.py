@@ -104,6 +104,16 @@ class WeightLimiter:
         self._spent: deque[tuple[float, int]] = deque()
         self._lock = threading.Lock()
 
+    def observe(self, used: int) -> None:
+        """Align with the venue's own count (from a usage header): weight spent elsewhere counts too."""
+        with self._lock:
+            now = self._clock()
+            while self._spent and self._spent[0][0] <= now - self.window_s:
+                self._spent.popleft()
+            missing = used - sum(w for _, w in self._spent)
+            if missing > 0:
+                self._spent.append((now, missing))
+
     def acquire(self, weight: int = 1) -> None:
         weight = min(weight, self.capacity)
         while True:
@@ -143,6 +153,7 @@ class VenueHttp:
         ban_statuses: tuple[int, ...] = (418,),
         error_check: ErrorCheck | None = None,
         response_check: ResponseCheck | None = None,
+        usage_header: str | None = None,
         limiter: WeightLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
@@ -156,6 +167,7 @@ class VenueHttp:
         self.ban_statuses = ban_statuses
         self.error_check = error_check
         self.response_check = response_check
+        self.usage_header = usage_header
         self.limiter = limiter
         self._sleep = sleep
         self.calls: list[ApiCall] = []
@@ -259,6 +271,10 @@ class VenueHttp:
 
     def _handle(self, response: httpx.Response, endpoint: str, key) -> Any:
         status = response.status_code
+        if self.usage_header and self.limiter:
+            used = response.headers.get(self.usage_header)
+            if used and used.isdigit():
+                self.limiter.observe(int(used))
         if self.response_check:
             self.response_check(response)
         if status in self.ban_statuses:

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from pipelines.venues import binance
-from pipelines.venues.http import VenueBannedError, VenueError, VenueUnavailableError
+from pipelines.venues.http import VenueBannedError, VenueError, VenueUnavailableError, WeightLimiter
 
 PATH = "/fapi/v1/fundingRate"
 PARAMS = {"symbol": "BTCUSDT", "limit": 5}
@@ -96,3 +96,18 @@ def test_venue_error_body_becomes_a_clear_exception_without_retries(sandbox):
     ):
         http.get_json(PATH, {"symbol": "NOPEUSDT"})
     assert sleeps == []
+
+
+def test_the_venue_usage_header_throttles_before_a_429(sandbox):
+    """Weight spent by another process shows in X-MBX-USED-WEIGHT-1M; the client waits instead of being refused."""
+    sleeps = []
+    limiter = WeightLimiter(10, 60, sleep=sleeps.append)
+    base = sandbox.base_url("binance")
+    for _ in range(9):  # someone else on this IP spends 9 weight
+        httpx.get(base + "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 5})
+    with client(sandbox, [], limiter=limiter) as http:
+        http.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h", "limit": 5})
+        assert sleeps == []  # our first call fit: 10 of 10
+        limiter._sleep = lambda s: (sleeps.append(s), limiter._spent.clear())  # pretend the minute passed
+        http.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h", "limit": 5})
+    assert len(sleeps) == 1 and 0 < sleeps[0] <= 60

@@ -79,11 +79,17 @@ def _wrap(handler):
         fault = await apply_faults(request, VENUE, error_body)
         if fault is not None:
             return fault
+        state = state_of(request)
         try:
-            return handler(request, state_of(request))
+            response = handler(request, state)
         except BinanceError as exc:
             headers = {"Retry-After": "1"} if exc.status == 429 else {}
-            return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers)
+            response = web.json_response(
+                {"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers
+            )
+        # like fapi, every answer reports the IP's request weight used in the current minute
+        response.headers["X-MBX-USED-WEIGHT-1M"] = str(state.used(VENUE, "weight", 60))
+        return response
 
     return route
 
