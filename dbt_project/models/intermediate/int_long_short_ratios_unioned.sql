@@ -1,54 +1,11 @@
+{#- Hyperliquid publishes no long/short ratios. -#}
+{%- set venues = ['binance', 'bybit', 'okx'] -%}
+
 with
-
-binance_long_short_ratios as (
-
-    select
-        venue,
-        asset,
-        ts,
-        ratio_type,
-        long_share,
-        long_short_ratio
-
-    from {{ ref('stg_binance__long_short_ratios') }}
-
-),
-
-bybit_long_short_ratios as (
-
-    select
-        venue,
-        asset,
-        ts,
-        ratio_type,
-        long_share,
-        long_short_ratio
-
-    from {{ ref('stg_bybit__long_short_ratios') }}
-
-),
-
-okx_long_short_ratios as (
-
-    select
-        venue,
-        asset,
-        ts,
-        ratio_type,
-        long_share,
-        long_short_ratio
-
-    from {{ ref('stg_okx__long_short_ratios') }}
-
-),
 
 unioned as (
 
-    select * from binance_long_short_ratios
-    union all
-    select * from bybit_long_short_ratios
-    union all
-    select * from okx_long_short_ratios
+    {{ union_venue_staging('long_short_ratios', venues, mart_columns('long_short_ratios')) }}
 
 )
 

@@ -1,44 +1,11 @@
+{#- The venues with open interest history; Hyperliquid's comes from its asset-context snapshots below. -#}
+{%- set venues = ['binance', 'bybit', 'okx'] -%}
+
 with
 
-binance_open_interest as (
+reported_open_interest as (
 
-    select
-        venue,
-        asset,
-        ts,
-        oi_coin,
-        oi_usd,
-        'reported' as oi_usd_method
-
-    from {{ ref('stg_binance__open_interest') }}
-
-),
-
-bybit_open_interest as (
-
-    select
-        venue,
-        asset,
-        ts,
-        oi_coin,
-        oi_usd,
-        'reported' as oi_usd_method
-
-    from {{ ref('stg_bybit__open_interest') }}
-
-),
-
-okx_open_interest as (
-
-    select
-        venue,
-        asset,
-        ts,
-        oi_coin,
-        oi_usd,
-        'reported' as oi_usd_method
-
-    from {{ ref('stg_okx__open_interest') }}
+    {{ union_venue_staging('open_interest', venues, mart_columns('open_interest') + ["'reported' as oi_usd_method"]) }}
 
 ),
 
@@ -46,11 +13,7 @@ okx_open_interest as (
 hyperliquid_open_interest as (
 
     select
-        venue,
-        asset,
-        ts,
-        oi_coin,
-        oi_usd,
+        {{ select_list(mart_columns('open_interest')) }},
         'snapshot_mark_price' as oi_usd_method
 
     from {{ ref('stg_hyperliquid__asset_contexts') }}
@@ -74,11 +37,7 @@ last_prices as (
 
 unioned as (
 
-    select * from binance_open_interest
-    union all
-    select * from bybit_open_interest
-    union all
-    select * from okx_open_interest
+    select * from reported_open_interest
     union all
     select * from hyperliquid_open_interest
 

@@ -19,13 +19,7 @@ funding_rates as (
 final as (
 
     select
-        venue,
-        asset,
-        funding_time,
-        funding_rate,
-        funding_rate_8h,
-        funding_interval_hours,
-        mark_price
+        {{ select_list(mart_columns('funding_rates')) }}
 
     from funding_rates
 

@@ -19,12 +19,7 @@ long_short_ratios as (
 final as (
 
     select
-        venue,
-        asset,
-        ts,
-        ratio_type,
-        long_share,
-        long_short_ratio
+        {{ select_list(mart_columns('long_short_ratios')) }}
 
     from long_short_ratios
 

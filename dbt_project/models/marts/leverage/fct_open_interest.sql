@@ -19,11 +19,7 @@ open_interest as (
 final as (
 
     select
-        venue,
-        asset,
-        ts,
-        oi_coin,
-        oi_usd
+        {{ select_list(mart_columns('open_interest')) }}
 
     from open_interest
 

@@ -19,16 +19,7 @@ klines as (
 final as (
 
     select
-        venue,
-        asset,
-        ts,
-        price_type,
-        open,
-        high,
-        low,
-        close,
-        volume_coin,
-        volume_usd
+        {{ select_list(mart_columns('prices_hourly')) }}
 
     from klines
 

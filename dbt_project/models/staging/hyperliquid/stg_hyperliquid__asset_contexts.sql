@@ -9,10 +9,7 @@ source as (
 renamed as (
 
     select
-        venue,
-        upper(trim(asset)) as asset,
-        symbol,
-        timezone('UTC', ts) as ts,
+        {{ stage_keys('ts') }}
         funding_rate,
         funding_rate * 8 as funding_rate_8h,  -- the snapshot's rate is hourly
         oi_coin,

@@ -9,10 +9,7 @@ source as (
 renamed as (
 
     select
-        venue,
-        upper(trim(asset)) as asset,
-        symbol,
-        timezone('UTC', ts) as snapshot_at,
+        {{ stage_keys('ts', 'snapshot_at') }}
         contract_value,
         upper(contract_value_ccy) as contract_value_ccy,
         state

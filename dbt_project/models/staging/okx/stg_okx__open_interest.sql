@@ -1,30 +1,15 @@
 with
 
-source as (
+-- OKX also reports open interest in contracts, which the instruments' contract sizes turn into coins
+open_interest as (
 
-    select * from {{ source('okx', 'open_interest') }}
+    {{ stage_open_interest(source('okx', 'open_interest'), extra_columns=['oi_contracts']) }}
 
 ),
 
 instruments as (
 
     select * from {{ ref('stg_okx__instruments') }}
-
-),
-
-renamed as (
-
-    select
-        venue,
-        upper(trim(asset)) as asset,
-        symbol,
-        timezone('UTC', ts) as ts,
-        oi_coin,
-        oi_usd,
-        oi_contracts
-
-    from source
-    where oi_coin is not null or oi_usd is not null or oi_contracts is not null
 
 ),
 
@@ -45,24 +30,24 @@ latest_contract_values as (
 final as (
 
     select
-        renamed.venue,
-        renamed.asset,
-        renamed.symbol,
-        renamed.ts,
+        open_interest.venue,
+        open_interest.asset,
+        open_interest.symbol,
+        open_interest.ts,
         coalesce(
-            renamed.oi_coin,
+            open_interest.oi_coin,
             case
                 -- USDT swaps are sized in the coin (BTC-USDT-SWAP: 0.01 BTC); a USD-sized contract is not coins
-                when coalesce(latest_contract_values.contract_value_ccy, renamed.asset) = renamed.asset
-                    then renamed.oi_contracts * latest_contract_values.contract_value
+                when coalesce(latest_contract_values.contract_value_ccy, open_interest.asset) = open_interest.asset
+                    then open_interest.oi_contracts * latest_contract_values.contract_value
             end
         ) as oi_coin,
-        renamed.oi_usd,
-        renamed.oi_contracts
+        open_interest.oi_usd,
+        open_interest.oi_contracts
 
-    from renamed
+    from open_interest
     left join latest_contract_values
-        on renamed.symbol = latest_contract_values.symbol
+        on open_interest.symbol = latest_contract_values.symbol
 
 )
 
