@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.instruments import ASSETS
-from pipelines.lake import TIME_COLUMN, Lake, empty_table
+from pipelines.lake import KEY_COLUMNS, TIME_COLUMN, Lake, empty_table
 from pipelines.lib.timeutil import DAY_MS, day_start_ms, day_window_ms, ms_to_day
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import ApiCall, VenueHttp
@@ -33,7 +33,7 @@ class PartitionFailed(RuntimeError):
 class DayResult:
     day: date
     rows: int
-    status: str  # ok | beyond_retention | not_recordable
+    status: str  # ok | beyond_retention | not_recordable | kept (recorded earlier, no longer served)
     per_asset: dict[str, int] = field(default_factory=dict)
 
 
@@ -90,15 +90,39 @@ def ingest_days(
     try:
         for chunk in _chunks(days, statuses, max(spec.chunk_days, 1)):
             if statuses[chunk[0]] != "ok":
-                lake.write_partition(
-                    venue, spec.name, chunk[0], empty_table(spec.name), status=statuses[chunk[0]]
-                )
-                results.append(DayResult(chunk[0], 0, statuses[chunk[0]]))
+                results.append(_unfetchable_day(venue, spec, chunk[0], statuses[chunk[0]], lake))
                 continue
             results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets))
     finally:
         write_api_health(lake, venue, spec.name, http.drain_calls(), run_id)
     return results
+
+
+def _unfetchable_day(venue: str, spec: DatasetSpec, day: date, status: str, lake: Lake) -> DayResult:
+    """A day the venue can no longer serve: keep what was recorded while it could; else write it empty, marked."""
+    if (
+        lake.partition_path(venue, spec.name, day).exists()
+        and lake.partition_status(venue, spec.name, day) == "ok"
+    ):
+        kept = lake.read_partition(venue, spec.name, day)
+        return DayResult(day, kept.num_rows, "kept", per_asset={})
+    lake.write_partition(venue, spec.name, day, empty_table(spec.name), status=status)
+    return DayResult(day, 0, status)
+
+
+def _with_earlier_snapshots(
+    lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table
+) -> pa.Table:
+    """Snapshots accumulate through their day: a new one joins the day's earlier ones (same snapshot: replaced)."""
+    if not lake.partition_path(venue, spec.name, day).exists():
+        return table
+    earlier = lake.read_partition(venue, spec.name, day).select(table.column_names).cast(table.schema)
+    if earlier.num_rows == 0:
+        return table
+    keys = KEY_COLUMNS[spec.name]
+    fresh = set(zip(*(table[k].to_pylist() for k in keys), strict=True))
+    keep = pa.array([row not in fresh for row in zip(*(earlier[k].to_pylist() for k in keys), strict=True)])
+    return pa.concat_tables([earlier.filter(keep), table])
 
 
 def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayResult]:
@@ -124,6 +148,8 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayRes
             parts.append(part)
         table = pa.concat_tables(parts) if parts else empty_table(spec.name)
         try:
+            if spec.snapshot:
+                table = _with_earlier_snapshots(lake, venue, spec, day, table)
             lake.write_partition(venue, spec.name, day, table, status="ok")
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc

@@ -65,6 +65,7 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
                 "rows": sum(r.rows for r in results),
                 "days_beyond_retention": sum(r.status == "beyond_retention" for r in results),
                 "days_not_recordable": sum(r.status == "not_recordable" for r in results),
+                "days_kept_from_earlier_runs": sum(r.status == "kept" for r in results),
                 "lake_path": str(lake.dataset_dir(venue, spec.name)),
             }
         )

@@ -87,3 +87,38 @@ def test_partition_status_rules():
     snapshot = replace(spec, snapshot=True, retention_days=None)
     assert partition_status(snapshot, date(2025, 12, 1), now) == "ok"
     assert partition_status(snapshot, date(2025, 11, 30), now) == "not_recordable"
+
+
+def test_days_recorded_earlier_are_kept_when_the_venue_no_longer_serves_them(sandbox, tmp_path):
+    lake = Lake(tmp_path)
+    spec = binance.DATASETS["open_interest"]
+    with http_for(sandbox) as http:
+        ingest_days("binance", spec, DAYS[:1], http=http, lake=lake, now_ms=sandbox.state.clock_ms)
+    recorded = lake.read_partition("binance", "open_interest", DAYS[0])
+    later = sandbox.state.clock_ms + 40 * 86_400_000  # a re-backfill long after: beyond the 30-day retention
+    with http_for(sandbox) as http:
+        results = ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=later)
+    assert [(r.day, r.status) for r in results] == [
+        (DAYS[0], "kept"),
+        (DAYS[1], "beyond_retention"),
+        (DAYS[2], "beyond_retention"),
+    ]
+    assert lake.read_partition("binance", "open_interest", DAYS[0]).equals(recorded)
+    assert lake.read_partition("binance", "open_interest", DAYS[1]).num_rows == 0
+
+
+def test_snapshots_accumulate_through_their_day(sandbox, tmp_path):
+    from pipelines.venues import hyperliquid
+
+    lake = Lake(tmp_path)
+    spec = hyperliquid.DATASETS["asset_contexts"]
+    day = date(2025, 10, 12)
+    clock = day_window_ms(day)[0]
+    with hyperliquid.make_http(sandbox.base_url("hyperliquid"), sleep=lambda s: None) as http:
+        for hour in (3, 7, 7):  # the 07:00 snapshot taken twice replaces itself
+            sandbox.state.clock_ms = clock + hour * 3_600_000 + 60_000
+            ingest_days("hyperliquid", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)
+    table = lake.read_partition("hyperliquid", "asset_contexts", day)
+    hours = sorted({t.value for t in table["ts"]})
+    assert hours == [clock + 3 * 3_600_000, clock + 7 * 3_600_000]
+    assert table.num_rows == 2 * 5  # two snapshots x five assets
