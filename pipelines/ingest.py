@@ -81,7 +81,7 @@ def ingest_days(
 ) -> list[DayResult]:
     """Fetch and write each day in order. A failing day stops the run; the days before it stay written."""
     days = list(days)
-    assets = list(assets)
+    assets = [a for a in assets if spec.assets is None or a in spec.assets]
     statuses = {day: partition_status(spec, day, now_ms) for day in days}
     future = [d for d in days if statuses[d] == "future"]
     if future:

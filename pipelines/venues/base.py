@@ -23,6 +23,7 @@ class DatasetSpec:
     retention_days: int | None = None  # the venue serves only this much history (None: since listing)
     snapshot: bool = False  # a current-state endpoint: only today's partition can be recorded
     chunk_days: int = 1  # days fetched per request window in a backfill: fewer calls, same daily files
+    assets: tuple[str, ...] | None = None  # the assets this venue lists, where it is not every configured one
     description: str = ""
 
 
