@@ -184,8 +184,7 @@ def test_hourly_open_interest_matches_the_simulator(con):
     """,
         list(WINDOW_DAYS),
     ).fetchall()
-    if not rows:
-        pytest.skip("no venue with open interest history in the lake")
+    assert rows, "no venue with open interest history in the lake: the lake built for this test must have it"
     for venue, asset, ts, got, want in rows:
         assert got == pytest.approx(want, rel=1e-6), (venue, asset, ts)
 
@@ -197,8 +196,7 @@ def test_daily_open_interest_sums_each_venues_last_reading(con):
             "select distinct venue from wh.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]
         ).fetchall()
     ]
-    if not venues:
-        pytest.skip("no open interest in the lake on the crash day")
+    assert venues, "no open interest in the lake on the crash day: the lake built for this test must have it"
     expected = dict(
         con.execute(
             """
@@ -232,8 +230,7 @@ def test_funding_rates_match_the_simulator(con):
         from wh.marts.fct_funding_rates as f
         inner join truth_funding as truth using (venue, asset, funding_time)
     """).fetchall()
-    if not rows:
-        pytest.skip("no funding in the lake")
+    assert rows, "no funding in the lake: the lake built for this test must have it"
     for venue, asset, when, rate, rate_8h, want_rate, want_rate_8h in rows:
         assert rate == pytest.approx(want_rate, abs=1e-10), (venue, asset, when)
         assert rate_8h == pytest.approx(want_rate_8h, abs=1e-10), (venue, asset, when)
@@ -256,8 +253,7 @@ def test_crash_day_funding_paid_matches_the_simulator(con):
     """,
         {"day": CRASH_DAY},
     ).fetchall()
-    if not expected:
-        pytest.skip("no venue with both funding and open interest on the crash day")
+    assert expected, "no venue with both funding and open interest on the crash day: the lake built for this test must have it"
     got = dict(
         con.execute(
             "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]
@@ -280,7 +276,6 @@ def test_reference_close_is_binances_last_hourly_close(con):
     """,
         [CRASH_DAY],
     ).fetchall()
-    if not rows:
-        pytest.skip("no Binance candles in the lake")
+    assert rows, "no Binance candles in the lake: the lake built for this test must have it"
     for asset, close, want in rows:
-        assert close == pytest.approx(want, rel=1e-6), asset
+        assert close == pytest.approx(want, abs=0.005), asset  # the venue quotes cents
