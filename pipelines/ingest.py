@@ -110,10 +110,9 @@ def _unfetchable_day(venue: str, spec: DatasetSpec, day: date, status: str, lake
     return DayResult(day, 0, status)
 
 
-def _with_earlier_snapshots(
-    lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table
-) -> pa.Table:
-    """Snapshots accumulate through their day: a new one joins the day's earlier ones (same snapshot: replaced)."""
+def _with_earlier_rows(lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table) -> pa.Table:
+    """Snapshots and rolling-window sources accumulate through their day: new rows join the day's earlier ones
+    (a row with the same key is replaced by its newer reading)."""
     if not lake.partition_path(venue, spec.name, day).exists():
         return table
     earlier = lake.read_partition(venue, spec.name, day).select(table.column_names).cast(table.schema)
@@ -148,8 +147,8 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayRes
             parts.append(part)
         table = pa.concat_tables(parts) if parts else empty_table(spec.name)
         try:
-            if spec.snapshot:
-                table = _with_earlier_snapshots(lake, venue, spec, day, table)
+            if spec.snapshot or spec.accumulate:
+                table = _with_earlier_rows(lake, venue, spec, day, table)
             lake.write_partition(venue, spec.name, day, table, status="ok")
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc

@@ -13,6 +13,7 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "bybit": "https://api.bybit.com",
     "okx": "https://www.okx.com",
     "hyperliquid": "https://api.hyperliquid.xyz",
+    "coinglass": "https://open-api-v4.coinglass.com",
 }
 
 SOURCES = ("live", "sandbox")

@@ -81,7 +81,8 @@ def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
         if problems:
             value_bad.append(f"{day}: {'; '.join(problems)}")
         if r.status == "ok":
-            missing = [asset for asset, n in r.per_asset.items() if n == 0]
+            expects = spec.expects_rows_on or (lambda asset, day: True)
+            missing = [asset for asset, n in r.per_asset.items() if n == 0 and expects(asset, r.day)]
             if missing:
                 empty_bad.append(f"{day}: no rows for {', '.join(missing)}")
     days = len(results)
@@ -89,17 +90,18 @@ def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
         _outcome("schema", schema_bad, days, "files whose schema differs"),
         _outcome("duplicate_keys", dup_bad, days, "partitions with duplicate keys"),
         _outcome("value_sanity", value_bad, days, "partitions with implausible values"),
-        _outcome("non_empty", empty_bad, days, "partitions missing an asset"),
+        _outcome("non_empty", empty_bad, days, "partitions missing an asset", warn_only=spec.may_be_empty),
     ]
 
 
-def _outcome(name: str, bad: list[str], days: int, what: str) -> CheckOutcome:
+def _outcome(name: str, bad: list[str], days: int, what: str, warn_only: bool = False) -> CheckOutcome:
     if not bad:
-        return CheckOutcome(name, True, f"{days} partitions checked", {"partitions_checked": days})
+        return CheckOutcome(name, True, f"{days} partitions checked", {"partitions_checked": days}, warn_only)
     shown = bad[:20]
     return CheckOutcome(
         name,
         False,
         f"{len(bad)} {what}: {' | '.join(shown)}" + (" …" if len(bad) > 20 else ""),
         {"partitions_checked": days, "failing": len(bad)},
+        warn_only,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipelines.sandbox.market import load_market
-from pipelines.sandbox.routes import binance, bybit, hyperliquid, okx
+from pipelines.sandbox.routes import binance, bybit, coinglass, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 
@@ -22,6 +22,7 @@ from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 VENUE_APPS = {
     "binance": binance.app,
     "bybit": bybit.app,
+    "coinglass": coinglass.app,
     "hyperliquid": hyperliquid.app,
     "okx": okx.app,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +25,10 @@ class DatasetSpec:
     snapshot: bool = False  # a current-state endpoint: only today's partition can be recorded
     chunk_days: int = 1  # days fetched per request window in a backfill: fewer calls, same daily files
     assets: tuple[str, ...] | None = None  # the assets this venue lists, where it is not every configured one
+    # whether an asset should have rows on a day (ETF flows: US trading days after launch); None: every day
+    expects_rows_on: Callable[[str, date], bool] | None = None
+    accumulate: bool = False  # a rolling-window source: a re-run merges with what the day already holds
+    may_be_empty: bool = False  # an asset with no rows on a day is plausible (a quiet day), not an error
     description: str = ""
 
 

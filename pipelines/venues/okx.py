@@ -1,5 +1,5 @@
 """OKX v5 USDT-margined perpetual swaps: funding, hourly OI history, account long/short ratio, hourly candles,
-instruments.
+instruments, liquidation orders (the last 24 hours only).
 
 Every response is an envelope {"code": "0", "msg": "", "data": [...]} with `code` a string; errors keep the
 envelope with another code (51001 unknown instrument, 50011 rate limit), at HTTP 200 or 4xx. Every value inside
@@ -11,10 +11,11 @@ time of the page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from pipelines.instruments import venue_symbol
-from pipelines.lib.numbers import PayloadError, require, to_float, to_int
+from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
@@ -42,6 +43,7 @@ WEIGHT_5_PER_2S = 4  # long-short-account-ratio-contract
 FUNDING_PAGE_LIMIT = 100
 STATS_PAGE_LIMIT = 100  # open-interest-history and long/short ratio: documented maximum
 CANDLE_PAGE_LIMIT = 100  # documented maximum (some 2026 reports say 300)
+LIQUIDATION_PAGE_LIMIT = 100  # documented maximum; the endpoint allows 40/2s, charged as 20/2s to be safe
 
 FUNDING_INTERVALS_H = frozenset({1, 2, 4, 6, 8})  # the intervals OKX uses; any other gap means a missing row
 
@@ -240,6 +242,63 @@ def parse_instruments(payload: Any, asset: str, symbol: str, ts: int) -> list[di
     return rows
 
 
+def _liquidation_side(detail: dict, where: str) -> str:
+    """The liquidated position's side: posSide, or for net-mode positions the opposite of the closing order."""
+    pos_side = detail.get("posSide") or ""
+    if pos_side in ("long", "short"):
+        return pos_side
+    order_side = detail.get("side") or ""
+    if pos_side in ("", "net") and order_side in ("buy", "sell"):
+        return "long" if order_side == "sell" else "short"  # selling closes a long
+    raise PayloadError(
+        f"{where}: cannot tell the liquidated side from posSide={pos_side!r}, side={order_side!r}"
+    )
+
+
+def liquidation_event_key(inst_family: str, detail: dict) -> str:
+    """OKX gives liquidations no id: the served strings of these fields are the event's identity."""
+    return "|".join([inst_family] + [str(detail.get(k) or "") for k in ("ts", "posSide", "bkPx", "sz")])
+
+
+def parse_liquidations(payload: Any, asset: str, contract_value: Decimal) -> list[dict]:
+    """One row per detail of the asset's instrument family; `sz` counts contracts of `contract_value` coins."""
+    family = f"{asset}-USDT"
+    symbol = venue_symbol(VENUE, asset)
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "liquidation-orders")):
+        where = f"okx liquidation-orders[{i}]"
+        details = require(rec, "details", where)
+        rec_family = rec.get("instFamily") or rec.get("uly")
+        if not rec_family:
+            raise PayloadError(f"{where}: neither instFamily nor uly names the instrument family")
+        if not isinstance(details, list):
+            raise PayloadError(f"{where}: expected `details` to be a list, got {type(details).__name__}")
+        if rec_family != family or rec.get("instType", INST_TYPE) != INST_TYPE:
+            continue  # another family or instrument type: not this asset's swap
+        for j, detail in enumerate(details):
+            at = f"{where}.details[{j}]"
+            ts = to_int(require(detail, "ts", at), "ts")
+            price = to_decimal(detail.get("bkPx"), "bkPx")
+            contracts = to_decimal(detail.get("sz"), "sz")
+            qty = None if contracts is None else contracts * contract_value
+            rows.append(
+                {
+                    "venue": VENUE,
+                    "asset": asset,
+                    "symbol": rec.get("instId") or symbol,
+                    "ts": ts,
+                    "side": _liquidation_side(detail, at),
+                    "price": None if price is None else float(price),
+                    "qty_coin": None if qty is None else float(qty),
+                    "notional_usd": None if qty is None or price is None else float(qty * price),
+                    "source": "rest",
+                    "event_key": liquidation_event_key(rec_family, detail),
+                    "raw": raw_json({**detail, "instFamily": rec_family}),
+                }
+            )
+    return rows
+
+
 # -- fetchers: one UTC day [start, end) each, paging backwards from the end ------------------------------------
 
 
@@ -368,6 +427,62 @@ def fetch_instruments(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("instruments", parse_instruments(payload, asset, symbol, now))
 
 
+def parse_contract_value(payload: Any, symbol: str) -> Decimal:
+    """ctVal of `symbol` from an instruments response: coins per contract, exactly."""
+    for i, rec in enumerate(unwrap(payload, "instruments")):
+        if require(rec, "instId", f"okx instruments[{i}]") == symbol:
+            value = to_decimal(require(rec, "ctVal", f"okx instruments[{i}]"), "ctVal")
+            if value is None or value <= 0:
+                raise PayloadError(f"okx instruments: {symbol} has no usable ctVal ({rec.get('ctVal')!r})")
+            return value
+    raise PayloadError(f"okx instruments: {symbol} is not in the response")
+
+
+def _liquidation_pages(http: VenueHttp, family: str, start: int, end: int, limit: int) -> list[Any]:
+    """Newest-first pages of filled SWAP liquidations back from `end` until one reaches before `start`.
+
+    `after=t` answers details strictly older than t. Several liquidations can share a millisecond and a full page
+    can end among them, so after a full page the next cursor is its oldest ts + 1: that millisecond is asked
+    again and its repeats are dropped by event key. A page that is not full holds its oldest millisecond whole.
+    """
+    path = "/api/v5/public/liquidation-orders"
+    params = {"instType": INST_TYPE, "instFamily": family, "state": "filled", "limit": str(limit)}
+    pages, cursor = [], end
+    while True:
+        page = http.get_json(path, {**params, "after": str(cursor)}, weight=WEIGHT_20_PER_2S)
+        times = [
+            to_int(require(d, "ts", f"okx {path} detail"), "ts")
+            for rec in unwrap(page, path)
+            for d in (require(rec, "details", f"okx {path}") or [])
+        ]
+        pages.append(page)
+        if not times or min(times) < start:
+            return pages
+        if max(times) >= cursor:
+            raise PayloadError(f"okx {path}: asked for liquidations before {cursor}, got one at {max(times)}")
+        next_cursor = min(times) + 1 if len(times) >= limit else min(times)
+        if next_cursor >= cursor:
+            raise PayloadError(
+                f"okx {path}: a full page of {len(times)} liquidations all at {min(times)} ms; "
+                f"cannot page past them with limit={limit}"
+            )
+        cursor = next_cursor
+
+
+def fetch_liquidations(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = LIQUIDATION_PAGE_LIMIT
+):
+    """Filled forced closes of the asset's USDT swap in [start, end), sizes in coins via today's ctVal."""
+    symbol = venue_symbol(VENUE, asset)
+    instruments = http.get_json(
+        "/api/v5/public/instruments", {"instType": INST_TYPE, "instId": symbol}, weight=WEIGHT_20_PER_2S
+    )
+    contract_value = parse_contract_value(instruments, symbol)
+    pages = _liquidation_pages(http, f"{asset}-USDT", start, end, page_limit)
+    rows = {r["event_key"]: r for page in pages for r in parse_liquidations(page, asset, contract_value)}
+    return to_table("liquidations", (r for r in rows.values() if start <= r["ts"] < end))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates",
@@ -399,6 +514,17 @@ DATASETS = {
         fetch_instruments,
         snapshot=True,
         description="contract value (ctVal, coins per contract) and state",
+    ),
+    # OKX keeps liquidation orders "in the last day" (a rolling 24 h). retention_days=1 makes today and
+    # yesterday fetchable (yesterday only from now - 24 h on) and writes older days empty as beyond_retention.
+    "liquidations": DatasetSpec(
+        "liquidations",
+        fetch_liquidations,
+        retention_days=1,
+        accumulate=True,  # the daily run sees only the last 24 h: keep what the hourly runs recorded earlier
+        may_be_empty=True,
+        description="filled SWAP liquidation orders (side of the liquidated position, coins via ctVal); "
+        "OKX serves only the last 24 hours, so a day is complete only if recorded within a day of its end",
     ),
 }
 

@@ -122,3 +122,23 @@ def test_snapshots_accumulate_through_their_day(sandbox, tmp_path):
     hours = sorted({t.value for t in table["ts"]})
     assert hours == [clock + 3 * 3_600_000, clock + 7 * 3_600_000]
     assert table.num_rows == 2 * 5  # two snapshots x five assets
+
+
+def test_a_rolling_window_source_merges_with_what_the_day_already_holds(sandbox, tmp_path):
+    """OKX serves only the last 24 h: the 00:30 run for yesterday must not erase what the hourly runs recorded."""
+    from pipelines.venues import okx
+
+    lake = Lake(tmp_path)
+    spec = okx.DATASETS["liquidations"]
+    day = DAYS[0]  # 2025-10-10, the crash
+    start, end = day_window_ms(day)
+    with okx.make_http(sandbox.base_url("okx"), sleep=lambda s: None) as http:
+        sandbox.state.clock_ms = end - 1  # late on the day: the whole day is served
+        full = ingest_days("okx", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)[0].rows
+        sandbox.state.clock_ms = (
+            end + 23 * 3_600_000
+        )  # next evening: only the day's last hour is still served
+        ingest_days("okx", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)
+    table = lake.read_partition("okx", "liquidations", day)
+    assert full > 0 and table.num_rows == full
+    assert table.group_by(["venue", "event_key"]).aggregate([]).num_rows == full

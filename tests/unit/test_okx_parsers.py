@@ -267,5 +267,7 @@ def test_dataset_specs_state_retention_and_snapshots():
         "long_short_ratios": 60,
         "klines": None,
         "instruments": None,
+        "liquidations": 1,
     }
     assert [name for name, s in specs.items() if s.snapshot] == ["instruments"]
+    assert [name for name, s in specs.items() if s.accumulate] == ["liquidations"]

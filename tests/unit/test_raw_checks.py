@@ -68,3 +68,18 @@ def test_empty_days_beyond_retention_are_not_a_failure(tmp_path):
         lake, "binance", binance.DATASETS["open_interest"], [DayResult(DAY, 0, "beyond_retention")]
     )
     assert all(o.passed for o in outcomes)
+
+
+def test_a_quiet_day_is_only_a_warning_where_the_dataset_may_be_empty(tmp_path):
+    from dataclasses import replace
+
+    lake = Lake(tmp_path)
+    lake.write_partition("binance", "open_interest", DAY, oi_rows([5.0]))
+    results = [DayResult(DAY, 1, "ok", per_asset={"BTC": 1, "ETH": 0})]
+    quiet = replace(binance.DATASETS["open_interest"], may_be_empty=True)
+    outcome = {o.name: o for o in run_checks(lake, "binance", quiet, results)}["non_empty"]
+    assert not outcome.passed and outcome.warn_only
+    strict = {o.name: o for o in run_checks(lake, "binance", binance.DATASETS["open_interest"], results)}[
+        "non_empty"
+    ]
+    assert not strict.passed and not strict.warn_only

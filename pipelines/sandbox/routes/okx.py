@@ -9,11 +9,20 @@ Sandbox choices (not venue facts): contract values are 0.01 BTC, 0.1 ETH, 1 SOL,
 predicted `fundingRate` equals the settled `realizedRate`; the simulation is hourly, so bars and periods shorter
 than an hour are refused as the venue refuses an unknown one; a candle still forming shows only the prices known
 at the clock (completed hours plus the current hour's open).
+
+Liquidation orders are the simulator's OKX forced closes of the last 24 h before the clock, sizes in contracts
+(qty_coin / ctVal) and bankruptcy price = the event's price, both to ten significant digits; only SWAP is
+simulated, every position is cross margin (mgnMode=isolated answers nothing), `state=unfilled` answers nothing
+and a range without liquidations answers `data: []` (the real venue's empty shape is UNCONFIRMED).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from aiohttp import web
 
 from pipelines.sandbox.serving import (
@@ -34,6 +43,9 @@ STATS_ENTRIES = 1440  # trading statistics keep the latest 1,440 entries of each
 FUNDING_LIMIT_CAP = 400
 STATS_LIMIT_CAP = 100
 CANDLE_LIMIT_CAP = 100
+LIQUIDATION_LIMIT_CAP = 100
+LIQUIDATION_RETENTION_MS = DAY_MS  # liquidation orders "in the last day": (now - 24 h, now]
+LIQUIDATIONS_KEY = web.AppKey("okx_liquidations", dict)
 RATE_WINDOW_S = 2.0
 INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
 
@@ -304,6 +316,101 @@ def instruments(request: web.Request, state: SandboxState) -> web.Response:
     return _envelope(records)
 
 
+@dataclass(frozen=True)
+class LiquidationBook:
+    """One asset's forced closes on OKX, ascending by (ts, event_id) so equal times keep a stable order."""
+
+    ts: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    qty_coin: np.ndarray
+
+
+def liquidation_books(state: SandboxState) -> dict[str, LiquidationBook]:
+    events = state.market.liquidation_events
+    books: dict[str, LiquidationBook] = {}
+    if events is None:
+        return books
+    rows = events.filter(pc.equal(events["venue"], VENUE)).sort_by(
+        [("ts", "ascending"), ("event_id", "ascending")]
+    )
+    assets = rows["asset"].to_numpy(zero_copy_only=False)
+    cols = {
+        "ts": rows["ts"].cast(pa.int64()).to_numpy(),
+        "side": rows["side"].to_numpy(zero_copy_only=False),
+        "price": rows["price"].to_numpy(),
+        "qty_coin": rows["qty_coin"].to_numpy(),
+    }
+    for asset in sorted(set(assets)):
+        mask = assets == asset
+        books[asset] = LiquidationBook(**{k: v[mask] for k, v in cols.items()})
+    return books
+
+
+def _significant(value: float) -> str:
+    """Ten significant digits, never exponent notation: bankruptcy prices and sizes are not tick-rounded."""
+    return np.format_float_positional(value, precision=10, unique=False, fractional=False, trim="-")
+
+
+def liquidation_orders(request: web.Request, state: SandboxState) -> web.Response:
+    _charge(request, "liquidation_orders", 40)
+    inst_type = request.query.get("instType")
+    if not inst_type:
+        raise OkxError("50014", "Parameter instType can not be empty", 400)
+    if inst_type not in INST_TYPES:
+        raise OkxError("51000", "Parameter instType error", 400)
+    family = request.query.get("instFamily") or request.query.get("uly")
+    liq_state = request.query.get("state")
+    if inst_type in ("SWAP", "FUTURES", "OPTION"):
+        if not family:
+            raise OkxError("50014", "Parameter instFamily can not be empty", 400)
+        if not liq_state:
+            raise OkxError("50014", "Parameter state can not be empty", 400)
+    if liq_state not in (None, "filled", "unfilled"):
+        raise OkxError("51000", "Parameter state error", 400)
+    mgn_mode = request.query.get("mgnMode")
+    if mgn_mode not in (None, "", "cross", "isolated"):
+        raise OkxError("51000", "Parameter mgnMode error", 400)
+    limit = _limit(request, LIQUIDATION_LIMIT_CAP, LIQUIDATION_LIMIT_CAP)
+    older_than, newer_than = _ms(request, "after"), _ms(request, "before")
+    asset = next((a for a in state.assets if family == f"{a}-USDT"), None)
+    if inst_type == "SWAP" and asset is None:
+        raise OkxError("51001", "Instrument ID does not exist", 200)
+    book = request.app[LIQUIDATIONS_KEY].get(asset) if inst_type == "SWAP" else None
+    # only swaps are simulated; every position is cross margin and every liquidation order fills at once
+    if book is None or liq_state != "filled" or mgn_mode == "isolated":
+        return _envelope([])
+    now = state.now_ms()
+    kept = np.nonzero((book.ts > now - LIQUIDATION_RETENTION_MS) & (book.ts <= now))[0]
+    chosen = kept[_newest_first(book.ts[kept], older_than, newer_than, limit)]
+    if not len(chosen):
+        return _envelope([])
+    ct_val = float(CONTRACTS.get(asset, DEFAULT_CONTRACT)[0])
+    details = [
+        {
+            "bkLoss": "0",
+            "bkPx": _significant(float(book.price[i])),
+            "ccy": "",
+            "posSide": str(book.side[i]),
+            "side": "sell" if book.side[i] == "long" else "buy",  # the order that closes the position
+            "sz": _significant(float(book.qty_coin[i]) / ct_val),
+            "ts": str(int(book.ts[i])),
+        }
+        for i in chosen
+    ]
+    return _envelope(
+        [
+            {
+                "details": details,
+                "instFamily": family,
+                "instType": "SWAP",
+                "totalLoss": "0",
+                "uly": family,
+            }
+        ]
+    )
+
+
 def system_time(request: web.Request, state: SandboxState) -> web.Response:
     _charge(request, "time", 10)
     return _envelope([{"ts": str(state.now_ms())}])
@@ -320,4 +427,6 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/api/v5/market/history-candles", _wrap(history_candles))
     sub.router.add_get("/api/v5/public/instruments", _wrap(instruments))
     sub.router.add_get("/api/v5/public/time", _wrap(system_time))
+    sub[LIQUIDATIONS_KEY] = liquidation_books(state)
+    sub.router.add_get("/api/v5/public/liquidation-orders", _wrap(liquidation_orders))
     return sub

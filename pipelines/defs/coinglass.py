@@ -1,0 +1,77 @@
+"""raw/coinglass/liquidations: CoinGlass's aggregated liquidation history, only when COINGLASS_API_KEY is set.
+
+Without a key the asset yields nothing and logs why, so Dagster shows it skipped, not failed. A rejected key
+fails the run with a message that names the variable, never its value.
+"""
+
+from dagster import AssetExecutionContext, AssetKey, ConfigurableResource, EnvVar, MaterializeResult, asset
+
+from pipelines.defs.partitions import DAILY, SINGLE_RUN
+from pipelines.defs.resources import VenueGateway
+from pipelines.ingest import ingest_days
+from pipelines.lib.timeutil import days_between, parse_day
+from pipelines.venues import coinglass
+
+ASSET_KEY = AssetKey(["raw", "coinglass", "liquidations"])
+SKIPPED_MESSAGE = f"skipped: {coinglass.KEY_ENV} not set"
+
+
+class CoinGlassCredentials(ConfigurableResource):
+    """The CoinGlass key, from the environment through dagster.EnvVar (the UI shows the variable, not the value)."""
+
+    api_key: str | None = None
+
+
+def coinglass_resources() -> dict:
+    """Resources for Definitions. An unset variable means no key (skipped), not a configuration error."""
+    key = EnvVar(coinglass.KEY_ENV)
+    return {"coinglass_credentials": CoinGlassCredentials(api_key=key if key.get_value() else None)}
+
+
+@asset(
+    key=ASSET_KEY,
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    group_name="raw_coinglass",
+    kinds={"python", "parquet", "coinglass"},
+    description=coinglass.DATASET.description,
+    metadata={"optional": f"runs only when {coinglass.KEY_ENV} is set"},
+    output_required=False,
+    pool="venue_coinglass",
+)
+def raw_coinglass_liquidations(
+    context: AssetExecutionContext, venue_gateway: VenueGateway, coinglass_credentials: CoinGlassCredentials
+):
+    api_key = coinglass_credentials.api_key
+    if not api_key:
+        context.log.info(SKIPPED_MESSAGE)
+        return
+    window = context.partition_key_range
+    days = days_between(parse_day(window.start), parse_day(window.end))
+    lake = venue_gateway.lake
+    http = coinglass.make_http(
+        venue_gateway.base_url(coinglass.VENUE), api_key, timeout_s=venue_gateway.timeout_s
+    )
+    try:
+        results = ingest_days(
+            coinglass.VENUE,
+            coinglass.DATASET,
+            days,
+            http=http,
+            lake=lake,
+            now_ms=venue_gateway.now_ms(),
+            run_id=context.run.run_id,
+            progress=context.log.info,
+        )
+    finally:
+        http.close()
+    yield MaterializeResult(
+        metadata={
+            "days": len(results),
+            "rows": sum(r.rows for r in results),
+            "lake_path": str(lake.dataset_dir(coinglass.VENUE, coinglass.DATASET.name)),
+        }
+    )
+
+
+COINGLASS_ASSETS = [raw_coinglass_liquidations]

@@ -1,0 +1,150 @@
+"""CoinGlass against the sandbox, and raw/coinglass/liquidations in Dagster: absent key (skipped, no request),
+present key (rows equal the simulator's forced closes of Binance + OKX + Bybit), wrong key (a clear failure),
+and the key string in no log, metadata, error or api_health row."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from dagster import DagsterInstance, materialize
+from dagster._serdes import serialize_value
+
+from pipelines.defs.coinglass import (
+    ASSET_KEY,
+    COINGLASS_ASSETS,
+    SKIPPED_MESSAGE,
+    coinglass_resources,
+)
+from pipelines.defs.resources import VenueGateway
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
+from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+from pipelines.venues import coinglass
+
+WINDOW = ("2025-10-09", "2025-10-12")
+START = day_start_ms(date(2025, 10, 9))
+END = day_start_ms(date(2025, 10, 13))
+WRONG_KEY = "cg-wrong-key-8c3f61b2"
+
+
+def truth(market, asset: str, step: int, start: int, end: int) -> dict[int, tuple[float, float]]:
+    """Long and short USD per bar from the simulator's events on the three venues the call aggregates."""
+    ev = market.liquidation_events
+    ts = ev["ts"].cast(pa.int64()).to_numpy()
+    keep = (
+        np.isin(ev["venue"].to_numpy(zero_copy_only=False), ["binance", "okx", "bybit"])
+        & (ev["asset"].to_numpy(zero_copy_only=False) == asset)
+        & (ts >= start)
+        & (ts < end)
+    )
+    out: dict[int, list[float]] = {}
+    for t, side, usd in zip(
+        ts[keep] // step * step,
+        ev["side"].to_numpy(zero_copy_only=False)[keep],
+        ev["notional_usd"].to_numpy()[keep],
+        strict=True,
+    ):
+        out.setdefault(int(t), [0.0, 0.0])[0 if side == "long" else 1] += float(usd)
+    return {t: (v[0], v[1]) for t, v in out.items()}
+
+
+def assert_bars_match(table: pa.Table, expected: dict[int, tuple[float, float]]) -> None:
+    got = {r["ts"]: (r["long_usd"], r["short_usd"]) for r in table.to_pylist()}
+    got = {int(t.timestamp() * 1000): v for t, v in got.items()}
+    nonzero = {t: v for t, v in got.items() if v != (0.0, 0.0)}
+    assert sorted(nonzero) == sorted(expected)
+    for t, (long_usd, short_usd) in expected.items():
+        assert nonzero[t][0] == pytest.approx(long_usd, rel=1e-9, abs=1e-6)
+        assert nonzero[t][1] == pytest.approx(short_usd, rel=1e-9, abs=1e-6)
+
+
+def test_client_rows_equal_the_sandbox_truth(sandbox):
+    http = coinglass.make_http(sandbox.base_url("coinglass"), SANDBOX_API_KEY, sleep=lambda s: None)
+    table = coinglass.fetch_liquidation_aggregates(http, "BTC", START, END)
+    for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
+        part = table.filter(table["interval"].to_numpy(zero_copy_only=False) == interval)
+        assert_bars_match(part, truth(sandbox.state.market, "BTC", step, START, END))
+    assert table.filter(table["interval"].to_numpy(zero_copy_only=False) == "1d").num_rows == 4
+
+
+# -- the Dagster asset --------------------------------------------------------------------------------------------
+
+
+def run_asset(sandbox, home: Path, monkeypatch, key: str | None):
+    monkeypatch.setenv("LEVWATCH_COINGLASS_URL", sandbox.base_url("coinglass"))
+    if key is None:
+        monkeypatch.delenv(coinglass.KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(coinglass.KEY_ENV, key)
+    instance = DagsterInstance.ephemeral()
+    resources = {"venue_gateway": VenueGateway(home=str(home), source="live"), **coinglass_resources()}
+    tags = {"dagster/asset_partition_range_start": WINDOW[0], "dagster/asset_partition_range_end": WINDOW[1]}
+    result = materialize(
+        COINGLASS_ASSETS, resources=resources, instance=instance, tags=tags, raise_on_error=False
+    )
+    return result, instance
+
+
+def coinglass_requests(sandbox, since: int) -> list[dict]:
+    return [r for r in sandbox.state.requests[since:] if r["venue"] == "coinglass"]
+
+
+def test_without_a_key_the_asset_is_skipped_and_sends_nothing(sandbox, tmp_path, monkeypatch):
+    since = len(sandbox.state.requests)
+    result, instance = run_asset(sandbox, tmp_path, monkeypatch, key=None)
+    assert result.success
+    assert result.get_asset_materialization_events() == []
+    messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert SKIPPED_MESSAGE in messages
+    assert coinglass_requests(sandbox, since) == []
+    assert not (tmp_path / "lake" / "coinglass").exists()
+
+
+def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):
+    result, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY)
+    assert result.success
+    materialized = result.get_asset_materialization_events()
+    assert {e.asset_key for e in materialized} == {ASSET_KEY} and len(materialized) == 4  # one per day
+    lake = Lake(tmp_path / "lake")
+    days = [date(2025, 10, 9 + i) for i in range(4)]
+    table = pa.concat_tables(lake.read_partition("coinglass", "liquidation_aggregates", d) for d in days)
+    for asset in ("BTC", "DOGE"):
+        mine = table.filter(table["asset"].to_numpy(zero_copy_only=False) == asset)
+        for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
+            part = mine.filter(mine["interval"].to_numpy(zero_copy_only=False) == interval)
+            assert_bars_match(part, truth(sandbox.state.market, asset, step, START, END))
+    again, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY)  # a re-run duplicates nothing
+    assert again.success
+    rerun = pa.concat_tables(lake.read_partition("coinglass", "liquidation_aggregates", d) for d in days)
+    assert rerun.num_rows == table.num_rows
+
+
+def test_a_wrong_key_fails_clearly_and_the_key_appears_nowhere(sandbox, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    result, instance = run_asset(sandbox, tmp_path, monkeypatch, key=WRONG_KEY)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    assert "rejected the API key" in error.to_string() and coinglass.KEY_ENV in error.to_string()
+
+    # everything Dagster recorded (logs, metadata, errors with their causes), Python logging, and the lake
+    texts = [serialize_value(entry) for entry in instance.all_logs(result.run_id)]
+    texts += [serialize_value(e) for e in result.all_events]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [str(record.args) for record in caplog.records]
+    health = list((tmp_path / "lake" / "coinglass" / "api_health").rglob("*.parquet"))
+    assert health, "the failed call must still be logged as api_health"
+    rows = [row for path in health for row in pq.read_table(path).to_pylist()]
+    assert rows and all(row["status"] == 401 and not row["ok"] for row in rows)
+    texts += [str(row) for row in rows]
+    texts += [
+        path.read_bytes().decode("latin-1") for path in (tmp_path / "lake").rglob("*") if path.is_file()
+    ]
+    assert texts
+    assert not [t for t in texts if WRONG_KEY in t]
