@@ -30,6 +30,7 @@ class Settings:
     base_urls: dict[str, str] = field(default_factory=dict)
     partitions_start: date = date(2019, 9, 1)
     sandbox_scenario: Path | None = None
+    sandbox_url: str | None = None  # a sandbox already serving (e.g. the demo's); else one starts in-process
     http_timeout_s: float = 10.0
     max_retries: int = 5
 
@@ -79,5 +80,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         base_urls=base_urls,
         partitions_start=start,
         sandbox_scenario=Path(scenario).resolve() if scenario else None,
+        sandbox_url=(env.get("LEVWATCH_SANDBOX_URL") or "").rstrip("/") or None,
         http_timeout_s=timeout,
     )

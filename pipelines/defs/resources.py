@@ -20,22 +20,25 @@ class VenueGateway(ConfigurableResource):
     home: str
     source: str = "live"
     scenario: str | None = None
+    sandbox_url: str | None = None  # an already running sandbox to use instead of starting one
     timeout_s: float = 10.0
 
-    def _sandbox(self):
+    def _sandbox_url(self) -> str:
+        if self.sandbox_url:
+            return self.sandbox_url
         from pipelines.sandbox.server import in_process_sandbox  # only imported in sandbox mode
 
-        return in_process_sandbox(Path(self.home), Path(self.scenario) if self.scenario else None)
+        return in_process_sandbox(Path(self.home), Path(self.scenario) if self.scenario else None).url
 
     def base_url(self, venue: str) -> str:
         if self.source == "sandbox":
-            return self._sandbox().base_url(venue)
+            return f"{self._sandbox_url()}/{venue}"
         return load_settings().base_url(venue)
 
     def now_ms(self) -> int:
         """The reference 'now' for retention and snapshots: the wall clock, or the sandbox's scenario clock."""
         if self.source == "sandbox":
-            return int(httpx.get(f"{self._sandbox().url}/_sandbox/health", timeout=5).json()["clock_ms"])
+            return int(httpx.get(f"{self._sandbox_url()}/_sandbox/health", timeout=5).json()["clock_ms"])
         return int(time.time() * 1000)
 
     def http(self, venue: str) -> VenueHttp:
@@ -52,5 +55,6 @@ def gateway_from_settings() -> VenueGateway:
         home=str(s.home),
         source=s.source,
         scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None,
+        sandbox_url=s.sandbox_url,
         timeout_s=s.http_timeout_s,
     )
