@@ -36,5 +36,8 @@ bench: setup  ## long runs: full backfill timing, simulator and parser benchmark
 sandbox: setup
 	$(RUN) levwatch sandbox serve
 
+record: setup  ## keep the Binance and Bybit liquidation websockets open, landing events every minute
+	$(RUN) levwatch record liquidations
+
 clean:
 	rm -rf $(LEVWATCH_HOME)/lake $(LEVWATCH_HOME)/build $(LEVWATCH_HOME)/sandbox $(LEVWATCH_HOME)/levwatch.duckdb $(LEVWATCH_HOME)/dagster

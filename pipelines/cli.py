@@ -1,4 +1,4 @@
-"""`levwatch`: demo, sandbox serve, report, sql."""
+"""`levwatch`: demo, sandbox serve, record liquidations, report, sql."""
 
 from __future__ import annotations
 
@@ -92,12 +92,35 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
     for venue in sorted(server.state.market.scenario.venues):
         print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
+    for venue in ("binance", "bybit"):  # the liquidation streams
+        print(f"  LEVWATCH_{venue.upper()}_WS_URL={server.ws_url(venue)}")
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
     return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipelines.recorder.recorder import VENUES, record_liquidations
+
+    venues = tuple(v.strip() for v in args.venues.split(",") if v.strip())
+    unknown = [v for v in venues if v not in VENUES]
+    if unknown or not venues:
+        print(
+            f"levwatch record: --venues must be among {','.join(VENUES)}, got {args.venues!r}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.flush_seconds <= 0:
+        print("levwatch record: --flush-seconds must be > 0", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return record_liquidations(venues=venues, flush_seconds=args.flush_seconds, until_ms=args.until_ms)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -127,6 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--scenario")
     serve.set_defaults(func=cmd_sandbox)
+    record = sub.add_parser("record", help="long-running stream recorders")
+    record_sub = record.add_subparsers(dest="record_command", required=True)
+    liquidations = record_sub.add_parser(
+        "liquidations", help="record the Binance and Bybit liquidation streams into the landing area"
+    )
+    liquidations.add_argument(
+        "--venues", default="binance,bybit", help="comma-separated (default: binance,bybit)"
+    )
+    liquidations.add_argument(
+        "--flush-seconds", type=float, default=60.0, help="landing file interval (default 60)"
+    )
+    liquidations.add_argument(
+        "--until-ms", type=int, help="stop at this stream time, epoch ms (sandbox default: the replay's end)"
+    )
+    liquidations.set_defaults(func=cmd_record)
     report = sub.add_parser("report", help="print the summary from the published warehouse")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")

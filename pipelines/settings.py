@@ -14,6 +14,16 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "okx": "https://www.okx.com",
     "hyperliquid": "https://api.hyperliquid.xyz",
     "coinglass": "https://open-api-v4.coinglass.com",
+    "farside": "https://farside.co.uk",
+    "defillama": "https://api.llama.fi",
+    "defillama_stablecoins": "https://stablecoins.llama.fi",
+    "deribit": "https://www.deribit.com",
+}
+
+# Real websocket base URLs (liquidation streams); each can be overridden with LEVWATCH_<VENUE>_WS_URL.
+DEFAULT_WS_URLS: dict[str, str] = {
+    "binance": "wss://fstream.binance.com",
+    "bybit": "wss://stream.bybit.com",
 }
 
 SOURCES = ("live", "sandbox")
@@ -28,6 +38,7 @@ class Settings:
     home: Path
     source: str
     base_urls: dict[str, str] = field(default_factory=dict)
+    ws_urls: dict[str, str] = field(default_factory=dict)
     partitions_start: date = date(2019, 9, 1)
     sandbox_scenario: Path | None = None
     sandbox_url: str | None = None  # a sandbox already serving (e.g. the demo's); else one starts in-process
@@ -52,6 +63,15 @@ class Settings:
         except KeyError:
             raise SettingsError(f"no base URL configured for venue {venue!r}") from None
 
+    def ws_url(self, venue: str) -> str:
+        try:
+            return self.ws_urls[venue]
+        except KeyError:
+            raise SettingsError(f"no websocket URL configured for venue {venue!r}") from None
+
+    def ws_url_overridden(self, venue: str) -> bool:
+        return self.ws_url(venue) != DEFAULT_WS_URLS[venue]
+
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
@@ -62,6 +82,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     base_urls = {
         venue: env.get(f"LEVWATCH_{venue.upper()}_URL", default).rstrip("/")
         for venue, default in DEFAULT_BASE_URLS.items()
+    }
+    ws_urls = {
+        venue: env.get(f"LEVWATCH_{venue.upper()}_WS_URL", default).rstrip("/")
+        for venue, default in DEFAULT_WS_URLS.items()
     }
     start_raw = env.get("LEVWATCH_PARTITIONS_START") or "2019-09-01"
     try:
@@ -78,6 +102,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         home=home,
         source=source,
         base_urls=base_urls,
+        ws_urls=ws_urls,
         partitions_start=start,
         sandbox_scenario=Path(scenario).resolve() if scenario else None,
         sandbox_url=(env.get("LEVWATCH_SANDBOX_URL") or "").rstrip("/") or None,

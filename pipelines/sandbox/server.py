@@ -17,6 +17,7 @@ from pipelines.sandbox.market import load_market
 from pipelines.sandbox.routes import binance, bybit, coinglass, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
+from pipelines.sandbox.streams import mount as mount_streams
 
 # venue -> route module; a new venue adds one line here
 VENUE_APPS = {
@@ -33,6 +34,7 @@ def build_app(state: SandboxState) -> web.Application:
     root[STATE_KEY] = state
     for venue, make in VENUE_APPS.items():
         root.add_subapp(f"/{venue}", make(state))
+    mount_streams(root, state)  # Binance and Bybit liquidation websockets, replayed (/<venue>-ws)
     root.router.add_get("/_sandbox/health", _health)
     root.router.add_post("/_sandbox/clock", _set_clock)
     root.router.add_post("/_sandbox/faults", _add_faults)
@@ -93,6 +95,9 @@ class SandboxServer:
 
     def base_url(self, venue: str) -> str:
         return f"{self.url}/{venue}"
+
+    def ws_url(self, venue: str) -> str:
+        return f"ws://{self.host}:{self.port}/{venue}-ws"
 
     def start(self) -> SandboxServer:
         if not self.port:

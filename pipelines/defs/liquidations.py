@@ -1,0 +1,158 @@
+"""raw/binance/liquidations and raw/bybit/liquidations: compact the recorder's landing area into the lake.
+
+Each asset writes, per day of its run's range, both `lake/<venue>/liquidations` and `lake/<venue>/liquidation_gaps`
+(the gaps are part of the same asset: they only mean something next to the events they qualify). The recorder
+itself runs outside Dagster (`levwatch record liquidations`); these assets only read what it landed.
+"""
+
+import time
+from datetime import date
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    asset,
+)
+
+from pipelines.defs.partitions import DAILY, SINGLE_RUN
+from pipelines.defs.resources import VenueGateway
+from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
+from pipelines.recorder.compaction import compact_day, gap_minutes
+from pipelines.recorder.landing import GAPS, Landing
+
+STREAM_VENUES = ("binance", "bybit")
+FRESHNESS_WARN_MINUTES, FRESHNESS_ERROR_MINUTES = 10, 60  # the recorder lands a file every minute
+GAP_WARN_MINUTES = 15.0  # per venue per day
+MAX_EVENT_NOTIONAL_USD = 1e9
+
+CHECKS = {
+    "recorder_freshness": (
+        f"Newest landing file younger than {FRESHNESS_WARN_MINUTES} min (WARN) / {FRESHNESS_ERROR_MINUTES} min "
+        "(ERROR); only judged when the run includes today's partition."
+    ),
+    "gap_minutes": f"Minutes of recorder gaps per day (metadata); WARN over {GAP_WARN_MINUTES:g} on any day.",
+    "duplicate_events": "No event_key repeats within a written partition.",
+    "notional_sanity": f"Every event's notional_usd is > 0 and < ${MAX_EVENT_NOTIONAL_USD:,.0f}.",
+}
+
+
+def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s: float) -> AssetCheckResult:
+    if today not in days:
+        return AssetCheckResult(passed=True, description="no partition of today in this run: not judged")
+    newest = landing.newest_file_mtime(venue)
+    age_min = None if newest is None else (now_s - newest) / 60
+    meta = {"newest_landing_age_minutes": -1.0 if age_min is None else round(age_min, 2)}
+    if age_min is not None and age_min <= FRESHNESS_WARN_MINUTES:
+        return AssetCheckResult(
+            passed=True, metadata=meta, description=f"newest landing file {age_min:.1f} min old"
+        )
+    severity = (
+        AssetCheckSeverity.WARN
+        if age_min is not None and age_min <= FRESHNESS_ERROR_MINUTES
+        else AssetCheckSeverity.ERROR
+    )
+    text = "no landing file at all" if age_min is None else f"newest landing file is {age_min:.1f} min old"
+    return AssetCheckResult(passed=False, severity=severity, metadata=meta, description=f"{venue}: {text}")
+
+
+def gap_check(landing: Landing, venue: str, days: list[date]) -> AssetCheckResult:
+    gaps = landing.read(venue, GAPS)
+    per_day = {d.isoformat(): round(gap_minutes(gaps, d), 2) for d in days}
+    over = {d: m for d, m in per_day.items() if m > GAP_WARN_MINUTES}
+    return AssetCheckResult(
+        passed=not over,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"gap_minutes_by_day": per_day, "max_gap_minutes": max(per_day.values(), default=0.0)},
+        description=f"days over {GAP_WARN_MINUTES:g} gap minutes: {sorted(over)}"
+        if over
+        else "within threshold",
+    )
+
+
+def partition_checks(paths) -> tuple[AssetCheckResult, AssetCheckResult]:
+    dup_days, bad_days = [], []
+    for day, path in paths:
+        table = pq.read_table(path, columns=["event_key", "notional_usd"])
+        if table.num_rows and pc.count_distinct(table["event_key"]).as_py() != table.num_rows:
+            dup_days.append(day.isoformat())
+        notional = table["notional_usd"]
+        bad = pc.sum(
+            pc.fill_null(
+                pc.or_(pc.less_equal(notional, 0), pc.greater_equal(notional, MAX_EVENT_NOTIONAL_USD)), True
+            )
+        ).as_py()
+        if bad:
+            bad_days.append(day.isoformat())
+    return (
+        AssetCheckResult(
+            passed=not dup_days,
+            metadata={"days": dup_days},
+            description=f"duplicates on {dup_days}" if dup_days else "no duplicate event_key",
+        ),
+        AssetCheckResult(
+            passed=not bad_days,
+            metadata={"days": bad_days},
+            description=f"bad notionals on {bad_days}" if bad_days else "all notionals in (0, $1B)",
+        ),
+    )
+
+
+def _build(venue: str) -> AssetsDefinition:
+    key = AssetKey(["raw", venue, "liquidations"])
+
+    @asset(
+        key=key,
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
+        group_name=f"raw_{venue}",
+        kinds={"python", "parquet", venue},
+        description=f"{venue} liquidations recorded from its websocket (sampled on Binance), with stream gaps",
+        metadata={"source": "stream", "gaps_dataset": "liquidation_gaps"},
+        check_specs=[AssetCheckSpec(name, asset=key, description=desc) for name, desc in CHECKS.items()],
+    )
+    def _raw(context: AssetExecutionContext, venue_gateway: VenueGateway):
+        window = context.partition_key_range
+        days = days_between(parse_day(window.start), parse_day(window.end))
+        lake = venue_gateway.lake
+        landing = Landing.under(lake.root.parent)
+        results = [compact_day(lake, landing, venue, day) for day in days]
+        for r in results:
+            context.log.info(f"{venue}/liquidations {r.day}: {r.rows} events, {r.gaps} gaps ({r.status})")
+        yield MaterializeResult(
+            metadata={
+                "days": len(results),
+                "rows": sum(r.rows for r in results),
+                "duplicates_dropped": sum(r.duplicates_dropped for r in results),
+                "gap_rows": sum(r.gaps for r in results),
+                "days_not_recorded": sum(r.status == "not_recorded" for r in results),
+                "lake_path": str(lake.dataset_dir(venue, "liquidations")),
+            }
+        )
+        today = ms_to_day(venue_gateway.now_ms())
+        checks = [
+            ("recorder_freshness", freshness(landing, venue, days, today, time.time())),
+            ("gap_minutes", gap_check(landing, venue, days)),
+        ]
+        dup, notional = partition_checks([(d, lake.partition_path(venue, "liquidations", d)) for d in days])
+        checks += [("duplicate_events", dup), ("notional_sanity", notional)]
+        for name, result in checks:
+            yield AssetCheckResult(
+                check_name=name,
+                asset_key=key,
+                passed=result.passed,
+                severity=result.severity,
+                description=result.description,
+                metadata=result.metadata,
+            )
+
+    return _raw
+
+
+LIQUIDATION_ASSETS = [_build(venue) for venue in STREAM_VENUES]

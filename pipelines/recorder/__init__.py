@@ -1,0 +1,1 @@
+"""The liquidation stream recorder: websocket messages -> landing files -> daily lake partitions."""

@@ -1,0 +1,118 @@
+"""The recorder's landing area: small Parquet files, each written atomically, never rewritten.
+
+Layout: $LEVWATCH_HOME/landing/<venue>/liquidations/<recorder_id>-<seq>.parquet and
+        $LEVWATCH_HOME/landing/<venue>/liquidation_gaps/<recorder_id>-<seq>.parquet.
+An event is acknowledged once its file is renamed into place. Each events file also states the stream time its
+recorder vouches for (covered_from..covered_until, parquet metadata), so a restart can log what it missed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.lake import SCHEMAS, LakeError, _atomic_write, conform, empty_table
+
+EVENTS, GAPS = "liquidations", "liquidation_gaps"
+COVERED_FROM, COVERED_UNTIL, RECORDER = (
+    b"levwatch.covered_from_ms",
+    b"levwatch.covered_until_ms",
+    b"levwatch.recorder",
+)
+
+
+def _loose(dataset: str) -> pa.Schema:
+    """The dataset's schema with every field nullable, so conform() reports missing values by name."""
+    return pa.schema([f.with_nullable(True) for f in SCHEMAS[dataset]])
+
+
+def _required_present(dataset: str, rows: list[dict]) -> pa.Table:
+    # lake.conform's cast raises a bare ValueError on nulls in required fields; name the field instead
+    table = pa.Table.from_pylist(rows, schema=_loose(dataset))
+    for f in SCHEMAS[dataset]:
+        if not f.nullable and table[f.name].null_count:
+            raise LakeError(f"{dataset}: column {f.name!r} has nulls but is required")
+    return table
+
+
+@dataclass(frozen=True)
+class Coverage:
+    recorder_id: str
+    covered_from_ms: int | None
+    covered_until_ms: int | None
+
+
+@dataclass(frozen=True)
+class Landing:
+    root: Path  # $LEVWATCH_HOME/landing
+
+    @classmethod
+    def under(cls, home: Path) -> Landing:
+        return cls(Path(home) / "landing")
+
+    def dir(self, venue: str, dataset: str) -> Path:
+        if dataset not in (EVENTS, GAPS):
+            raise ValueError(f"the landing area holds {EVENTS} and {GAPS}, not {dataset!r}")
+        return self.root / venue / dataset
+
+    def write(
+        self,
+        venue: str,
+        dataset: str,
+        recorder_id: str,
+        seq: int,
+        rows: list[dict],
+        coverage: tuple[int | None, int | None] | None = None,
+    ) -> Path:
+        """One new file; conform first so a bad row fails before anything is written."""
+        table = conform(dataset, _required_present(dataset, rows)) if rows else empty_table(dataset)
+        meta = {RECORDER: recorder_id.encode()}
+        if coverage is not None:
+            for key, value in zip((COVERED_FROM, COVERED_UNTIL), coverage, strict=True):
+                if value is not None:
+                    meta[key] = str(int(value)).encode()
+        table = table.replace_schema_metadata(meta)
+        target = self.dir(venue, dataset) / f"{recorder_id}-{seq:06d}.parquet"
+        if target.exists():
+            raise FileExistsError(f"landing file {target} already exists: a recorder id was reused")
+        _atomic_write(table, target)
+        return target
+
+    def files(self, venue: str, dataset: str) -> list[Path]:
+        folder = self.dir(venue, dataset)
+        if not folder.exists():
+            return []
+        return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))  # not temp files
+
+    def read(self, venue: str, dataset: str) -> pa.Table:
+        """Every landed row, in file-name order (each recorder's files in write order)."""
+        tables = [pq.read_table(path, schema=SCHEMAS[dataset]) for path in self.files(venue, dataset)]
+        if not tables:
+            return empty_table(dataset)
+        return pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+
+    def coverage(self, path: Path) -> Coverage:
+        meta = pq.read_schema(path).metadata or {}
+
+        def number(key: bytes) -> int | None:
+            return int(meta[key]) if key in meta else None
+
+        return Coverage(meta.get(RECORDER, b"").decode(), number(COVERED_FROM), number(COVERED_UNTIL))
+
+    def coverages(self, venue: str) -> list[Coverage]:
+        return [self.coverage(p) for p in self.files(venue, EVENTS)]
+
+    def last_covered_until(self, venue: str, *, other_than: str) -> int | None:
+        """How far the previous recorder vouched for the stream: where a restart's gap begins."""
+        files = [p for p in self.files(venue, EVENTS) if not p.name.startswith(f"{other_than}-")]
+        newest = sorted(files, key=lambda p: os.stat(p).st_mtime_ns, reverse=True)[:5]
+        untils = [c.covered_until_ms for c in map(self.coverage, newest) if c.covered_until_ms is not None]
+        return max(untils) if untils else None
+
+    def newest_file_mtime(self, venue: str) -> float | None:
+        files = self.files(venue, EVENTS)
+        return max(os.stat(p).st_mtime for p in files) if files else None
