@@ -139,6 +139,67 @@ SCHEMAS: dict[str, pa.Schema] = {
             _RAW,
         ]
     ),
+    # Deribit option book summaries, one row per instrument per snapshot; asset is the underlying
+    "options_snapshots": pa.schema(
+        _COMMON
+        + [
+            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+            pa.field("expiry", TS, nullable=False),  # 08:00 UTC on the expiry day, parsed from the name
+            pa.field("strike", pa.float64(), nullable=False),
+            pa.field("option_type", pa.string(), nullable=False),  # call | put
+            pa.field("open_interest_coin", pa.float64()),
+            pa.field("mark_price", pa.float64()),  # in the quote currency (BTC for inverse BTC options)
+            pa.field("mark_iv", pa.float64()),  # percent
+            pa.field("underlying_price", pa.float64()),  # the expiry's forward (future or synthetic)
+            pa.field("volume", pa.float64()),  # 24h, in coins
+            _RAW,
+        ]
+    ),
+    # DefiLlama lending and CDP protocols: one row per protocol, chain and day (not per perp asset)
+    "defi_lending": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),  # the source, defillama
+            pa.field("protocol", pa.string(), nullable=False),  # DefiLlama slug, e.g. aave-v3
+            pa.field("protocol_name", pa.string()),
+            pa.field("category", pa.string()),  # Lending | CDP | ...
+            pa.field("chain", pa.string(), nullable=False),
+            pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
+            pa.field("supplied_usd", pa.float64()),  # TVL: collateral and deposits, borrowed excluded
+            pa.field("borrowed_usd", pa.float64()),  # null where the protocol reports no borrows (CDPs)
+            _RAW,
+        ]
+    ),
+    # DefiLlama stablecoins: supply per stablecoin and chain ('all' = every chain), the day's price
+    "stablecoins": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),  # the source, defillama
+            pa.field("stablecoin_id", pa.string(), nullable=False),  # DefiLlama's id, e.g. "146"
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("name", pa.string()),
+            pa.field("chain", pa.string(), nullable=False),
+            pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
+            pa.field("supply_usd", pa.float64()),
+            pa.field("price", pa.float64()),  # DefiLlama's aggregate price at ts (null when it has none)
+            pa.field("peg_type", pa.string()),  # peggedUSD | peggedEUR | ...
+            pa.field("peg_mechanism", pa.string()),  # fiat-backed | crypto-backed | algorithmic
+            # the day's worst single-venue print, where the source offers one (the real API does not)
+            pa.field("worst_venue_price", pa.float64()),
+            pa.field("worst_venue", pa.string()),
+            pa.field("worst_venue_ts", TS),
+            _RAW,
+        ]
+    ),
+    # spot-ETF daily net flows (Farside), append-only: one row per fund and US trading day, ts = the day 00:00 UTC
+    "etf_flows": pa.schema(
+        _COMMON  # venue 'farside'; asset = the underlying (BTC/ETH/SOL); symbol = the fund's ticker
+        + [
+            pa.field("ts", TS, nullable=False),
+            pa.field("flow_usd", pa.float64()),  # US$ (Farside's US$m x 1e6); null = no reading ('-'), never 0
+            pa.field("issuer", pa.string()),
+            pa.field("source", pa.string(), nullable=False),  # html | csv
+            _RAW,
+        ]
+    ),
     "api_health": pa.schema(
         [
             pa.field("venue", pa.string(), nullable=False),
@@ -166,6 +227,10 @@ TIME_COLUMN = {
     "liquidations": "ts",
     "liquidation_gaps": "gap_start",
     "liquidation_aggregates": "ts",
+    "etf_flows": "ts",
+    "defi_lending": "ts",
+    "stablecoins": "ts",
+    "options_snapshots": "ts",
 }
 
 # Columns that identify a row; a partition must never repeat them.
@@ -179,6 +244,10 @@ KEY_COLUMNS = {
     "liquidations": ("venue", "event_key"),
     "liquidation_gaps": ("venue", "stream", "recorder_id", "gap_start"),
     "liquidation_aggregates": ("venue", "asset", "exchange", "interval", "ts"),
+    "etf_flows": ("venue", "asset", "symbol", "ts"),
+    "defi_lending": ("venue", "protocol", "chain", "ts"),
+    "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
+    "options_snapshots": ("venue", "symbol", "ts"),
 }
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed
@@ -260,13 +329,13 @@ def conform(dataset: str, table: pa.Table) -> pa.Table:
     if missing:
         raise LakeError(f"{dataset}: missing columns {missing}")
     table = table.select(schema.names)
+    for f in schema:  # before the cast, which would fail on these with a less helpful message
+        if not f.nullable and table.column(f.name).null_count:
+            raise LakeError(f"{dataset}: column {f.name!r} has nulls but is required")
     try:
         table = table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise LakeError(f"{dataset}: rows do not fit the schema: {exc}") from exc
-    for f in schema:
-        if not f.nullable and table.column(f.name).null_count:
-            raise LakeError(f"{dataset}: column {f.name!r} has nulls but is required")
     return table
 
 

@@ -101,3 +101,9 @@ def test_empty_partitions_carry_their_status(tmp_path):
     meta = pq.read_schema(lake.partition_path("binance", "open_interest", DAY)).metadata
     assert meta[STATUS_KEY] == b"beyond_retention"
     assert lake.partition_status("binance", "open_interest", date(2025, 10, 11)) is None
+
+
+def test_nulls_in_required_columns_are_named(tmp_path):
+    rows = funding_rows([T0]).set_column(4, "funding_rate", pa.array([None], pa.float64()))
+    with pytest.raises(LakeError, match="column 'funding_rate' has nulls but is required"):
+        Lake(tmp_path).write_partition("binance", "funding_rates", DAY, rows)
