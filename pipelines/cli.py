@@ -29,57 +29,62 @@ def prepare_home(home: Path) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole product on the sandbox: record the liquidation streams' replay, then one ranged Dagster run."""
     from pipelines.report import summary
-    from pipelines.sandbox.market import load_market
-    from pipelines.sandbox.scenario import load_scenario
+    from pipelines.sandbox.server import make_server
 
     settings = load_settings()
     home = settings.home
     scenario_path = Path(args.scenario).resolve() if args.scenario else settings.sandbox_scenario
-    scenario = load_scenario(scenario_path)
+    started = time.monotonic()
+    _say("simulating the market (cached after the first run) …")
+    # one sandbox for the whole demo: the recorder's streams and every Dagster step see the same market and clock
+    server = make_server(home, scenario_path).start()
+    scenario = server.state.market.scenario
+    _say(f"the '{scenario.name}' market ({scenario.start} .. {scenario.end}) is served on {server.url}")
     env = dict(os.environ)
     env.update(
         {
             "LEVWATCH_HOME": str(home),
             "LEVWATCH_SOURCE": "sandbox",
+            "LEVWATCH_SANDBOX_URL": server.url,
+            "LEVWATCH_BINANCE_WS_URL": server.ws_url("binance"),
+            "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit"),
             "DAGSTER_HOME": str(prepare_home(home)),
+            "PYTHONWARNINGS": "ignore",  # Dagster's beta/preview notices are not news to a demo user
         }
     )
-    if scenario_path:
-        env["LEVWATCH_SANDBOX_SCENARIO"] = str(scenario_path)
-    started = time.monotonic()
-    print(
-        f"[levwatch] simulating the '{scenario.name}' market ({scenario.start} .. {scenario.end}) …",
-        flush=True,
-    )
-    load_market(scenario, home / "sandbox")  # once, cached: every run process then serves the same market
-    print(f"[levwatch] market ready in {time.monotonic() - started:.1f}s", flush=True)
-    partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
-    print(f"[levwatch] backfilling every asset for {partition_range} in one Dagster run …", flush=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        "pipelines.definitions",
-        "--select",
-        "*",
-        "--partition-range",
-        partition_range,
-    ]
-    result = subprocess.run(cmd, env=env)
-    if result.returncode != 0:
-        print(
-            f"[levwatch] the Dagster run failed (exit {result.returncode}); see the log above",
-            file=sys.stderr,
-        )
-        return result.returncode
-    print(f"[levwatch] done in {time.monotonic() - started:.0f}s\n", flush=True)
+    try:
+        _say("recording the Binance and Bybit liquidation streams over the replayed window …")
+        recorder = [sys.executable, "-m", "pipelines.cli", "record", "liquidations", "--flush-seconds", "2"]
+        result = subprocess.run(recorder, env=env)
+        if result.returncode != 0:
+            return _failed("the liquidation recorder", result.returncode)
+        partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
+        _say(f"backfilling every asset for {partition_range} in one Dagster run …")
+        materialize = [
+            sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
+            "--select", "*", "--partition-range", partition_range,
+            "--config-json", '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}',
+        ]  # fmt: skip
+        result = subprocess.run(materialize, env=env)
+        if result.returncode != 0:
+            return _failed("the Dagster run", result.returncode)
+    finally:
+        server.stop()
+    _say(f"done in {time.monotonic() - started:.0f}s\n")
     print(summary(home))
     print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")
     return 0
+
+
+def _say(message: str) -> None:
+    print(f"[levwatch] {message}", flush=True)
+
+
+def _failed(what: str, code: int) -> int:
+    print(f"[levwatch] {what} failed (exit {code}); see the log above", file=sys.stderr)
+    return code
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
