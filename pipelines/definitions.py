@@ -8,6 +8,7 @@ from dagster import Definitions, FreshnessPolicy
 
 from pipelines.defs.coinglass import COINGLASS_ASSETS, coinglass_resources
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.defs.etf import ETF_ASSETS, ETF_CHECKS
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.liquidations import LIQUIDATION_ASSETS
 from pipelines.defs.resources import gateway_from_settings
@@ -17,7 +18,8 @@ from pipelines.defs.schedules import SCHEDULES, main_job
 FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=3))
 
 defs = Definitions(
-    assets=[*RAW_ASSETS, *COINGLASS_ASSETS, *LIQUIDATION_ASSETS, levwatch_dbt_models],
+    assets=[*RAW_ASSETS, *COINGLASS_ASSETS, *LIQUIDATION_ASSETS, *ETF_ASSETS, levwatch_dbt_models],
+    asset_checks=[*ETF_CHECKS],
     jobs=[main_job],
     schedules=SCHEDULES,
     resources={

@@ -46,7 +46,9 @@ def summary(home: Path) -> str:
             f"{date!s:<12}{oi / 1e9:>12.2f}{change / 1e9:>+10.2f}{_pct(pct):>10}{_pct(btc):>10}{_pct(eth):>10}"
             f"{_bps(funding):>12}{venues:>11}"
         )
-    lines.append("OI change counts only venues that reported on both days; venues keep different history depths.")
+    lines.append(
+        "OI change counts only venues that reported on both days; venues keep different history depths."
+    )
     lines.append("")
     lines.append(f"Query it:  duckdb -readonly {published_path(home)}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipelines.sandbox.market import load_market
-from pipelines.sandbox.routes import binance, bybit, coinglass, hyperliquid, okx
+from pipelines.sandbox.routes import binance, bybit, coinglass, farside, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 from pipelines.sandbox.streams import mount as mount_streams
@@ -24,6 +24,7 @@ VENUE_APPS = {
     "binance": binance.app,
     "bybit": bybit.app,
     "coinglass": coinglass.app,
+    "farside": farside.app,
     "hyperliquid": hyperliquid.app,
     "okx": okx.app,
 }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from pipelines.venues import binance, bybit, hyperliquid, okx
+from pipelines.venues import binance, bybit, farside, hyperliquid, okx
 
 VENUE_MODULES: dict[str, ModuleType] = {
     "binance": binance,
     "bybit": bybit,
+    "farside": farside,
     "hyperliquid": hyperliquid,
     "okx": okx,
 }

@@ -83,3 +83,21 @@ def test_a_quiet_day_is_only_a_warning_where_the_dataset_may_be_empty(tmp_path):
         "non_empty"
     ]
     assert not strict.passed and not strict.warn_only
+
+
+def test_days_a_dataset_expects_no_rows_on_are_not_missing(tmp_path):
+    """ETF flows: a weekend, or a day before an underlying's first fund, is empty by nature."""
+    from pipelines.venues import farside
+
+    lake = Lake(tmp_path)
+    spec = farside.DATASETS["etf_flows"]
+    saturday, friday = date(2025, 10, 11), date(2025, 10, 10)
+    for day in (saturday, friday):
+        lake.write_partition("farside", "etf_flows", day, SCHEMAS["etf_flows"].empty_table())
+    results = [
+        DayResult(saturday, 0, "ok", per_asset={"BTC": 0, "ETH": 0, "SOL": 0}),
+        DayResult(friday, 0, "ok", per_asset={"BTC": 0, "ETH": 1, "SOL": 0}),  # SOL's funds came on 28 Oct
+    ]
+    outcomes = {o.name: o for o in run_checks(lake, "farside", spec, results)}
+    assert not outcomes["non_empty"].passed
+    assert outcomes["non_empty"].message.endswith("2025-10-10: no rows for BTC")

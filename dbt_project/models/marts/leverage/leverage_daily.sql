@@ -49,6 +49,13 @@ asset_supply as (
 
 ),
 
+liquidations_daily as (
+
+    select * from {{ ref('liquidations_daily') }}
+    where {{ in_run_window('date') }}
+
+),
+
 -- Which venues had any data for the asset that day
 venue_days as (
 
@@ -286,6 +293,39 @@ daily_returns as (
 
 ),
 
+-- Observed liquidations over the venues (Binance's sampled stream counts as observed: a lower bound)
+daily_liquidations as (
+
+    select
+        date,
+        asset,
+        sum(long_usd) as liq_long_usd,
+        sum(short_usd) as liq_short_usd
+
+    from liquidations_daily
+    group by date, asset
+
+),
+
+-- Liquidated USD over the previous day's OI, over the venues with both figures
+daily_liquidated_oi_share as (
+
+    select
+        liquidations_daily.date,
+        liquidations_daily.asset,
+        100 * sum(liquidations_daily.total_usd) / nullif(sum(previous_day.oi_usd), 0) as liq_share_of_oi_pct
+
+    from liquidations_daily
+    inner join venue_day_open_interest as previous_day
+        on
+            liquidations_daily.venue = previous_day.venue
+            and liquidations_daily.asset = previous_day.asset
+            and liquidations_daily.date - 1 = previous_day.date
+    where previous_day.oi_usd is not null
+    group by liquidations_daily.date, liquidations_daily.asset
+
+),
+
 joined as (
 
     select
@@ -337,11 +377,20 @@ joined as (
 final as (
 
     select
-        *,
-        oi_usd / nullif(market_cap_usd, 0) as est_leverage_ratio
+        joined.*,
+        joined.oi_usd / nullif(joined.market_cap_usd, 0) as est_leverage_ratio,
+        daily_liquidations.liq_long_usd,
+        daily_liquidations.liq_short_usd,
+        100 * greatest(daily_liquidations.liq_long_usd, daily_liquidations.liq_short_usd)
+        / nullif(least(daily_liquidations.liq_long_usd, daily_liquidations.liq_short_usd), 0) as liq_imbalance_pct,
+        daily_liquidated_oi_share.liq_share_of_oi_pct
 
     from joined
-    where {{ in_run_window('date') }}
+    left join daily_liquidations
+        on joined.date = daily_liquidations.date and joined.asset = daily_liquidations.asset
+    left join daily_liquidated_oi_share
+        on joined.date = daily_liquidated_oi_share.date and joined.asset = daily_liquidated_oi_share.asset
+    where {{ in_run_window('joined.date') }}
 
 )
 

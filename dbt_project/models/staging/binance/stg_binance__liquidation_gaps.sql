@@ -1,0 +1,1 @@
+{{ stage_liquidation_gaps(source('binance', 'liquidation_gaps')) }}

@@ -1,0 +1,2 @@
+-- Bybit's allLiquidation topic pushes every liquidation
+{{ stage_liquidations(source('bybit', 'liquidations'), coverage='complete') }}

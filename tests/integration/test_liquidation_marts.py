@@ -1,0 +1,371 @@
+"""The liquidation marts against the sandbox's ground truth (every forced close the simulator made).
+
+The lake's liquidation datasets are written here straight from `market.liquidation_events`, the way each feed
+delivers them: OKX (REST) and Bybit (allLiquidation stream) every event, Binance only the latest event per symbol
+in each 1000 ms window, as its !forceOrder stream does (throttled here independently of the sandbox's streams).
+Binance also gets a recorder gap with its events dropped, and CoinGlass aggregates computed from the truth, so
+the coverage flags and the estimates have something to show. Open interest and candles come from the venue
+clients against the sandbox, for the leverage_daily join. Then one `dbt build` (models and data tests).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from pipelines.ingest import ingest_days
+from pipelines.instruments import venue_symbol
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import days_between
+from pipelines.venues.registry import VENUE_MODULES
+from tests.integration.test_dbt_marts import run_dbt, source_datasets
+
+DAYS = days_between(date(2025, 10, 9), date(2025, 10, 12))  # the whole small scenario
+CRASH_DAY = date(2025, 10, 10)
+COMPLETE_FEEDS = {"okx": "rest", "bybit": "stream"}
+SAMPLED_FEED = "binance"
+THROTTLE_MS = 1000
+OI_ASSETS = ("BTC", "ETH")
+# A Binance recorder disconnect: half of 12:00 and all of 13:00 on 11 Oct
+GAP_START = datetime(2025, 10, 11, 12, 30, tzinfo=UTC)
+GAP_END = datetime(2025, 10, 11, 14, 0, tzinfo=UTC)
+FULL_GAP_HOUR = datetime(2025, 10, 11, 13)  # naive UTC, like the marts
+
+
+LIQUIDATION_MARTS = ("fct_liquidations", "liquidations_hourly", "liquidations_daily", "leverage_daily")
+
+
+def mart_counts(db) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            mart: con.execute(f"select count(*) from marts.{mart}").fetchone()[0]
+            for mart in LIQUIDATION_MARTS
+        }
+
+
+def throttled(events: pa.Table) -> pa.Table:
+    """Binance's stream: per symbol (asset here) and 1000 ms window, only the latest event is pushed."""
+    return duckdb.sql(
+        f"""
+        select * from events
+        qualify row_number() over (
+            partition by asset, epoch_ms(ts) // {THROTTLE_MS} order by ts desc, event_id desc
+        ) = 1
+        """
+    ).to_arrow_table()
+
+
+def lake_rows(venue: str, source: str, events: pa.Table) -> pa.Table:
+    rows = events.to_pylist()
+    return pa.table(
+        {
+            "venue": [venue] * len(rows),
+            "asset": [r["asset"] for r in rows],
+            "symbol": [venue_symbol(venue, r["asset"]) for r in rows],
+            "ts": pa.array([r["ts"] for r in rows], pa.timestamp("ms", tz="UTC")),
+            "side": [r["side"] for r in rows],
+            "price": [r["price"] for r in rows],
+            "qty_coin": [r["qty_coin"] for r in rows],
+            "notional_usd": [r["notional_usd"] for r in rows],
+            "source": [source] * len(rows),
+            "event_key": [f"{venue}:{r['event_id']}" for r in rows],
+            "raw": [json.dumps({"event_id": r["event_id"]}) for r in rows],
+        }
+    )
+
+
+def write_by_day(lake: Lake, venue: str, dataset: str, rows: pa.Table) -> None:
+    for day in DAYS:
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        day_rows = duckdb.sql(
+            "select * from rows where ts >= $start and ts < $end",
+            params={"start": start, "end": start + timedelta(days=1)},
+        ).to_arrow_table()
+        lake.write_partition(venue, dataset, day, day_rows)
+
+
+def coinglass_aggregates(truth: pa.Table) -> pa.Table:
+    """CoinGlass-shaped buckets from the truth: All (Binance+OKX+Bybit) for BTC, and Binance alone for ETH."""
+    return duckdb.sql(
+        """
+        with buckets as (
+            select 'All' as exchange, asset, '1h' as interval, date_trunc('hour', ts) as ts, side, notional_usd
+            from truth where asset = 'BTC' and venue in ('binance', 'okx', 'bybit')
+            union all
+            select 'All', asset, '1d', date_trunc('day', ts), side, notional_usd
+            from truth where asset = 'BTC' and venue in ('binance', 'okx', 'bybit')
+            union all
+            select 'Binance', asset, '1h', date_trunc('hour', ts), side, notional_usd
+            from truth where asset = 'ETH' and venue = 'binance'
+            union all
+            select 'Binance', asset, '1d', date_trunc('day', ts), side, notional_usd
+            from truth where asset = 'ETH' and venue = 'binance'
+        )
+        select
+            'coinglass' as venue, asset, exchange, interval, ts,
+            coalesce(sum(notional_usd) filter (where side = 'long'), 0) as long_usd,
+            coalesce(sum(notional_usd) filter (where side = 'short'), 0) as short_usd,
+            '{}' as raw
+        from buckets
+        group by all
+        """
+    ).to_arrow_table()
+
+
+@pytest.fixture(scope="module")
+def truth(sandbox) -> pa.Table:
+    return sandbox.state.market.liquidation_events
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory, sandbox, small_scenario, truth) -> duckdb.DuckDBPyConnection:
+    home = tmp_path_factory.mktemp("liquidations_home")
+    lake = Lake(home / "lake")
+
+    for venue, source in COMPLETE_FEEDS.items():
+        venue_events = truth.filter(pc.equal(truth["venue"], venue))
+        write_by_day(lake, venue, "liquidations", lake_rows(venue, source, venue_events))
+
+    sampled = throttled(truth.filter(pc.equal(truth["venue"], SAMPLED_FEED)))
+    ts_type = sampled.schema.field("ts").type
+    in_gap = pc.and_(
+        pc.greater_equal(sampled["ts"], pa.scalar(GAP_START, ts_type)),
+        pc.less(sampled["ts"], pa.scalar(GAP_END, ts_type)),
+    )
+    recorded = sampled.filter(pc.invert(in_gap))
+    write_by_day(lake, SAMPLED_FEED, "liquidations", lake_rows(SAMPLED_FEED, "stream", recorded))
+    gap = pa.table(
+        {
+            "venue": [SAMPLED_FEED],
+            "stream": ["!forceOrder@arr"],
+            "gap_start": pa.array([GAP_START], pa.timestamp("ms", tz="UTC")),
+            "gap_end": pa.array([GAP_END], pa.timestamp("ms", tz="UTC")),
+            "reason": ["test disconnect"],
+            "recorder_id": ["test"],
+        }
+    )
+    lake.write_partition(SAMPLED_FEED, "liquidation_gaps", GAP_START.date(), gap)
+    write_by_day(lake, "coinglass", "liquidation_aggregates", coinglass_aggregates(truth))
+
+    for venue in ("binance", "bybit", "okx"):
+        module = VENUE_MODULES[venue]
+        with module.make_http(sandbox.base_url(venue)) as http:
+            for dataset in ("open_interest", "klines"):
+                ingest_days(
+                    venue,
+                    module.DATASETS[dataset],
+                    DAYS,
+                    http=http,
+                    lake=lake,
+                    now_ms=small_scenario.clock_ms,
+                    assets=OI_ASSETS,
+                )
+    for venue, datasets in source_datasets().items():
+        for dataset in datasets:
+            lake.ensure_anchor(venue, dataset)
+    (home / "build").mkdir()
+
+    run_dbt(home, "build", "--select", "+leverage_daily", "+liquidations_hourly", "+fct_liquidations")
+    db = home / "build" / "levwatch.duckdb"
+    counts_after_build = mart_counts(db)
+    # a ranged re-run replaces the window's rows and adds none
+    window = json.dumps({"start_date": str(CRASH_DAY), "end_date": str(GAP_START.date())})
+    run_dbt(home, "run", "--select", *LIQUIDATION_MARTS, "--vars", window)
+    assert mart_counts(db) == counts_after_build
+
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    con.execute(f"attach '{db}' as wh (read_only)")
+    con.register("truth_raw", truth)
+    con.register("binance_recorded_raw", recorded)
+    for name in ("truth", "binance_recorded"):
+        con.execute(
+            f"create temp view {name} as select * replace (timezone('UTC', ts) as ts) from {name}_raw"
+        )
+    yield con
+    con.close()
+
+
+def daily_by_side(con, sql: str) -> dict[tuple, float]:
+    return {tuple(row[:-1]): row[-1] for row in con.execute(sql).fetchall()}
+
+
+MART_DAILY_BY_SIDE = """
+    select venue, asset, date, 'long', long_usd from wh.marts.liquidations_daily
+    union all
+    select venue, asset, date, 'short', short_usd from wh.marts.liquidations_daily
+"""
+TRUTH_DAILY_BY_SIDE = """
+    select venue, asset, cast(ts as date), side, sum(notional_usd) from truth group by all
+"""
+
+
+def test_complete_feeds_add_up_to_the_truth(warehouse):
+    got = daily_by_side(warehouse, MART_DAILY_BY_SIDE)
+    want = daily_by_side(warehouse, TRUTH_DAILY_BY_SIDE)
+    checked = 0
+    for key, usd in want.items():
+        if key[0] in COMPLETE_FEEDS:
+            assert got.get(key, 0.0) == pytest.approx(usd, rel=1e-9), key
+            checked += 1
+    assert {key[0] for key in want if key[0] in COMPLETE_FEEDS} == set(COMPLETE_FEEDS) and checked
+    coverage = warehouse.execute(
+        "select venue, list(distinct coverage) from wh.marts.liquidations_daily group by venue"
+    ).fetchall()
+    assert {venue: sorted(values) for venue, values in coverage if venue in COMPLETE_FEEDS} == {
+        "okx": ["complete"],
+        "bybit": ["complete"],
+    }
+
+
+def test_sampled_feed_is_at_most_the_truth_and_flagged(warehouse):
+    got = daily_by_side(warehouse, MART_DAILY_BY_SIDE)
+    want = daily_by_side(warehouse, TRUTH_DAILY_BY_SIDE)
+    binance = {key: usd for key, usd in got.items() if key[0] == SAMPLED_FEED}
+    assert binance
+    for key, usd in binance.items():
+        assert usd <= want.get(key, 0.0) * (1 + 1e-9), key
+    # the throttle drops events: the observed total falls short of the truth on the crash day
+    crash = sum(usd for key, usd in binance.items() if key[2] == CRASH_DAY)
+    crash_truth = sum(usd for key, usd in want.items() if key[0] == SAMPLED_FEED and key[2] == CRASH_DAY)
+    assert crash < crash_truth
+    assert warehouse.execute(
+        "select distinct coverage from wh.marts.liquidations_daily where venue = ?", [SAMPLED_FEED]
+    ).fetchall() == [("sampled",)]
+
+
+def test_events_are_one_row_each_with_their_feed(warehouse):
+    got = dict(
+        warehouse.execute(
+            "select venue, count(*) from wh.marts.fct_liquidations where source != 'aggregate' group by venue"
+        ).fetchall()
+    )
+    want = dict(
+        warehouse.execute(
+            "select venue, count(*) from truth where venue in ('okx', 'bybit') group by venue "
+            "union all select 'binance', count(*) from binance_recorded"
+        ).fetchall()
+    )
+    assert got == want
+    feeds = set(
+        warehouse.execute("select distinct venue, source, coverage from wh.marts.fct_liquidations").fetchall()
+    )
+    assert feeds == {
+        ("okx", "rest", "complete"),
+        ("bybit", "stream", "complete"),
+        ("binance", "stream", "sampled"),
+        ("binance", "aggregate", "aggregate_only"),  # the CoinGlass Binance ETH hour inside the gap
+    }
+
+
+def test_imbalance_matches_the_truth_on_a_cell(warehouse):
+    long_usd, short_usd = warehouse.execute(
+        """
+        select sum(notional_usd) filter (where side = 'long'), sum(notional_usd) filter (where side = 'short')
+        from truth where venue = 'okx' and asset = 'BTC' and cast(ts as date) = ?
+        """,
+        [CRASH_DAY],
+    ).fetchone()
+    imbalance, dominant = warehouse.execute(
+        """
+        select liquidation_imbalance_pct, dominant_side from wh.marts.liquidations_daily
+        where venue = 'okx' and asset = 'BTC' and date = ?
+        """,
+        [CRASH_DAY],
+    ).fetchone()
+    assert imbalance == pytest.approx(100 * max(long_usd, short_usd) / min(long_usd, short_usd), rel=1e-9)
+    assert dominant == ("long" if long_usd > short_usd else "short")
+
+
+def test_crash_day_is_the_largest_and_long_dominated(warehouse):
+    rows = warehouse.execute(
+        """
+        select venue, date, sum(long_usd), sum(short_usd)
+        from wh.marts.liquidations_daily group by venue, date
+        """
+    ).fetchall()
+    for venue in (*COMPLETE_FEEDS, SAMPLED_FEED):
+        days = {day: (long_usd, short_usd) for v, day, long_usd, short_usd in rows if v == venue}
+        assert max(days, key=lambda day: sum(days[day])) == CRASH_DAY, venue
+        long_usd, short_usd = days[CRASH_DAY]
+        assert long_usd > short_usd, venue
+
+
+def test_recorder_gap_shows_as_gap_minutes_and_coverage(warehouse):
+    hourly = {
+        (asset, ts): (coverage, gap, total)
+        for asset, ts, coverage, gap, total in warehouse.execute(
+            """
+            select asset, ts, coverage, gap_minutes, total_usd from wh.marts.liquidations_hourly
+            where venue = ? and cast(ts as date) = ?
+            """,
+            [SAMPLED_FEED, GAP_START.date()],
+        ).fetchall()
+    }
+    assert hourly[("BTC", FULL_GAP_HOUR)] == ("none", 60.0, 0.0)
+    assert hourly[("ETH", FULL_GAP_HOUR)][:2] == ("aggregate_only", 60.0)  # CoinGlass fills the hour
+    assert hourly[("BTC", FULL_GAP_HOUR - timedelta(hours=1))][:2] == ("sampled", 30.0)
+    assert hourly[("BTC", FULL_GAP_HOUR + timedelta(hours=1))][1] == 0.0
+    gaps = dict(
+        warehouse.execute(
+            "select venue, gap_minutes from wh.marts.liquidations_daily where asset = 'BTC' and date = ?",
+            [GAP_START.date()],
+        ).fetchall()
+    )
+    assert gaps == {"binance": 90.0, "bybit": 0.0, "okx": None}
+
+
+def test_sampled_estimates_recover_the_truth_from_coinglass(warehouse):
+    rows = warehouse.execute(
+        """
+        select daily.asset, daily.date, daily.total_usd, daily.estimated_total_usd, daily.estimate_method,
+               truth.total_usd
+        from wh.marts.liquidations_daily as daily
+        inner join (
+            select asset, cast(ts as date) as date, sum(notional_usd) as total_usd
+            from truth where venue = ? group by all
+        ) as truth using (asset, date)
+        where daily.venue = ?
+        """,
+        [SAMPLED_FEED, SAMPLED_FEED],
+    ).fetchall()
+    methods = {}
+    for asset, day, observed, estimate, method, true_total in rows:
+        methods[asset] = method
+        if method is None:
+            assert estimate is None, (asset, day)
+            continue
+        assert estimate >= observed, (asset, day)
+        # BTC: All minus the complete OKX and Bybit; ETH: CoinGlass's own Binance figure
+        assert estimate == pytest.approx(true_total, rel=1e-9), (asset, day)
+    assert methods["BTC"] == "all_aggregate_less_complete_venues"
+    assert methods["ETH"] == "exchange_aggregate"
+    assert methods["SOL"] is None
+
+
+def test_leverage_daily_carries_the_liquidations(warehouse):
+    rows = warehouse.execute(
+        """
+        with by_asset as (
+            select date, asset, sum(long_usd) as long_usd, sum(short_usd) as short_usd
+            from wh.marts.liquidations_daily group by all
+        )
+        select l.asset, l.date, l.liq_long_usd, l.liq_short_usd, l.liq_imbalance_pct, l.liq_share_of_oi_pct,
+               by_asset.long_usd, by_asset.short_usd
+        from wh.marts.leverage_daily as l inner join by_asset using (date, asset)
+        """
+    ).fetchall()
+    assert {(asset, day) for asset, day, *_ in rows} >= {(a, d) for a in OI_ASSETS for d in DAYS}
+    for asset, day, long_usd, short_usd, imbalance, share, want_long, want_short in rows:
+        assert long_usd == pytest.approx(want_long) and short_usd == pytest.approx(want_short), (asset, day)
+        if min(long_usd, short_usd) > 0:
+            assert imbalance == pytest.approx(100 * max(long_usd, short_usd) / min(long_usd, short_usd))
+        else:
+            assert imbalance is None
+        if day == CRASH_DAY:
+            assert share > 0, asset
