@@ -8,9 +8,11 @@ from dagster import Definitions, FreshnessPolicy
 
 from pipelines.defs.coinglass import COINGLASS_ASSETS, coinglass_resources
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.defs.defi import DEFI_CHECKS
 from pipelines.defs.etf import ETF_ASSETS, ETF_CHECKS
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.liquidations import LIQUIDATION_ASSETS
+from pipelines.defs.options import OPTIONS_CHECKS
 from pipelines.defs.resources import gateway_from_settings
 from pipelines.defs.schedules import SCHEDULES, main_job
 
@@ -19,7 +21,7 @@ FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_wi
 
 defs = Definitions(
     assets=[*RAW_ASSETS, *COINGLASS_ASSETS, *LIQUIDATION_ASSETS, *ETF_ASSETS, levwatch_dbt_models],
-    asset_checks=[*ETF_CHECKS],
+    asset_checks=[*ETF_CHECKS, *OPTIONS_CHECKS, *DEFI_CHECKS],
     jobs=[main_job],
     schedules=SCHEDULES,
     resources={

@@ -194,7 +194,9 @@ SCHEMAS: dict[str, pa.Schema] = {
         _COMMON  # venue 'farside'; asset = the underlying (BTC/ETH/SOL); symbol = the fund's ticker
         + [
             pa.field("ts", TS, nullable=False),
-            pa.field("flow_usd", pa.float64()),  # US$ (Farside's US$m x 1e6); null = no reading ('-'), never 0
+            pa.field(
+                "flow_usd", pa.float64()
+            ),  # US$ (Farside's US$m x 1e6); null = no reading ('-'), never 0
             pa.field("issuer", pa.string()),
             pa.field("source", pa.string(), nullable=False),  # html | csv
             _RAW,

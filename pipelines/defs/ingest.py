@@ -56,9 +56,9 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
             )
         finally:
             http.close()
-        for r in results:
-            if r.status != "ok":
-                context.log.info(f"{venue}/{spec.name} {r.day}: written empty ({r.status})")
+        for status in sorted({r.status for r in results} - {"ok"}):
+            days = [r.day for r in results if r.status == status]
+            context.log.info(f"{venue}/{spec.name}: {len(days)} days {status} ({days[0]}..{days[-1]})")
         yield MaterializeResult(
             metadata={
                 "days": len(results),

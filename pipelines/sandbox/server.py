@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pipelines.sandbox.market import load_market
-from pipelines.sandbox.routes import binance, bybit, coinglass, farside, hyperliquid, okx
+from pipelines.sandbox.routes import binance, bybit, coinglass, defillama, deribit, farside, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
 from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
 from pipelines.sandbox.streams import mount as mount_streams
@@ -24,6 +24,9 @@ VENUE_APPS = {
     "binance": binance.app,
     "bybit": bybit.app,
     "coinglass": coinglass.app,
+    "defillama": defillama.app,  # api.llama.fi
+    "defillama_stablecoins": defillama.app,  # stablecoins.llama.fi: the same app serves both hosts
+    "deribit": deribit.app,
     "farside": farside.app,
     "hyperliquid": hyperliquid.app,
     "okx": okx.app,

@@ -253,7 +253,9 @@ def test_crash_day_funding_paid_matches_the_simulator(con):
     """,
         {"day": CRASH_DAY},
     ).fetchall()
-    assert expected, "no venue with both funding and open interest on the crash day: the lake built for this test must have it"
+    assert expected, (
+        "no venue with both funding and open interest on the crash day: the lake built for this test must have it"
+    )
     got = dict(
         con.execute(
             "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]

@@ -1,4 +1,4 @@
-{%- set venues = ['binance', 'bybit', 'okx', 'hyperliquid'] -%}
+{%- set venues = ['binance', 'bybit', 'okx', 'hyperliquid', 'deribit'] -%}
 
 with
 

@@ -1,0 +1,153 @@
+"""Asset checks on the DefiLlama lake datasets: freshness, peg-deviation sanity, borrowed <= supplied.
+
+The rules are pure functions over lake tables (unit-tested); the Dagster checks read the recent partitions through
+the venue gateway, whose clock is the sandbox's in sandbox mode. Wired by the definitions as DEFI_CHECKS.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
+
+from pipelines.defs.resources import VenueGateway
+from pipelines.lake import Lake, empty_table
+from pipelines.lib.timeutil import ms_to_day
+
+VENUE = "defillama"
+LENDING = AssetKey(["raw", VENUE, "defi_lending"])
+STABLECOINS = AssetKey(["raw", VENUE, "stablecoins"])
+
+LOOKBACK_DAYS = 14  # the row checks look at the recent partitions only
+MAX_AGE_DAYS = (
+    2  # DefiLlama publishes daily points; older than this, the source (or our schedule) has stalled
+)
+PEG_WARN_BPS = 300.0  # beyond this a USD stablecoin is off its peg: news, so a WARN
+PRICE_BOUNDS = (0.0, 2.0)  # a USD stablecoin priced outside these is a broken payload: an ERROR
+MAX_NAMED = 10
+
+
+def recent_rows(lake: Lake, dataset: str, now_ms: int, days: int = LOOKBACK_DAYS) -> pa.Table:
+    today = ms_to_day(now_ms)
+    parts = []
+    for back in range(days + 1):
+        day = today - timedelta(days=back)
+        if lake.partition_path(VENUE, dataset, day).exists():
+            parts.append(lake.read_partition(VENUE, dataset, day))
+    return pa.concat_tables(parts) if parts else empty_table(dataset)
+
+
+def newest_day_with_rows(lake: Lake, dataset: str, now_ms: int, days: int = LOOKBACK_DAYS):
+    today = ms_to_day(now_ms)
+    for back in range(days + 1):
+        day = today - timedelta(days=back)
+        path = lake.partition_path(VENUE, dataset, day)
+        if path.exists() and lake.read_partition(VENUE, dataset, day).num_rows:
+            return day
+    return None
+
+
+def freshness(lake: Lake, dataset: str, now_ms: int, max_age_days: int = MAX_AGE_DAYS) -> tuple[bool, str]:
+    newest = newest_day_with_rows(lake, dataset, now_ms)
+    if newest is None:
+        return False, f"{VENUE}/{dataset}: no rows in the last {LOOKBACK_DAYS} days"
+    age = (ms_to_day(now_ms) - newest).days
+    return age <= max_age_days, f"{VENUE}/{dataset}: newest day with rows is {newest} ({age} days old)"
+
+
+def _day_of(ts) -> str:
+    return ts.date().isoformat() if ts is not None else "?"
+
+
+def borrowed_above_supplied(table: pa.Table) -> list[str]:
+    """Rows whose borrowed exceeds supplied (DefiLlama's TVL nets borrows out, so a busy market can show it)."""
+    mask = pc.fill_null(pc.greater(table["borrowed_usd"], table["supplied_usd"]), False)
+    return [
+        f"{r['protocol']}/{r['chain']} {_day_of(r['ts'])}: borrowed {r['borrowed_usd']:,.0f} > supplied "
+        f"{r['supplied_usd']:,.0f}"
+        for r in table.filter(mask)
+        .select(["protocol", "chain", "ts", "borrowed_usd", "supplied_usd"])
+        .to_pylist()
+    ]
+
+
+def peg_problems(table: pa.Table) -> tuple[list[str], list[str]]:
+    """(impossible prices, off-peg prices) among USD-pegged rows, each naming the row."""
+    usd = table.filter(pc.fill_null(pc.equal(table["peg_type"], "peggedUSD"), False))
+    broken, off_peg = [], []
+    for r in usd.select(["symbol", "chain", "ts", "price"]).to_pylist():
+        price = r["price"]
+        if price is None:
+            continue
+        where = f"{r['symbol']}/{r['chain']} {_day_of(r['ts'])}"
+        if not PRICE_BOUNDS[0] < price < PRICE_BOUNDS[1]:
+            broken.append(f"{where}: price {price}")
+        elif abs(price - 1.0) * 10_000 > PEG_WARN_BPS:
+            off_peg.append(f"{where}: {10_000 * (price - 1.0):+.0f} bps")
+    return broken, off_peg
+
+
+def _named(items: list[str]) -> str:
+    return "; ".join(items[:MAX_NAMED]) + (
+        f" (+{len(items) - MAX_NAMED} more)" if len(items) > MAX_NAMED else ""
+    )
+
+
+@asset_check(asset=LENDING, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days.")
+def lending_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
+    passed, message = freshness(venue_gateway.lake, "defi_lending", venue_gateway.now_ms())
+    return AssetCheckResult(passed=passed, description=message)
+
+
+@asset_check(
+    asset=STABLECOINS, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days."
+)
+def stablecoins_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
+    passed, message = freshness(venue_gateway.lake, "stablecoins", venue_gateway.now_ms())
+    return AssetCheckResult(passed=passed, description=message)
+
+
+@asset_check(
+    asset=LENDING,
+    name="borrowed_not_above_supplied",
+    description="Borrowed <= supplied per protocol, chain and day (a WARN naming the rows).",
+)
+def lending_borrowed_not_above_supplied(venue_gateway: VenueGateway) -> AssetCheckResult:
+    rows = borrowed_above_supplied(recent_rows(venue_gateway.lake, "defi_lending", venue_gateway.now_ms()))
+    return AssetCheckResult(
+        passed=not rows,
+        severity=AssetCheckSeverity.WARN,
+        description=_named(rows)
+        if rows
+        else f"no row in the last {LOOKBACK_DAYS} days borrows more than it holds",
+        metadata={"rows": len(rows)},
+    )
+
+
+@asset_check(
+    asset=STABLECOINS,
+    name="peg_sanity",
+    description=f"USD stablecoin prices lie in {PRICE_BOUNDS} (an ERROR) and within {PEG_WARN_BPS:.0f} bps of 1.",
+)
+def stablecoins_peg_sanity(venue_gateway: VenueGateway):
+    broken, off_peg = peg_problems(recent_rows(venue_gateway.lake, "stablecoins", venue_gateway.now_ms()))
+    if broken:
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, description=_named(broken))
+    return AssetCheckResult(
+        passed=not off_peg,
+        severity=AssetCheckSeverity.WARN,
+        description=_named(off_peg)
+        if off_peg
+        else f"every USD stablecoin within {PEG_WARN_BPS:.0f} bps of its peg",
+        metadata={"off_peg_rows": len(off_peg)},
+    )
+
+
+DEFI_CHECKS = [
+    lending_fresh,
+    stablecoins_fresh,
+    lending_borrowed_not_above_supplied,
+    stablecoins_peg_sanity,
+]

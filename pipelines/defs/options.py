@@ -1,0 +1,144 @@
+"""Checks on raw/deribit/options_snapshots beyond the generic raw checks: snapshot freshness, instrument names
+and non-negative open interest. Export: OPTIONS_CHECKS (wired into the Definitions next to the raw assets).
+
+The snapshots come from the existing `hourly_intraday` schedule, which materializes today's partition every hour;
+each run adds one snapshot to the day (pipelines/ingest.py accumulates them).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+
+from pipelines.defs.ingest import raw_asset_key
+from pipelines.defs.resources import VenueGateway
+from pipelines.lake import ANCHOR_DAY, Lake
+from pipelines.lib.option_names import OptionNameError, parse_option_name
+from pipelines.lib.timeutil import HOUR_MS
+
+VENUE, DATASET = "deribit", "options_snapshots"
+SNAPSHOT_ASSET = raw_asset_key(VENUE, DATASET)
+WARN_AFTER_HOURS, ERROR_AFTER_HOURS = 2, 6
+_DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    severity: str  # WARN | ERROR (the severity if it did not pass)
+    message: str
+    metadata: dict
+
+
+def _recorded_days(lake: Lake) -> list[date]:
+    """Days with a written snapshot file, newest first (the dbt anchor day excluded)."""
+    root = lake.dataset_dir(VENUE, DATASET)
+    days = []
+    for path in root.glob("date=*/data.parquet") if root.exists() else []:
+        match = _DAY_DIR.fullmatch(path.parent.name)
+        if match and (day := date.fromisoformat(match[1])) != ANCHOR_DAY:
+            days.append(day)
+    return sorted(days, reverse=True)
+
+
+def latest_snapshot_table(lake: Lake):
+    """The newest non-empty day's rows, or None when nothing was ever recorded."""
+    for day in _recorded_days(lake):
+        table = pq.read_table(lake.partition_path(VENUE, DATASET, day))
+        if table.num_rows:
+            return table
+    return None
+
+
+def snapshot_freshness(lake: Lake, now_ms: int) -> Outcome:
+    """WARN after 2 h without a snapshot, ERROR after 6 h (or when none was ever recorded)."""
+    table = latest_snapshot_table(lake)
+    if table is None:
+        return Outcome(False, "ERROR", "no options snapshot has been recorded yet", {})
+    latest = int(pc.max(pc.cast(table["ts"], "int64")).as_py())
+    age_h = (now_ms - latest) / HOUR_MS
+    meta = {"latest_snapshot_ms": latest, "age_hours": round(age_h, 2)}
+    if age_h > ERROR_AFTER_HOURS:
+        return Outcome(False, "ERROR", f"last snapshot {age_h:.1f} h old (> {ERROR_AFTER_HOURS} h)", meta)
+    if age_h > WARN_AFTER_HOURS:
+        return Outcome(False, "WARN", f"last snapshot {age_h:.1f} h old (> {WARN_AFTER_HOURS} h)", meta)
+    return Outcome(True, "WARN", f"last snapshot {age_h:.1f} h old", meta)
+
+
+def instrument_names(lake: Lake) -> Outcome:
+    """Every row of the newest snapshot day parses, and agrees with the expiry/strike/type stored with it."""
+    table = latest_snapshot_table(lake)
+    if table is None:
+        return Outcome(True, "ERROR", "no snapshot rows to check", {"rows": 0})
+    bad = []
+    rows = table.select(["symbol", "expiry", "strike", "option_type"]).to_pylist()
+    for i, row in enumerate(rows):
+        try:
+            option = parse_option_name(row["symbol"])
+        except OptionNameError as exc:
+            bad.append(f"row {i}: {exc}")
+            continue
+        if (option.expiry, option.strike, option.option_type) != (
+            row["expiry"],
+            row["strike"],
+            row["option_type"],
+        ):
+            bad.append(f"row {i} ({row['symbol']}): stored expiry/strike/type disagree with the name")
+    if bad:
+        return Outcome(False, "ERROR", f"{len(bad)} rows: " + " | ".join(bad[:10]), {"failing": len(bad)})
+    return Outcome(True, "ERROR", f"{len(rows)} instrument names parse", {"rows": len(rows)})
+
+
+def open_interest_non_negative(lake: Lake) -> Outcome:
+    table = latest_snapshot_table(lake)
+    if table is None:
+        return Outcome(True, "ERROR", "no snapshot rows to check", {"rows": 0})
+    negative = table.filter(pc.less(table["open_interest_coin"], 0))
+    if negative.num_rows:
+        names = ", ".join(negative["symbol"].to_pylist()[:10])
+        return Outcome(False, "ERROR", f"{negative.num_rows} rows with open interest < 0: {names}", {})
+    return Outcome(True, "ERROR", f"{table.num_rows} rows with open interest >= 0", {"rows": table.num_rows})
+
+
+def _result(outcome: Outcome) -> AssetCheckResult:
+    return AssetCheckResult(
+        passed=outcome.passed,
+        severity=AssetCheckSeverity[outcome.severity],
+        description=outcome.message,
+        metadata=outcome.metadata,
+    )
+
+
+@asset_check(
+    asset=SNAPSHOT_ASSET,
+    name="snapshot_freshness",
+    description=f"A snapshot at most {WARN_AFTER_HOURS} h old (WARN beyond), {ERROR_AFTER_HOURS} h (ERROR beyond).",
+)
+def snapshot_freshness_check(venue_gateway: VenueGateway) -> AssetCheckResult:
+    return _result(snapshot_freshness(venue_gateway.lake, venue_gateway.now_ms()))
+
+
+@asset_check(
+    asset=SNAPSHOT_ASSET,
+    name="instrument_names_parse",
+    description="Every instrument name of the newest snapshot parses into underlying, expiry, strike, type.",
+)
+def instrument_names_check(venue_gateway: VenueGateway) -> AssetCheckResult:
+    return _result(instrument_names(venue_gateway.lake))
+
+
+@asset_check(
+    asset=SNAPSHOT_ASSET,
+    name="open_interest_non_negative",
+    description="Open interest >= 0 on every row of the newest snapshot.",
+)
+def open_interest_check(venue_gateway: VenueGateway) -> AssetCheckResult:
+    return _result(open_interest_non_negative(venue_gateway.lake))
+
+
+OPTIONS_CHECKS = [snapshot_freshness_check, instrument_names_check, open_interest_check]
