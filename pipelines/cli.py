@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from pipelines.settings import load_settings
@@ -55,11 +56,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         }
     )
     try:
-        _say("recording the Binance and Bybit liquidation streams over the replayed window …")
-        recorder = [sys.executable, "-m", "pipelines.cli", "record", "liquidations", "--flush-seconds", "2"]
-        result = subprocess.run(recorder, env=env)
-        if result.returncode != 0:
-            return _failed("the liquidation recorder", result.returncode)
+        _say("recording the liquidation streams' replay and the hourly option snapshots, side by side …")
+        cli = [sys.executable, "-m", "pipelines.cli", "record"]
+        recorders = {
+            "the liquidation recorder": subprocess.Popen(
+                [*cli, "liquidations", "--flush-seconds", "2"], env=env
+            ),
+            "the option snapshot replay": subprocess.Popen(
+                [*cli, "options", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()],
+                env=env,
+            ),
+        }
+        for what, process in recorders.items():
+            if process.wait() != 0:
+                for other in recorders.values():
+                    other.kill()
+                return _failed(what, process.returncode)
         partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
         _say(f"backfilling every asset for {partition_range} in one Dagster run …")
         materialize = [
@@ -128,6 +140,36 @@ def cmd_record(args: argparse.Namespace) -> int:
     return record_liquidations(venues=venues, flush_seconds=args.flush_seconds, until_ms=args.until_ms)
 
 
+def cmd_record_options(args: argparse.Namespace) -> int:
+    """Sandbox only: walk the sandbox clock hour by hour and take the Deribit snapshots a live schedule would have."""
+    from pipelines.lake import Lake
+    from pipelines.lib.timeutil import DAY_MS, day_start_ms
+    from pipelines.options_replay import record_option_snapshots
+
+    settings = load_settings()
+    if settings.source != "sandbox" or not settings.sandbox_url:
+        print(
+            "levwatch record options: needs LEVWATCH_SOURCE=sandbox and LEVWATCH_SANDBOX_URL", file=sys.stderr
+        )
+        return 2
+    start = day_start_ms(date.fromisoformat(args.start))
+    end = day_start_ms(date.fromisoformat(args.end)) + DAY_MS
+
+    def daily_progress(message: str) -> None:
+        if message.endswith(" +23h"):  # one line a day is enough to show progress
+            _say(message.replace(" +23h", ": options snapshots recorded"))
+
+    record_option_snapshots(
+        settings.sandbox_url,
+        Lake(settings.lake_dir),
+        start,
+        end,
+        args.step_minutes * 60_000,
+        progress=daily_progress,
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.report import summary
 
@@ -170,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         "--until-ms", type=int, help="stop at this stream time, epoch ms (sandbox default: the replay's end)"
     )
     liquidations.set_defaults(func=cmd_record)
+    options = record_sub.add_parser(
+        "options", help="sandbox only: replay the clock and record Deribit option snapshots for a window"
+    )
+    options.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    options.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    options.add_argument("--step-minutes", type=int, default=60)
+    options.set_defaults(func=cmd_record_options)
     report = sub.add_parser("report", help="print the summary from the published warehouse")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")
