@@ -55,6 +55,10 @@ class LevwatchTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: dict[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
+            # a source may name the asset that writes it (CoinGlass's dataset differs from its asset's name)
+            declared = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("asset_key")
+            if declared:
+                return AssetKey(declared)
             return AssetKey(["raw", dbt_resource_props["source_name"], dbt_resource_props["name"]])
         return AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
 
