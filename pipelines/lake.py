@@ -156,7 +156,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     # DefiLlama lending and CDP protocols: one row per protocol, chain and day (not per perp asset)
-    "defi_lending": pa.schema(
+    "lending": pa.schema(
         [
             pa.field("venue", pa.string(), nullable=False),  # the source, defillama
             pa.field("protocol", pa.string(), nullable=False),  # DefiLlama slug, e.g. aave-v3
@@ -230,7 +230,7 @@ TIME_COLUMN = {
     "liquidation_gaps": "gap_start",
     "liquidation_aggregates": "ts",
     "etf_flows": "ts",
-    "defi_lending": "ts",
+    "lending": "ts",
     "stablecoins": "ts",
     "options_snapshots": "ts",
 }
@@ -247,7 +247,7 @@ KEY_COLUMNS = {
     "liquidation_gaps": ("venue", "stream", "recorder_id", "gap_start"),
     "liquidation_aggregates": ("venue", "asset", "exchange", "interval", "ts"),
     "etf_flows": ("venue", "asset", "symbol", "ts"),
-    "defi_lending": ("venue", "protocol", "chain", "ts"),
+    "lending": ("venue", "protocol", "chain", "ts"),
     "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
     "options_snapshots": ("venue", "symbol", "ts"),
 }

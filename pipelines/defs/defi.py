@@ -17,7 +17,7 @@ from pipelines.lake import Lake, empty_table
 from pipelines.lib.timeutil import ms_to_day
 
 VENUE = "defillama"
-LENDING = AssetKey(["raw", VENUE, "defi_lending"])
+LENDING = AssetKey(["raw", VENUE, "lending"])
 STABLECOINS = AssetKey(["raw", VENUE, "stablecoins"])
 
 LOOKBACK_DAYS = 14  # the row checks look at the recent partitions only
@@ -97,7 +97,7 @@ def _named(items: list[str]) -> str:
 
 @asset_check(asset=LENDING, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days.")
 def lending_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
-    passed, message = freshness(venue_gateway.lake, "defi_lending", venue_gateway.now_ms())
+    passed, message = freshness(venue_gateway.lake, "lending", venue_gateway.now_ms())
     return AssetCheckResult(passed=passed, description=message)
 
 
@@ -115,7 +115,7 @@ def stablecoins_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
     description="Borrowed <= supplied per protocol, chain and day (a WARN naming the rows).",
 )
 def lending_borrowed_not_above_supplied(venue_gateway: VenueGateway) -> AssetCheckResult:
-    rows = borrowed_above_supplied(recent_rows(venue_gateway.lake, "defi_lending", venue_gateway.now_ms()))
+    rows = borrowed_above_supplied(recent_rows(venue_gateway.lake, "lending", venue_gateway.now_ms()))
     return AssetCheckResult(
         passed=not rows,
         severity=AssetCheckSeverity.WARN,

@@ -324,7 +324,7 @@ def fetch_lending(http: DefiLlamaHttp, asset: str, start_ms: int, end_ms: int):
     for protocol in select_protocols(http.get_json("/protocols")):
         payload = http.get_json(f"/protocol/{protocol['slug']}")
         rows.extend(parse_protocol_history(payload, protocol, start_ms, end_ms))
-    return to_table("defi_lending", rows)
+    return to_table("lending", rows)
 
 
 def fetch_stablecoins(http: DefiLlamaHttp, asset: str, start_ms: int, end_ms: int):
@@ -348,8 +348,8 @@ def fetch_stablecoins(http: DefiLlamaHttp, asset: str, start_ms: int, end_ms: in
 STAND_IN_ASSETS = ASSETS[:1]  # not per-asset datasets: one stand-in so the ingest calls the fetch once
 
 DATASETS = {
-    "defi_lending": DatasetSpec(
-        "defi_lending",
+    "lending": DatasetSpec(
+        "lending",
         fetch_lending,
         chunk_days=HISTORY_CHUNK_DAYS,
         assets=STAND_IN_ASSETS,

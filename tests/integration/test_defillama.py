@@ -80,19 +80,19 @@ def test_unknown_protocol_fails_clearly_and_writes_nothing(sandbox, small_scenar
         lambda payload: [{"slug": "no-such", "name": "x", "category": "Lending"}],
     )
     lake = Lake(tmp_path / "lake")
-    spec = defillama.DATASETS["defi_lending"]
+    spec = defillama.DATASETS["lending"]
     with (
         defillama.make_http(sandbox.base_url("defillama"), max_attempts=1) as http,
         pytest.raises(PartitionFailed, match="no-such"),
     ):
         ingest_days("defillama", spec, DAYS, http=http, lake=lake, now_ms=small_scenario.clock_ms)
-    assert not lake.dataset_dir("defillama", "defi_lending").exists()
+    assert not lake.dataset_dir("defillama", "lending").exists()
 
 
 def test_reruns_never_duplicate(defi_home):
     lake = Lake(defi_home / "lake")
     for dataset, key in (
-        ("defi_lending", ("protocol", "chain")),
+        ("lending", ("protocol", "chain")),
         ("stablecoins", ("stablecoin_id", "chain")),
     ):
         for day in DAYS:

@@ -84,7 +84,7 @@ def test_protocol_history_rows_from_chain_series():
         ("Solana", 3.1e9, 1.5e9),
         ("Solana", 2.8e9, None),
     ]
-    table = conform("defi_lending", pa.Table.from_pylist(rows, schema=SCHEMAS["defi_lending"]))
+    table = conform("lending", pa.Table.from_pylist(rows, schema=SCHEMAS["lending"]))
     assert table.num_rows == 2
 
 

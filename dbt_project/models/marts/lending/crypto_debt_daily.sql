@@ -161,7 +161,7 @@ final as (
         100 * cefi_lender_book_usd
         / nullif(defi_borrowed_usd + cdp_stablecoin_supply_usd + cefi_lender_book_usd, 0) as cefi_share_pct,
         'defi_borrowed_usd=DefiLlama /protocol chainTvls <Chain>-borrowed, categories '
-        || '{{ lending_categories | join(",") }} (raw/defillama/defi_lending)'
+        || '{{ lending_categories | join(",") }} (raw/defillama/lending)'
         || '; cdp_stablecoin_supply_usd=DefiLlama /stablecoincharts/all, {{ cdp_stablecoins | join(",") }}'
         || ' (raw/defillama/stablecoins)'
         || '; cefi_lender_book_usd=seed cefi_lender_disclosures ' || coalesce(cefi_quarter, 'none')

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('defillama', 'defi_lending') }}
+    select * from {{ source('defillama', 'lending') }}
 
 ),
 
