@@ -100,6 +100,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return _failed("the Dagster run", result.returncode)
     finally:
         server.stop()
+    if not (home / "levwatch.duckdb").exists():
+        return _failed("publishing the warehouse (the dbt step did not run)", 1)
     _say(f"done in {time.monotonic() - started:.0f}s\n")
     print(summary(home))
     print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")

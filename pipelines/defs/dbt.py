@@ -55,7 +55,7 @@ class LevwatchTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: dict[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            # a source may name the asset that writes it (CoinGlass's dataset differs from its asset's name)
+            # a source may name its asset key explicitly in meta.dagster.asset_key
             declared = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("asset_key")
             if declared:
                 return AssetKey(declared)
