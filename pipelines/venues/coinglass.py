@@ -107,7 +107,9 @@ def make_http(base_url: str, api_key: str, **kwargs) -> CoinGlassHttp:
 # -- parser -------------------------------------------------------------------------------------------------------
 
 
-def parse_aggregated_history(payload: Any, asset: str, interval: str) -> list[dict]:
+def parse_aggregated_history(
+    payload: Any, asset: str, interval: str, exchange: str = AGGREGATE_EXCHANGE
+) -> list[dict]:
     if not isinstance(payload, dict):
         raise PayloadError(
             f"coinglass aggregated-history: expected an envelope object, got {type(payload).__name__}"
@@ -129,7 +131,7 @@ def parse_aggregated_history(payload: Any, asset: str, interval: str) -> list[di
             {
                 "venue": VENUE,
                 "asset": asset,
-                "exchange": AGGREGATE_EXCHANGE,
+                "exchange": exchange,
                 "interval": interval,
                 "ts": to_int(require(rec, "time", where), "time"),
                 "long_usd": to_float(
@@ -147,20 +149,25 @@ def parse_aggregated_history(payload: Any, asset: str, interval: str) -> list[di
 # -- fetcher ------------------------------------------------------------------------------------------------------
 
 
-def _fetch_interval(http: VenueHttp, asset: str, interval: str, start: int, end: int) -> list[dict]:
-    """Bars of `interval` opening in [start, end), ascending pages of up to PAGE_LIMIT from `start` on."""
+def _fetch_interval(
+    http: VenueHttp, asset: str, interval: str, start: int, end: int, exchange: str = AGGREGATE_EXCHANGE
+) -> list[dict]:
+    """Bars of `interval` opening in [start, end), ascending pages of up to PAGE_LIMIT from `start` on.
+
+    `exchange` is one of EXCHANGES, or AGGREGATE_EXCHANGE for their sum."""
+    exchanges = EXCHANGES if exchange == AGGREGATE_EXCHANGE else (exchange,)
     rows: dict[int, dict] = {}
     cursor = start
     while cursor < end:
         params = {
-            "exchange_list": ",".join(EXCHANGES),
+            "exchange_list": ",".join(exchanges),
             "symbol": asset,
             "interval": interval,
             "start_time": str(cursor),
             "end_time": str(end - 1),  # inclusive or not is UNCONFIRMED: ask for the last ms of the window
             "limit": str(PAGE_LIMIT),
         }
-        page = parse_aggregated_history(http.get_json(PATH, params), asset, interval)
+        page = parse_aggregated_history(http.get_json(PATH, params), asset, interval, exchange)
         fresh = [r for r in page if cursor <= r["ts"] < end]
         rows.update((r["ts"], r) for r in fresh)
         if len(page) < PAGE_LIMIT or not fresh:
@@ -170,10 +177,16 @@ def _fetch_interval(http: VenueHttp, asset: str, interval: str, start: int, end:
 
 
 def fetch_liquidation_aggregates(http: VenueHttp, asset: str, start: int, end: int):
-    """Hourly and daily long/short liquidation USD of `asset` over EXCHANGES, bars opening in [start, end)."""
+    """Hourly and daily long/short liquidation USD of `asset`, by exchange and summed over EXCHANGES ('All'),
+    bars opening in [start, end). Per-exchange figures are the complete reference for sampled venues."""
     key = getattr(http, "api_key", None)
     try:
-        rows = [r for interval in INTERVALS for r in _fetch_interval(http, asset, interval, start, end)]
+        rows = [
+            r
+            for exchange in (AGGREGATE_EXCHANGE, *EXCHANGES)
+            for interval in INTERVALS
+            for r in _fetch_interval(http, asset, interval, start, end, exchange)
+        ]
     except VenueError as exc:
         if exc.status == 401:
             raise CoinGlassKeyRejected(
@@ -189,7 +202,8 @@ DATASET = DatasetSpec(
     "liquidation_aggregates",
     fetch_liquidation_aggregates,
     chunk_days=30,
-    description="CoinGlass aggregated liquidations (USD, long and short) over Binance, OKX and Bybit, 1h and 1d; "
+    description="CoinGlass aggregated liquidations (USD, long and short) by exchange and over Binance, OKX and Bybit "
+    "('All'), 1h and 1d; "
     "history depth depends on the key's plan",
 )
 DATASETS = {"liquidation_aggregates": DATASET}

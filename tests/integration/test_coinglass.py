@@ -33,12 +33,14 @@ END = day_start_ms(date(2025, 10, 13))
 WRONG_KEY = "cg-wrong-key-8c3f61b2"
 
 
-def truth(market, asset: str, step: int, start: int, end: int) -> dict[int, tuple[float, float]]:
-    """Long and short USD per bar from the simulator's events on the three venues the call aggregates."""
+def truth(
+    market, asset: str, step: int, start: int, end: int, venues=("binance", "okx", "bybit")
+) -> dict[int, tuple[float, float]]:
+    """Long and short USD per bar from the simulator's events on the venues a call aggregates."""
     ev = market.liquidation_events
     ts = ev["ts"].cast(pa.int64()).to_numpy()
     keep = (
-        np.isin(ev["venue"].to_numpy(zero_copy_only=False), ["binance", "okx", "bybit"])
+        np.isin(ev["venue"].to_numpy(zero_copy_only=False), list(venues))
         & (ev["asset"].to_numpy(zero_copy_only=False) == asset)
         & (ts >= start)
         & (ts < end)
@@ -67,10 +69,19 @@ def assert_bars_match(table: pa.Table, expected: dict[int, tuple[float, float]])
 def test_client_rows_equal_the_sandbox_truth(sandbox):
     http = coinglass.make_http(sandbox.base_url("coinglass"), SANDBOX_API_KEY, sleep=lambda s: None)
     table = coinglass.fetch_liquidation_aggregates(http, "BTC", START, END)
-    for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
-        part = table.filter(table["interval"].to_numpy(zero_copy_only=False) == interval)
-        assert_bars_match(part, truth(sandbox.state.market, "BTC", step, START, END))
-    assert table.filter(table["interval"].to_numpy(zero_copy_only=False) == "1d").num_rows == 4
+    exchange = table["exchange"].to_numpy(zero_copy_only=False)
+    for name, venues in (
+        ("All", ("binance", "okx", "bybit")),
+        ("Binance", ("binance",)),
+        ("Bybit", ("bybit",)),
+    ):
+        for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
+            part = table.filter(
+                (table["interval"].to_numpy(zero_copy_only=False) == interval) & (exchange == name)
+            )
+            assert_bars_match(part, truth(sandbox.state.market, "BTC", step, START, END, venues))
+    all_daily = (table["interval"].to_numpy(zero_copy_only=False) == "1d") & (exchange == "All")
+    assert table.filter(all_daily).num_rows == 4
 
 
 # -- the Dagster asset --------------------------------------------------------------------------------------------
@@ -115,7 +126,10 @@ def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):
     days = [date(2025, 10, 9 + i) for i in range(4)]
     table = pa.concat_tables(lake.read_partition("coinglass", "liquidation_aggregates", d) for d in days)
     for asset in ("BTC", "DOGE"):
-        mine = table.filter(table["asset"].to_numpy(zero_copy_only=False) == asset)
+        mine = table.filter(
+            (table["asset"].to_numpy(zero_copy_only=False) == asset)
+            & (table["exchange"].to_numpy(zero_copy_only=False) == "All")
+        )
         for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
             part = mine.filter(mine["interval"].to_numpy(zero_copy_only=False) == interval)
             assert_bars_match(part, truth(sandbox.state.market, asset, step, START, END))

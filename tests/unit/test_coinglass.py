@@ -56,7 +56,10 @@ def test_requests_carry_the_key_header_and_fetch_both_intervals_in_the_window():
 
     table = coinglass.fetch_liquidation_aggregates(fake(handler), "ETH", 0, 2 * 24 * HOUR)
     assert {r.headers[coinglass.KEY_HEADER] for r in seen} == {KEY}
-    assert {r.url.params["exchange_list"] for r in seen} == {"Binance,OKX,Bybit"}
+    # the sum over the three exchanges ('All') and each exchange on its own
+    assert {r.url.params["exchange_list"] for r in seen} == {"Binance,OKX,Bybit", "Binance", "OKX", "Bybit"}
+    assert set(table["exchange"].to_pylist()) == {"All", "Binance", "OKX", "Bybit"}
+    table = table.filter(table["exchange"].to_numpy(zero_copy_only=False) == "All")
     assert KEY not in "".join(str(r.url) for r in seen)  # only ever a header
     by_interval = {
         i: table.filter(table["interval"].to_numpy(zero_copy_only=False) == i) for i in ("1h", "1d")
@@ -79,6 +82,7 @@ def test_pages_forward_when_a_page_is_full():
         return httpx.Response(200, json=envelope(rows))
 
     table = coinglass.fetch_liquidation_aggregates(fake(handler), "BTC", 0, 50 * 24 * HOUR)
+    table = table.filter(table["exchange"].to_numpy(zero_copy_only=False) == "All")
     assert table.filter(table["interval"].to_numpy(zero_copy_only=False) == "1h").num_rows == 1200
     assert calls[:2] == [0, 999 * HOUR + 1]  # the next page starts just after the last bar
 
