@@ -360,42 +360,40 @@ def fetch_funding_rates(
     return to_table("funding_rates", (r for r in rows if start <= r["funding_time"] < end))
 
 
-def fetch_open_interest(
-    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT
-):
+def _fetch_hourly_stats(http, asset, start, end, *, path, parse, dataset, weight, page_limit):
+    """The rubik statistics endpoints share one shape: hourly arrays, newest first, paged back with `end`."""
     symbol = venue_symbol(VENUE, asset)
     pages = _pages_back(
         http,
-        "/api/v5/rubik/stat/contracts/open-interest-history",
+        path,
         {"instId": symbol, "period": HOURLY_BAR},
         start,
         end,
         _array_time,
         cursor="end",
         limit=page_limit,
-        weight=WEIGHT_10_PER_2S,
+        weight=weight,
     )
-    rows = {r["ts"]: r for page in pages for r in parse_open_interest(page, asset, symbol)}
-    return to_table("open_interest", (r for t, r in rows.items() if start <= t < end))
+    rows = {r["ts"]: r for page in pages for r in parse(page, asset, symbol)}
+    return to_table(dataset, (r for t, r in rows.items() if start <= t < end))
+
+
+def fetch_open_interest(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT
+):
+    return _fetch_hourly_stats(
+        http, asset, start, end, path="/api/v5/rubik/stat/contracts/open-interest-history",
+        parse=parse_open_interest, dataset="open_interest", weight=WEIGHT_10_PER_2S, page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_long_short_ratios(
     http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = STATS_PAGE_LIMIT
 ):
-    symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(
-        http,
-        "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
-        {"instId": symbol, "period": HOURLY_BAR},
-        start,
-        end,
-        _array_time,
-        cursor="end",
-        limit=page_limit,
-        weight=WEIGHT_5_PER_2S,
-    )
-    rows = {r["ts"]: r for page in pages for r in parse_long_short_ratio(page, asset, symbol)}
-    return to_table("long_short_ratios", (r for t, r in rows.items() if start <= t < end))
+    return _fetch_hourly_stats(
+        http, asset, start, end, path="/api/v5/rubik/stat/contracts/long-short-account-ratio-contract",
+        parse=parse_long_short_ratio, dataset="long_short_ratios", weight=WEIGHT_5_PER_2S, page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = CANDLE_PAGE_LIMIT):
