@@ -292,36 +292,37 @@ def fetch_funding_rates(
     return to_table("funding_rates", _in_window(rows, "funding_time", start, end))
 
 
-def fetch_open_interest(
-    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = OPEN_INTEREST_PAGE_LIMIT
-):
+def _fetch_hourly_by_cursor(http, asset, start, end, *, path, period_key, parse, dataset, page_limit):
+    """Open interest and account ratio share one shape: hourly records, newest first, cursor pagination."""
     pages = _page_back_by_cursor(
         http,
-        "/v5/market/open-interest",
-        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "intervalTime": "1h"},
+        path,
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), period_key: "1h"},
         start,
         end,
         _record_time("timestamp"),
         limit=page_limit,
     )
-    rows = [row for page in pages for row in parse_open_interest(page, asset)]
-    return to_table("open_interest", _in_window(rows, "ts", start, end))
+    rows = [row for page in pages for row in parse(page, asset)]
+    return to_table(dataset, _in_window(rows, "ts", start, end))
+
+
+def fetch_open_interest(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = OPEN_INTEREST_PAGE_LIMIT
+):
+    return _fetch_hourly_by_cursor(
+        http, asset, start, end, path="/v5/market/open-interest", period_key="intervalTime",
+        parse=parse_open_interest, dataset="open_interest", page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_long_short_ratios(
     http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = ACCOUNT_RATIO_PAGE_LIMIT
 ):
-    pages = _page_back_by_cursor(
-        http,
-        "/v5/market/account-ratio",
-        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "period": "1h"},
-        start,
-        end,
-        _record_time("timestamp"),
-        limit=page_limit,
-    )
-    rows = [row for page in pages for row in parse_account_ratio(page, asset)]
-    return to_table("long_short_ratios", _in_window(rows, "ts", start, end))
+    return _fetch_hourly_by_cursor(
+        http, asset, start, end, path="/v5/market/account-ratio", period_key="period",
+        parse=parse_account_ratio, dataset="long_short_ratios", page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = KLINE_PAGE_LIMIT):
