@@ -62,8 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "the liquidation recorder": subprocess.Popen(
                 [*cli, "liquidations", "--flush-seconds", "2"], env=env
             ),
-            # every 3 h from 02:00 UTC, so each day's last snapshot is at 23:00, keeps the demo within its time
-            # budget; the live schedule, and `levwatch record options` by default, take one every hour
+            # hourly, as the live schedule takes them: the replay's rate limits run on replayed time
             "the option snapshot replay": subprocess.Popen(
                 [
                     *cli,
@@ -73,9 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     "--end",
                     scenario.end.isoformat(),
                     "--step-minutes",
-                    "180",
-                    "--first-hour",
-                    "2",
+                    "60",
                 ],
                 env=env,
             ),  # fmt: skip

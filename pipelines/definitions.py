@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from dagster import Definitions, FreshnessPolicy
 
-from pipelines.defs.coinglass import COINGLASS_ASSETS, coinglass_resources
+from pipelines.defs.coinglass import coinglass_assets, coinglass_resources
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.defi import DEFI_CHECKS
 from pipelines.defs.etf import ETF_ASSETS, ETF_CHECKS
@@ -20,7 +20,7 @@ from pipelines.defs.schedules import SCHEDULES, main_job
 FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=3))
 
 defs = Definitions(
-    assets=[*RAW_ASSETS, *COINGLASS_ASSETS, *LIQUIDATION_ASSETS, *ETF_ASSETS, levwatch_dbt_models],
+    assets=[*RAW_ASSETS, *coinglass_assets(), *LIQUIDATION_ASSETS, *ETF_ASSETS, levwatch_dbt_models],
     asset_checks=[*ETF_CHECKS, *OPTIONS_CHECKS, *DEFI_CHECKS],
     jobs=[main_job],
     schedules=SCHEDULES,

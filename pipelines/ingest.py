@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pipelines.instruments import ASSETS
 from pipelines.lake import KEY_COLUMNS, TIME_COLUMN, Lake, empty_table
+from pipelines.lib.intervals import merge_intervals
 from pipelines.lib.timeutil import DAY_MS, day_start_ms, day_window_ms, ms_to_day
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import ApiCall, VenueHttp
@@ -106,8 +107,19 @@ def _unfetchable_day(venue: str, spec: DatasetSpec, day: date, status: str, lake
     ):
         kept = lake.read_partition(venue, spec.name, day)
         return DayResult(day, kept.num_rows, "kept", per_asset={})
-    lake.write_partition(venue, spec.name, day, empty_table(spec.name), status=status)
+    lake.write_partition(venue, spec.name, day, empty_table(spec.name), status=status, observed=[])
     return DayResult(day, 0, status)
+
+
+def observed_window(spec: DatasetSpec, day: date, now_ms: int) -> list[tuple[int, int]] | None:
+    """The part of the day a fetch at now_ms can see: from the retention horizon (or the day's start) to now.
+    None for snapshots, which see an instant, not a span."""
+    if spec.snapshot:
+        return None
+    lo, hi = day_window_ms(day)
+    if spec.retention_days is not None:
+        lo = max(lo, now_ms - spec.retention_days * DAY_MS)
+    return merge_intervals([(lo, min(hi, now_ms))])
 
 
 def _with_earlier_rows(lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table) -> pa.Table:
@@ -119,9 +131,10 @@ def _with_earlier_rows(lake: Lake, venue: str, spec: DatasetSpec, day: date, tab
     if earlier.num_rows == 0:
         return table
     keys = KEY_COLUMNS[spec.name]
-    fresh = set(zip(*(table[k].to_pylist() for k in keys), strict=True))
-    keep = pa.array([row not in fresh for row in zip(*(earlier[k].to_pylist() for k in keys), strict=True)])
-    return pa.concat_tables([earlier.filter(keep), table])
+    superseded = table.select(keys).group_by(keys).aggregate([])  # unique keys: the anti join needs no dupes
+    kept = earlier.join(superseded, keys=keys, join_type="left anti").select(table.column_names)
+    kept = kept.cast(table.schema)
+    return pa.concat_tables([kept, table])
 
 
 def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayResult]:
@@ -146,10 +159,14 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayRes
             counts[asset] = part.num_rows
             parts.append(part)
         table = pa.concat_tables(parts) if parts else empty_table(spec.name)
+        observed = observed_window(spec, day, now_ms)
         try:
             if spec.snapshot or spec.accumulate:
+                if observed is not None:
+                    earlier = lake.partition_observed(venue, spec.name, day) or []
+                    observed = merge_intervals([*earlier, *observed])
                 table = _with_earlier_rows(lake, venue, spec, day, table)
-            lake.write_partition(venue, spec.name, day, table, status="ok")
+            lake.write_partition(venue, spec.name, day, table, status="ok", observed=observed)
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc
         results.append(DayResult(day=day, rows=table.num_rows, status="ok", per_asset=counts))

@@ -6,6 +6,7 @@ No other module builds lake paths.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -253,6 +254,15 @@ KEY_COLUMNS = {
 }
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed
+# JSON [[start_ms, end_ms], ...]: the parts of the day the venue could serve when the file was written (and, for
+# datasets that accumulate, when earlier runs wrote it); absent on files written before it existed
+OBSERVED_KEY = b"levwatch.observed_ms"
+
+
+def _sort_keys(dataset: str) -> list[tuple[str, str]]:
+    """By time, then by key: the same rows always make the same file, whatever order they arrived in."""
+    columns = [TIME_COLUMN[dataset], *KEY_COLUMNS.get(dataset, ())]
+    return [(c, "ascending") for c in dict.fromkeys(columns)]
 
 
 class LakeError(RuntimeError):
@@ -274,14 +284,23 @@ class Lake:
         return str(self.dataset_dir(venue, dataset) / "date=*" / "data.parquet")
 
     def write_partition(
-        self, venue: str, dataset: str, day: date, table: pa.Table, *, status: str = "ok"
+        self,
+        venue: str,
+        dataset: str,
+        day: date,
+        table: pa.Table,
+        *,
+        status: str = "ok",
+        observed: list[tuple[int, int]] | None = None,
     ) -> Path:
         """Replace one day's file atomically: temp file, fsync, rename. Readers see the old or the new file."""
         table = conform(dataset, table)
         _check_in_day(dataset, table, day)
-        table = table.sort_by([(TIME_COLUMN[dataset], "ascending")])
+        table = table.sort_by(_sort_keys(dataset))
         meta = dict(table.schema.metadata or {})
         meta[STATUS_KEY] = status.encode()
+        if observed is not None:
+            meta[OBSERVED_KEY] = json.dumps([[int(s), int(e)] for s, e in observed]).encode()
         table = table.replace_schema_metadata(meta)
         target = self.partition_path(venue, dataset, day)
         _atomic_write(table, target)
@@ -289,7 +308,7 @@ class Lake:
 
     def write_file(self, venue: str, dataset: str, day: date, name: str, table: pa.Table) -> Path:
         """An extra file in a day's folder, for append-only logs such as api_health (one file per run)."""
-        table = conform(dataset, table).sort_by([(TIME_COLUMN[dataset], "ascending")])
+        table = conform(dataset, table).sort_by(_sort_keys(dataset))
         target = self.dataset_dir(venue, dataset) / f"date={day.isoformat()}" / name
         _atomic_write(table, target)
         return target
@@ -311,6 +330,14 @@ class Lake:
             return None
         meta = pq.read_schema(path).metadata or {}
         return meta.get(STATUS_KEY, b"ok").decode()
+
+    def partition_observed(self, venue: str, dataset: str, day: date) -> list[tuple[int, int]] | None:
+        """The day's observed windows as written, or None when the file has none (or does not exist)."""
+        path = self.partition_path(venue, dataset, day)
+        if not path.exists():
+            return None
+        raw = (pq.read_schema(path).metadata or {}).get(OBSERVED_KEY)
+        return None if raw is None else [(int(s), int(e)) for s, e in json.loads(raw)]
 
 
 def _schema(dataset: str) -> pa.Schema:

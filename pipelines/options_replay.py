@@ -5,11 +5,16 @@ book looked like at any clock time, so the demo replays its window: for each ste
 `POST /_sandbox/clock` and one snapshot is taken through the normal ingest code (ingest_days with now = the
 clock). Against a live venue this refuses: there is no clock to move. The original clock is restored afterwards;
 run it before (not during) other runs against the same sandbox, which would see the moving clock.
+
+Rate limits run on replayed time, on both sides: Deribit's credit pool is per second, and each step is a
+simulated hour, so the client's limiter and the sandbox's (which moves its windows with the clock) both see
+two requests an hour, as a live hourly schedule would.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +24,7 @@ from pipelines.ingest import DayResult, ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import floor_hour_ms, ms_to_day
 from pipelines.venues import deribit
+from pipelines.venues.http import WeightLimiter
 
 log = logging.getLogger(__name__)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -53,8 +59,14 @@ def sandbox_root(gateway_or_base_url: Any) -> str:
     return url
 
 
-def _set_clock(root: str, clock_ms: int) -> None:
-    httpx.post(f"{root}/_sandbox/clock", json={"clock_ms": clock_ms}, timeout=5).raise_for_status()
+class ReplayedTime:
+    """Wall-clock seconds plus the simulated time the replay has skipped: the client limiter's clock."""
+
+    def __init__(self) -> None:
+        self.skipped_s = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped_s
 
 
 def record_option_snapshots(
@@ -72,25 +84,33 @@ def record_option_snapshots(
     if end_ms <= start_ms:
         raise ValueError(f"empty replay window: end {end_ms} <= start {start_ms}")
     root = sandbox_root(gateway_or_base_url)
-    original = int(httpx.get(f"{root}/_sandbox/health", timeout=5).json()["clock_ms"])
     spec = deribit.DATASETS["options_snapshots"]
     results: list[DayResult] = []
-    try:
-        with deribit.make_http(f"{root}/{deribit.VENUE}") as http:
-            for clock in range(start_ms, end_ms, step_ms):
-                _set_clock(root, clock)
-                day_results = ingest_days(
-                    deribit.VENUE,
-                    spec,
-                    [ms_to_day(clock)],
-                    http=http,
-                    lake=lake,
-                    now_ms=clock,
-                    run_id=f"options-replay-{floor_hour_ms(clock)}",
-                    progress=progress,
-                )
-                results.extend(day_results)
-                progress(f"options snapshot at {ms_to_day(clock)} +{clock % 86_400_000 // 3_600_000}h")
-    finally:
-        _set_clock(root, original)
+    replayed = ReplayedTime()
+    limiter = WeightLimiter(deribit.LIMITER_CAPACITY, deribit.RATE_WINDOW_S, clock=replayed)
+    with httpx.Client(base_url=root, timeout=5) as control:
+
+        def set_clock(clock_ms: int) -> None:
+            control.post("/_sandbox/clock", json={"clock_ms": clock_ms}).raise_for_status()
+
+        original = int(control.get("/_sandbox/health").json()["clock_ms"])
+        try:
+            with deribit.make_http(f"{root}/{deribit.VENUE}", limiter=limiter) as http:
+                for clock in range(start_ms, end_ms, step_ms):
+                    set_clock(clock)
+                    replayed.skipped_s += step_ms / 1000
+                    day_results = ingest_days(
+                        deribit.VENUE,
+                        spec,
+                        [ms_to_day(clock)],
+                        http=http,
+                        lake=lake,
+                        now_ms=clock,
+                        run_id=f"options-replay-{floor_hour_ms(clock)}",
+                        progress=progress,
+                    )
+                    results.extend(day_results)
+                    progress(f"options snapshot at {ms_to_day(clock)} +{clock % 86_400_000 // 3_600_000}h")
+        finally:
+            set_clock(original)
     return results

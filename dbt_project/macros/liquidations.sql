@@ -70,7 +70,8 @@ venue_gap_minutes as (
 
 ),
 
--- A recorder gap silences the whole venue connection, so it concerns every asset, with events or not
+-- A recorder gap silences the whole venue connection, and a REST run's reach is the same for every asset, so a
+-- gap concerns every asset, with events or not
 gap_cells as (
 
     select
@@ -122,10 +123,7 @@ covered as (
             when has_sampled_rows or aggregate_rows > 0 or gap_minutes > 0 then 'sampled'
             else 'complete'
         end as coverage,
-        case
-            when venue in ('{{ var('liquidation_stream_venues') | join("', '") }}')
-                then least(coalesce(gap_minutes, 0), {{ cell_minutes }})
-        end as gap_minutes
+        least(coalesce(gap_minutes, 0), {{ cell_minutes }}) as gap_minutes
 
     from cells
 

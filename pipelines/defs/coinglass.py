@@ -1,10 +1,21 @@
 """raw/coinglass/liquidations: CoinGlass's aggregated liquidation history, only when COINGLASS_API_KEY is set.
 
-Without a key the asset yields nothing and logs why, so Dagster shows it skipped, not failed. A rejected key
-fails the run with a message that names the variable, never its value.
+Without a key the code location carries the asset as a spec that never runs, with the reason in its metadata:
+dbt keeps its lineage from it, and a run of everything is not held up by it (Dagster skips every step downstream
+of an output that is not produced, dagster-io/dagster#9408, so a skipped CoinGlass step would skip the whole dbt
+build). Materialized directly without a key, the asset yields nothing and logs why, so Dagster shows it skipped,
+not failed. A rejected key fails the run with a message that names the variable, never its value.
 """
 
-from dagster import AssetExecutionContext, AssetKey, ConfigurableResource, EnvVar, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    ConfigurableResource,
+    EnvVar,
+    MaterializeResult,
+    asset,
+)
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
@@ -28,12 +39,15 @@ def coinglass_resources() -> dict:
     return {"coinglass_credentials": CoinGlassCredentials(api_key=key if key.get_value() else None)}
 
 
+GROUP, KINDS = "raw_coinglass", {"python", "parquet", "coinglass"}
+
+
 @asset(
     key=ASSET_KEY,
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
-    group_name="raw_coinglass",
-    kinds={"python", "parquet", "coinglass"},
+    group_name=GROUP,
+    kinds=KINDS,
     description=coinglass.DATASET.description,
     metadata={"optional": f"runs only when {coinglass.KEY_ENV} is set"},
     output_required=False,
@@ -74,4 +88,19 @@ def raw_coinglass_liquidations(
     )
 
 
+# What the code location shows without a key: the same key, never executed, saying why.
+DISABLED_SPEC = AssetSpec(
+    key=ASSET_KEY,
+    partitions_def=DAILY,
+    group_name=GROUP,
+    kinds=KINDS,
+    description=coinglass.DATASET.description,
+    metadata={"status": f"{SKIPPED_MESSAGE}: set it and reload the code location to enable this asset"},
+)
+
 COINGLASS_ASSETS = [raw_coinglass_liquidations]
+
+
+def coinglass_assets() -> list:
+    """The executable asset when COINGLASS_API_KEY is set, else the disabled spec."""
+    return COINGLASS_ASSETS if EnvVar(coinglass.KEY_ENV).get_value() else [DISABLED_SPEC]

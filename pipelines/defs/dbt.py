@@ -66,13 +66,22 @@ class LevwatchTranslator(DagsterDbtTranslator):
         return "warehouse"
 
 
-TRANSLATOR = LevwatchTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+# Two sources may read one asset's files: the OKX liquidations and their parquet metadata (observed windows).
+TRANSLATOR = LevwatchTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+)
 
 
 def lake_sources() -> list[tuple[str, str]]:
-    """Every (venue, dataset) a dbt source reads: each needs its anchor file before dbt resolves the glob."""
+    """Every (venue, dataset) a dbt source reads: each needs its anchor file before dbt resolves the glob.
+    A source reading another view of a dataset's files (their metadata) names it in meta.lake_dataset."""
     manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
-    return sorted({(src["source_name"], src["name"]) for src in manifest["sources"].values()})
+    return sorted(
+        {
+            (src["source_name"], src["meta"].get("lake_dataset", src["name"]))
+            for src in manifest["sources"].values()
+        }
+    )
 
 
 def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:

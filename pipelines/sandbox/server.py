@@ -57,7 +57,7 @@ async def _health(request: web.Request) -> web.Response:
 async def _set_clock(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE_KEY]
     body = await request.json()
-    state.clock_ms = int(body["clock_ms"])
+    state.move_clock(int(body["clock_ms"]))
     return web.json_response({"clock_ms": state.clock_ms})
 
 

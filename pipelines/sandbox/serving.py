@@ -55,6 +55,7 @@ class SandboxState:
     requests: list[dict[str, Any]] = field(default_factory=list)  # an access log tests can inspect
     _limits: dict[tuple[str, str], deque] = field(default_factory=lambda: defaultdict(deque))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _jumped_s: float = 0.0  # forward clock moves, added to the wall clock that rate-limit windows run on
 
     @classmethod
     def from_market(cls, market: Market) -> SandboxState:
@@ -92,6 +93,16 @@ class SandboxState:
     def now_ms(self) -> int:
         return self.clock_ms
 
+    def move_clock(self, clock_ms: int) -> None:
+        """Set the clock (POST /_sandbox/clock). A forward move lets rate-limit windows elapse by as much, as
+        they would have in that time: a replay that takes one request per simulated hour is never throttled."""
+        with self._lock:
+            self._jumped_s += max(clock_ms - self.clock_ms, 0) / 1000
+            self.clock_ms = clock_ms
+
+    def _limit_now(self) -> float:
+        return time.monotonic() + self._jumped_s
+
     def take_fault(self, venue: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -104,15 +115,16 @@ class SandboxState:
 
     def used(self, venue: str, bucket: str, window_s: float) -> int:
         """Weight spent in the current window, as a venue reports it in a usage header."""
-        now = time.monotonic()
         with self._lock:
+            now = self._limit_now()
             return sum(w for t, w in self._limits[(venue, bucket)] if t > now - window_s)
 
     def spend(self, venue: str, bucket: str, weight: int, capacity: int, window_s: float) -> float | None:
-        """Charge a rate-limit bucket; return seconds to wait if it is over its limit (wall-clock based)."""
+        """Charge a rate-limit bucket; return seconds to wait if it is over its limit (wall-clock based, plus
+        forward clock moves)."""
         capacity = max(1, int(capacity * self.market.scenario.rate_limit_scale))
-        now = time.monotonic()
         with self._lock:
+            now = self._limit_now()
             spent = self._limits[(venue, bucket)]
             while spent and spent[0][0] <= now - window_s:
                 spent.popleft()

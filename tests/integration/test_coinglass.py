@@ -12,16 +12,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._serdes import serialize_value
 
 from pipelines.defs.coinglass import (
     ASSET_KEY,
     COINGLASS_ASSETS,
     SKIPPED_MESSAGE,
+    coinglass_assets,
     coinglass_resources,
 )
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.defs.resources import VenueGateway, gateway_from_settings
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
 from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
@@ -115,6 +117,30 @@ def test_without_a_key_the_asset_is_skipped_and_sends_nothing(sandbox, tmp_path,
     assert SKIPPED_MESSAGE in messages
     assert coinglass_requests(sandbox, since) == []
     assert not (tmp_path / "lake" / "coinglass").exists()
+
+
+@pytest.mark.parametrize("key", [None, "cg-some-key"])
+def test_dbt_lineage_runs_from_the_writing_asset_with_or_without_a_key(key, monkeypatch):
+    if key is None:
+        monkeypatch.delenv(coinglass.KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(coinglass.KEY_ENV, key)
+    defs = Definitions(
+        assets=[*coinglass_assets(), levwatch_dbt_models],
+        resources={"dbt": dbt_resource(), "venue_gateway": gateway_from_settings(), **coinglass_resources()},
+    )
+    graph = defs.resolve_asset_graph()
+    staging = AssetKey(["staging", "stg_coinglass__liquidation_aggregates"])
+    assert ASSET_KEY in graph.get(staging).parent_keys
+    # two sources read the OKX liquidation files (rows, and their metadata): both lead back to the writing asset
+    okx_key = AssetKey(["raw", "okx", "liquidations"])
+    for model in ("stg_okx__liquidations", "stg_okx__liquidation_partitions"):
+        assert graph.get(AssetKey(["staging", model])).parent_keys == {okx_key}
+    node = graph.get(ASSET_KEY)
+    # without a key the asset never runs, so a run of everything is not skipped behind it; it says why
+    assert node.is_executable == (key is not None)
+    if key is None:
+        assert SKIPPED_MESSAGE in node.metadata["status"]
 
 
 def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):

@@ -49,7 +49,9 @@ def source_datasets() -> dict[str, list[str]]:
     datasets: dict[str, list[str]] = {}
     for path in DBT_PROJECT.glob("models/staging/*/_*__sources.yml"):
         for source in yaml.safe_load(path.read_text())["sources"]:
-            datasets[source["name"]] = [table["name"] for table in source["tables"]]
+            datasets[source["name"]] = sorted(
+                {table.get("meta", {}).get("lake_dataset", table["name"]) for table in source["tables"]}
+            )
     return datasets
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import date
 
+import duckdb
 import httpx
 import numpy as np
 import pyarrow as pa
@@ -20,6 +21,7 @@ from pipelines.sandbox.server import SandboxServer
 from pipelines.sandbox.serving import SandboxState
 from pipelines.venues import okx
 from pipelines.venues.http import VenueError
+from tests.integration.test_dbt_marts import run_dbt, source_datasets
 
 OCT_10 = day_start_ms(date(2025, 10, 10))
 OCT_11 = day_start_ms(date(2025, 10, 11))
@@ -133,6 +135,44 @@ def test_ingest_writes_served_days_and_reruns_change_nothing(sandbox, tmp_path):
             assert_matches(mine, truth(sandbox.state.market, asset, start, start + DAY_MS, now))
 
 
+def test_each_day_records_the_span_the_venue_could_serve_and_runs_add_up(sandbox, tmp_path):
+    """An hourly run sees today up to now; the 00:30 run sees only yesterday from 00:30 on. What the runs could
+    see joins up in the partition's metadata, so a day is known to be whole only when its runs covered it."""
+    lake = Lake(tmp_path / "lake")
+    spec = okx.DATASETS["liquidations"]
+    oct_10, oct_11 = date(2025, 10, 10), date(2025, 10, 11)
+
+    def run(iso: str, days: list[date]) -> int:
+        now = set_clock(sandbox, iso)
+        ingest_days("okx", spec, days, http=client(sandbox), lake=lake, now_ms=now, assets=["ETH"])
+        return now
+
+    first = run("2025-10-10T06:05:00Z", [oct_10])
+    assert lake.partition_observed("okx", "liquidations", oct_10) == [(OCT_10, first)]
+    second = run("2025-10-10T07:05:00Z", [oct_10])
+    assert lake.partition_observed("okx", "liquidations", oct_10) == [(OCT_10, second)]
+    # then nothing until the next day's 20:00 run: 07:05 .. 20:00 of the 10th was never within reach
+    late = run("2025-10-11T20:00:00Z", [oct_10, oct_11])
+    assert lake.partition_observed("okx", "liquidations", oct_10) == [
+        (OCT_10, second),
+        (late - DAY_MS, OCT_11),
+    ]
+    assert lake.partition_observed("okx", "liquidations", oct_11) == [(OCT_11, late)]
+    table = lake.read_partition("okx", "liquidations", oct_10)
+    seen = truth(sandbox.state.market, "ETH", OCT_10, second, second)["ts"].tolist()
+    seen += truth(sandbox.state.market, "ETH", late - DAY_MS, OCT_11, late)["ts"].tolist()
+    assert sorted(table["ts"].cast(pa.int64()).to_pylist()) == sorted(seen)
+    # two days on, the 10th is beyond retention: its file and its record of what was seen stay as they were
+    run("2025-10-12T23:00:00Z", [oct_10])
+    assert lake.partition_observed("okx", "liquidations", oct_10) == [
+        (OCT_10, second),
+        (late - DAY_MS, OCT_11),
+    ]
+    # a day first asked about after it left the window: nothing of it was seen
+    run("2025-10-12T23:00:00Z", [date(2025, 10, 9)])
+    assert lake.partition_observed("okx", "liquidations", date(2025, 10, 9)) == []
+
+
 def test_many_liquidations_in_one_millisecond_across_a_page_boundary(sandbox_home, small_scenario, sandbox):
     # a market whose OKX BTC events 200..209 all happen in the same millisecond
     market = sandbox.state.market
@@ -162,3 +202,57 @@ def test_refusals_keep_the_okx_envelope(sandbox):
         http.get_json(PATH, {"instType": "SWAP", "instFamily": "NOPE-USDT", "state": "filled"})
     with pytest.raises(VenueError, match="51000"):
         http.get_json(PATH, {"instType": "SWAP", "instFamily": "BTC-USDT", "state": "filled", "limit": "101"})
+
+
+def test_marts_flag_the_hours_no_run_could_see(sandbox, tmp_path):
+    """Runs at 06:05 and 07:05 on 10 Oct, then not until 20:00 on 11 Oct: 07:05-20:00 of the 10th was never
+    served to a run, so the marts call that day sampled with those minutes as its gap, not complete."""
+    lake = Lake(tmp_path / "lake")
+    spec = okx.DATASETS["liquidations"]
+    oct_9, oct_10, oct_11 = date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11)
+    runs = (
+        ("2025-10-10T06:05:00Z", [oct_10]),
+        ("2025-10-10T07:05:00Z", [oct_10]),
+        ("2025-10-11T20:00:00Z", [oct_9, oct_10, oct_11]),
+    )
+    for iso, days in runs:
+        now = set_clock(sandbox, iso)
+        ingest_days("okx", spec, days, http=client(sandbox), lake=lake, now_ms=now, assets=["ETH"])
+    for venue, datasets in source_datasets().items():
+        for dataset in datasets:
+            lake.ensure_anchor(venue, dataset)
+    (tmp_path / "build").mkdir()
+    run_dbt(
+        tmp_path,
+        "build",
+        "--select",
+        "+liquidations_hourly",
+        "+liquidations_daily",
+        "--indirect-selection",
+        "cautious",
+    )
+
+    with duckdb.connect(str(tmp_path / "build" / "levwatch.duckdb"), read_only=True) as con:
+        daily = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select date, coverage, gap_minutes, total_usd from marts.liquidations_daily "
+                "where venue = 'okx' and asset = 'ETH' order by date"
+            ).fetchall()
+        }
+        hourly = dict(
+            con.execute(
+                "select hour(ts), gap_minutes from marts.liquidations_hourly "
+                "where venue = 'okx' and asset = 'ETH' and cast(ts as date) = '2025-10-10'"
+            ).fetchall()
+        )
+    unseen_minutes = (20 * 60) - (7 * 60 + 5)  # 07:05 .. 20:00
+    seen_usd = sum(truth(sandbox.state.market, "ETH", OCT_10, iso_to_ms(runs[1][0]), OCT_11)["notional_usd"])
+    seen_usd += sum(truth(sandbox.state.market, "ETH", OCT_10, OCT_11, iso_to_ms(runs[2][0]))["notional_usd"])
+    assert daily[oct_9] == ("none", 1440.0, 0.0)  # first asked for after it left the 24 hours
+    assert daily[oct_10][:2] == ("sampled", unseen_minutes)
+    assert daily[oct_10][2] == pytest.approx(seen_usd, rel=1e-9)  # what was seen: a lower bound
+    assert daily[oct_11][:2] == ("complete", 0.0)  # seen until the last look, 20:00
+    assert (
+        hourly[7] == 55.0 and hourly[19] == 60.0 and hourly.get(6, 0.0) == 0.0 and hourly.get(20, 0.0) == 0.0
+    )

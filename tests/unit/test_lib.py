@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 
+from pipelines.lib.intervals import merge_intervals
 from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import (
     PartitionKeyError,
@@ -60,3 +61,9 @@ def test_numbers_are_exact_and_missing_is_never_zero():
 def test_require_names_the_missing_field():
     with pytest.raises(PayloadError, match=r"row\[3\]: missing field 'fundingRate'"):
         require({"symbol": "BTCUSDT"}, "fundingRate", "row[3]")
+
+
+def test_merge_intervals_joins_overlaps_and_touches_and_drops_empties():
+    assert merge_intervals([]) == []
+    assert merge_intervals([(5, 9), (0, 3), (3, 4), (8, 12), (20, 20), (30, 25)]) == [(0, 4), (5, 12)]
+    assert merge_intervals([(0, 10), (2, 3)]) == [(0, 10)]

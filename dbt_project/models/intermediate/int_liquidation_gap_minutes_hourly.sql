@@ -1,9 +1,36 @@
 with
 
-gaps as (
+recorder_gaps as (
 
     {{ union_venue_staging('liquidation_gaps', var('liquidation_stream_venues'), ['venue', 'gap_start', 'gap_end'],
         where='gap_end > gap_start') }}
+
+),
+
+rest_unobserved as (
+
+    select * from {{ ref('int_okx_liquidation_unobserved_windows') }}
+
+),
+
+-- A stream recorder's disconnects, and the hours beyond the reach of every OKX REST run
+gaps as (
+
+    select
+        venue,
+        gap_start,
+        gap_end
+
+    from recorder_gaps
+
+    union all
+
+    select
+        venue,
+        gap_start,
+        gap_end
+
+    from rest_unobserved
 
 ),
 
