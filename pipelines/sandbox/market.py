@@ -289,8 +289,17 @@ def simulate(scenario: Scenario) -> Market:
         )
 
         price = np.exp(close_lp)
-        hist_long *= 1 - close_rate
-        hist_short *= 1 - close_rate
+        closing = close_rate
+        if scenario.derisk_distance > 0 and scenario.derisk_hours > 0:
+            distance = np.abs(grid - close_lp[:, None])  # (A, BINS): how far each liquidation price is
+            closing = (
+                close_rate
+                + np.minimum(
+                    step / (scenario.derisk_hours * 60) * np.exp(-distance / scenario.derisk_distance), 0.5
+                )[None]
+            )
+        hist_long *= 1 - closing
+        hist_short *= 1 - closing
         _open(
             hist_long,
             hist_short,

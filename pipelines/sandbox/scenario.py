@@ -75,6 +75,10 @@ class Scenario:
     long_bias: float
     maintenance_margin: float
     impact_half_life_minutes: float
+    # traders de-risk near liquidation: a position whose liquidation price is d (log) from the market closes at an
+    # extra rate of exp(-d / derisk_distance) per derisk_hours; 0 turns it off
+    derisk_distance: float = 0.0
+    derisk_hours: float = 0.0
     rate_limit_scale: float = 1.0  # multiply venue limits, so tests can exercise 429s cheaply
     digest: str = field(default="")
 
@@ -201,6 +205,8 @@ def _parse(doc: dict, digest: str) -> Scenario:
         long_bias=float(doc.get("long_bias", 0.58)),
         maintenance_margin=float(doc.get("maintenance_margin", 0.005)),
         impact_half_life_minutes=float(doc.get("impact_half_life_minutes", 45)),
+        derisk_distance=float(doc.get("derisk_distance", 0.0)),
+        derisk_hours=float(doc.get("derisk_hours", 0.0)),
         rate_limit_scale=float(doc.get("rate_limit_scale", 1.0)),
         digest=digest,
     )

@@ -1,6 +1,6 @@
 """`make bench`: the long runs, with figures printed (not asserted).
 
-- simulating the default scenario (time, peak memory)
+- simulating the default scenario (time, peak memory), and its figures beside the public ones it aims at
 - backfilling the default window from the sandbox into a fresh lake, per venue and dataset (time, requests, rows)
 - one ranged dbt build over that lake (time)
 - parser throughput on a large synthetic Binance page
@@ -20,6 +20,7 @@ from pathlib import Path
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import days_between
+from pipelines.sandbox.calibration import calibration_report
 from pipelines.sandbox.market import simulate
 from pipelines.sandbox.scenario import load_scenario
 from pipelines.sandbox.server import make_server
@@ -38,6 +39,7 @@ def bench_simulation(scenario) -> None:
         f"simulate '{scenario.name}' ({scenario.start}..{scenario.end}): {elapsed:.1f} s, "
         f"{market.hourly.num_rows} hourly rows, peak RSS {peak_mb:.0f} MB"
     )
+    print(calibration_report(market))
 
 
 def bench_backfill(scenario, home: Path) -> None:
