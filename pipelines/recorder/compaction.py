@@ -72,7 +72,7 @@ def day_is_covered(landing: Landing, venue: str, day: date) -> bool:
 
 def compact_day(lake: Lake, landing: Landing, venue: str, day: date) -> CompactionResult:
     start, end = day_window_ms(day)
-    landed = landing.read(venue, EVENTS)
+    landed = landing.read(venue, EVENTS, window=(start, end))
     day_rows = _in_window(landed, "ts", start, end)
     events = dedupe_events(day_rows)
     gaps = dedupe_gaps(_in_window(landing.read(venue, GAPS), "gap_start", start, end))

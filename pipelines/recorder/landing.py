@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +19,9 @@ import pyarrow.parquet as pq
 from pipelines.lake import SCHEMAS, LakeError, _atomic_write, conform, empty_table
 
 EVENTS, GAPS = "liquidations", "liquidation_gaps"
+# An event's trade time precedes the push that carries it by milliseconds; a file is read for a window if the
+# stream time it vouches for comes within this margin of it
+TRADE_TIME_MARGIN_MS = 3_600_000
 COVERED_FROM, COVERED_UNTIL, RECORDER = (
     b"levwatch.covered_from_ms",
     b"levwatch.covered_until_ms",
@@ -88,20 +92,38 @@ class Landing:
             return []
         return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))  # not temp files
 
-    def read(self, venue: str, dataset: str) -> pa.Table:
-        """Every landed row, in file-name order (each recorder's files in write order)."""
-        tables = [pq.read_table(path, schema=SCHEMAS[dataset]) for path in self.files(venue, dataset)]
+    def files_for_window(self, venue: str, start_ms: int, end_ms: int) -> list[Path]:
+        """The events files that can hold events in [start, end): those whose vouched stream time comes within
+        TRADE_TIME_MARGIN_MS of it, and any that vouch for nothing. Compacting a day then reads that day's
+        files, not the whole history of a long-running recorder."""
+        kept = []
+        for path in self.files(venue, EVENTS):
+            cov = self.coverage(path)
+            lo = cov.covered_from_ms if cov.covered_from_ms is not None else cov.covered_until_ms
+            hi = cov.covered_until_ms
+            if (
+                lo is None
+                or hi is None
+                or (lo - TRADE_TIME_MARGIN_MS < end_ms and hi + TRADE_TIME_MARGIN_MS >= start_ms)
+            ):
+                kept.append(path)
+        return kept
+
+    def read(self, venue: str, dataset: str, window: tuple[int, int] | None = None) -> pa.Table:
+        """Every landed row, in file-name order (each recorder's files in write order); with a window, events
+        files that cannot hold events in it are skipped (gap files are few and always read)."""
+        paths = (
+            self.files_for_window(venue, *window)
+            if window is not None and dataset == EVENTS
+            else self.files(venue, dataset)
+        )
+        tables = [pq.read_table(path, schema=SCHEMAS[dataset]) for path in paths]
         if not tables:
             return empty_table(dataset)
         return pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
 
     def coverage(self, path: Path) -> Coverage:
-        meta = pq.read_schema(path).metadata or {}
-
-        def number(key: bytes) -> int | None:
-            return int(meta[key]) if key in meta else None
-
-        return Coverage(meta.get(RECORDER, b"").decode(), number(COVERED_FROM), number(COVERED_UNTIL))
+        return _coverage(str(path))
 
     def coverages(self, venue: str) -> list[Coverage]:
         return [self.coverage(p) for p in self.files(venue, EVENTS)]
@@ -116,3 +138,14 @@ class Landing:
     def newest_file_mtime(self, venue: str) -> float | None:
         files = self.files(venue, EVENTS)
         return max(os.stat(p).st_mtime for p in files) if files else None
+
+
+@lru_cache(maxsize=200_000)
+def _coverage(path: str) -> Coverage:
+    """A landing file's coverage metadata; cached, since a landing file is written once and never rewritten."""
+    meta = pq.read_schema(path).metadata or {}
+
+    def number(key: bytes) -> int | None:
+        return int(meta[key]) if key in meta else None
+
+    return Coverage(meta.get(RECORDER, b"").decode(), number(COVERED_FROM), number(COVERED_UNTIL))

@@ -4,6 +4,7 @@
 - backfilling the default window from the sandbox into a fresh lake, per venue and dataset (time, requests, rows)
 - one ranged dbt build over that lake (time)
 - parser throughput on a large synthetic Binance page
+- compacting one day of a week of landing files (a recorder flushing every minute)
 """
 
 from __future__ import annotations
@@ -100,6 +101,41 @@ def bench_parser() -> None:
     print(f"parse binance funding: {per_row_us:.1f} us per row")
 
 
+def bench_compaction(home: Path, days: int = 7) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pipelines.lib.timeutil import day_start_ms
+    from pipelines.recorder.compaction import compact_day
+    from pipelines.recorder.landing import EVENTS, Landing
+
+    landing, lake = Landing(home / "landing"), Lake(home / "lake")
+    first = day_start_ms(datetime(2025, 10, 1, tzinfo=UTC).date())
+    started = time.perf_counter()
+    for minute in range(days * 1440):
+        t = first + minute * 60_000
+        rows = [
+            {
+                "venue": "bybit", "asset": "BTC", "symbol": "BTCUSDT",
+                "ts": datetime.fromtimestamp((t + i * 7_000) / 1000, tz=UTC), "side": "long", "price": 1.0,
+                "qty_coin": 1.0, "notional_usd": 1.0, "source": "stream", "event_key": f"{t}-{i}", "raw": "{}",
+            }
+            for i in range(5)
+        ]  # fmt: skip
+        landing.write("bybit", EVENTS, "bench", minute, rows, coverage=(t, t + 60_000))
+    written = time.perf_counter() - started
+    day = (datetime(2025, 10, 1, tzinfo=UTC) + timedelta(days=days // 2)).date()
+    started = time.perf_counter()
+    everything = landing.read("bybit", EVENTS).num_rows
+    read_all = time.perf_counter() - started
+    started = time.perf_counter()
+    result = compact_day(lake, landing, "bybit", day)
+    compacted = time.perf_counter() - started
+    print(
+        f"landing: {days * 1440} files written in {written:.0f} s; reading all {everything} rows takes "
+        f"{read_all:.1f} s; compacting {day} ({result.rows} events) takes {compacted:.1f} s"
+    )
+
+
 def main() -> None:
     scenario = load_scenario()
     bench_simulation(scenario)
@@ -108,6 +144,8 @@ def main() -> None:
         home = Path(tmp)
         bench_backfill(scenario, home)
         bench_dbt(scenario, home)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_compaction(Path(tmp))
 
 
 if __name__ == "__main__":
