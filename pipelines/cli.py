@@ -29,34 +29,9 @@ def prepare_home(home: Path) -> Path:
     return dagster_home
 
 
-MARKET_MARKER = (
-    Path("sandbox") / "lake_market.txt"
-)  # under $LEVWATCH_HOME: the market the lake was filled from
-MARKET_DATA = ("lake", "landing")
-
-
-def set_aside_other_market(home: Path, market_id: str) -> Path | None:
-    """Before the demo fills the lake from the sandbox market `market_id`: if the lake and landing area hold data
-    from another market (another scenario, or a simulator change), or from an unknown source, move them aside.
-    Recorded streams and rolling-window days accumulate rather than being replaced, so two markets would mix.
-    Returns where the old data went, or None when there was nothing to move."""
-    marker = home / MARKET_MARKER
-    previous = marker.read_text().strip() if marker.exists() else None
-    present = [name for name in MARKET_DATA if (home / name).exists()]
-    moved_to = None
-    if present and previous != market_id:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        moved_to = home / "sandbox" / f"set-aside-{stamp}-{previous or 'unknown-source'}"
-        moved_to.mkdir(parents=True)
-        for name in present:
-            (home / name).rename(moved_to / name)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(market_id + "\n")
-    return moved_to
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole product on the sandbox: record the liquidation streams' replay, then one ranged Dagster run."""
+    from pipelines.lake_origin import set_aside_other_market
     from pipelines.report import summary
     from pipelines.sandbox.server import make_server
 

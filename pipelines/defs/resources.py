@@ -9,6 +9,7 @@ import httpx
 from dagster import ConfigurableResource
 
 from pipelines.lake import Lake
+from pipelines.lake_origin import require_live_home
 from pipelines.settings import load_settings
 from pipelines.venues.http import VenueHttp
 from pipelines.venues.registry import VENUE_MODULES
@@ -46,6 +47,8 @@ class VenueGateway(ConfigurableResource):
 
     @property
     def lake(self) -> Lake:
+        if self.source == "live":
+            require_live_home(Path(self.home))
         return Lake(Path(self.home) / "lake")
 
 

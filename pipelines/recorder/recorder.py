@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from pipelines.lake_origin import require_live_home
 from pipelines.recorder.landing import EVENTS, GAPS, Landing
 from pipelines.recorder.streams import PARSERS, StreamParseError, configured_symbols, message_time_ms
 
@@ -356,6 +357,8 @@ def record_liquidations(
         config.backoff_initial_s, config.backoff_max_s = 0.05, 1.0
         if config.until_ms is None:
             config.until_ms = _replay_end(sandbox_url)
+    else:
+        require_live_home(settings.home)
     recorder = Recorder(Landing.under(settings.home), ws_urls, config=config, clock=clock)
 
     async def main() -> None:

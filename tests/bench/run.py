@@ -67,9 +67,10 @@ def bench_backfill(scenario, home: Path) -> None:
 
 
 def bench_dbt(scenario, home: Path) -> None:
-    for venue, module in VENUE_MODULES.items():
-        for dataset in module.DATASETS:
-            Lake(home / "lake").ensure_anchor(venue, dataset)
+    from pipelines.defs.dbt import lake_sources  # reads dbt's manifest, so imported only here
+
+    for venue, dataset in lake_sources():  # every glob dbt reads, recorder and CoinGlass datasets included
+        Lake(home / "lake").ensure_anchor(venue, dataset)
     (home / "build").mkdir(exist_ok=True)
     env = {**os.environ, "LEVWATCH_HOME": str(home)}
     dbt_vars = json.dumps({"start_date": scenario.start.isoformat(), "end_date": scenario.end.isoformat()})

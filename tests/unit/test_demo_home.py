@@ -1,6 +1,9 @@
 """The demo's lake belongs to one simulated market: another market's data is moved aside, never merged."""
 
-from pipelines.cli import set_aside_other_market
+import pytest
+
+from pipelines.defs.resources import VenueGateway
+from pipelines.lake_origin import LakeOriginError, set_aside_other_market
 
 
 def test_the_demo_sets_aside_a_lake_filled_from_another_market(tmp_path):
@@ -27,3 +30,17 @@ def test_a_lake_of_unknown_origin_is_set_aside_not_merged(tmp_path):
     moved = set_aside_other_market(tmp_path, "default-aaa")
     assert moved is not None and moved.name.endswith("-unknown-source")
     assert (moved / "lake" / "live.txt").read_text() == "recorded live"
+
+
+def test_live_runs_refuse_a_home_the_demo_filled(tmp_path):
+    live, sandbox = (
+        VenueGateway(home=str(tmp_path), source="live"),
+        VenueGateway(home=str(tmp_path), source="sandbox"),
+    )
+    assert live.lake.root == tmp_path / "lake"  # a fresh home: fine
+    (tmp_path / "lake").mkdir()
+    set_aside_other_market(tmp_path, "default-aaa")  # the demo fills it from a simulated market
+    (tmp_path / "lake").mkdir()
+    with pytest.raises(LakeOriginError, match="simulated market 'default-aaa'.*LEVWATCH_HOME"):
+        live.lake  # noqa: B018 - the property is the check
+    assert sandbox.lake.root == tmp_path / "lake"  # the sandbox may keep filling it
