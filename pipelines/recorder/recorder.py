@@ -353,8 +353,9 @@ def record_liquidations(
             ws_urls = {venue: server.ws_url(venue) for venue in venues}
             sandbox_url = server.url
         clock = ReplayClock(sandbox_url)
-        # replayed time moves ~1e5 times faster than the wall: reconnect fast or a retry costs simulated hours
-        config.backoff_initial_s, config.backoff_max_s = 0.05, 1.0
+        # replayed time moves ~1e5 times faster than the wall (a simulated day per second): a 10 ms wait is
+        # already ~15 simulated minutes, so reconnect at once or a venue outage turns into hours of gap
+        config.backoff_initial_s, config.backoff_max_s = 0.002, 0.01
         if config.until_ms is None:
             config.until_ms = _replay_end(sandbox_url)
     else:
