@@ -17,10 +17,9 @@ from dagster import (
     asset,
 )
 
+from pipelines.defs.ingest import ingest_partition_window
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.ingest import ingest_days
-from pipelines.lib.timeutil import days_between, parse_day
 from pipelines.venues import coinglass
 
 ASSET_KEY = AssetKey(["raw", "coinglass", "liquidations"])
@@ -39,16 +38,19 @@ def coinglass_resources() -> dict:
     return {"coinglass_credentials": CoinGlassCredentials(api_key=key if key.get_value() else None)}
 
 
-GROUP, KINDS = "raw_coinglass", {"python", "parquet", "coinglass"}
+# What the executable asset and the disabled spec share
+SPEC_ATTRIBUTES = {
+    "key": ASSET_KEY,
+    "partitions_def": DAILY,
+    "group_name": "raw_coinglass",
+    "kinds": {"python", "parquet", "coinglass"},
+    "description": coinglass.DATASET.description,
+}
 
 
 @asset(
-    key=ASSET_KEY,
-    partitions_def=DAILY,
+    **SPEC_ATTRIBUTES,
     backfill_policy=SINGLE_RUN,
-    group_name=GROUP,
-    kinds=KINDS,
-    description=coinglass.DATASET.description,
     metadata={"optional": f"runs only when {coinglass.KEY_ENV} is set"},
     output_required=False,
     pool="venue_coinglass",
@@ -60,41 +62,22 @@ def raw_coinglass_liquidations(
     if not api_key:
         context.log.info(SKIPPED_MESSAGE)
         return
-    window = context.partition_key_range
-    days = days_between(parse_day(window.start), parse_day(window.end))
-    lake = venue_gateway.lake
     http = coinglass.make_http(
         venue_gateway.base_url(coinglass.VENUE), api_key, timeout_s=venue_gateway.timeout_s
     )
-    try:
-        results = ingest_days(
-            coinglass.VENUE,
-            coinglass.DATASET,
-            days,
-            http=http,
-            lake=lake,
-            now_ms=venue_gateway.now_ms(),
-            run_id=context.run.run_id,
-            progress=context.log.info,
-        )
-    finally:
-        http.close()
+    results = ingest_partition_window(context, venue_gateway, coinglass.VENUE, coinglass.DATASET, http)
     yield MaterializeResult(
         metadata={
             "days": len(results),
             "rows": sum(r.rows for r in results),
-            "lake_path": str(lake.dataset_dir(coinglass.VENUE, coinglass.DATASET.name)),
+            "lake_path": str(venue_gateway.lake.dataset_dir(coinglass.VENUE, coinglass.DATASET.name)),
         }
     )
 
 
 # What the code location shows without a key: the same key, never executed, saying why.
 DISABLED_SPEC = AssetSpec(
-    key=ASSET_KEY,
-    partitions_def=DAILY,
-    group_name=GROUP,
-    kinds=KINDS,
-    description=coinglass.DATASET.description,
+    **SPEC_ATTRIBUTES,
     metadata={"status": f"{SKIPPED_MESSAGE}: set it and reload the code location to enable this asset"},
 )
 

@@ -13,15 +13,40 @@ from dagster import (
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.ingest import ingest_days
+from pipelines.ingest import DayResult, ingest_days
 from pipelines.lib.raw_checks import CHECKS, run_checks
 from pipelines.lib.timeutil import days_between, parse_day
 from pipelines.venues.base import DatasetSpec
+from pipelines.venues.http import VenueHttp
 from pipelines.venues.registry import VENUE_MODULES
 
 
 def raw_asset_key(venue: str, dataset: str) -> AssetKey:
     return AssetKey(["raw", venue, dataset])
+
+
+def ingest_partition_window(
+    context: AssetExecutionContext,
+    venue_gateway: VenueGateway,
+    venue: str,
+    spec: DatasetSpec,
+    http: VenueHttp,
+) -> list[DayResult]:
+    """The run's whole partition window, day by day through ingest_days, with this client (closed after)."""
+    window = context.partition_key_range
+    try:
+        return ingest_days(
+            venue,
+            spec,
+            days_between(parse_day(window.start), parse_day(window.end)),
+            http=http,
+            lake=venue_gateway.lake,
+            now_ms=venue_gateway.now_ms(),
+            run_id=context.run.run_id,
+            progress=context.log.info,
+        )
+    finally:
+        http.close()
 
 
 def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
@@ -39,23 +64,8 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
         pool="venue_" + venue,  # runs that call the same venue take turns, so rate limits hold
     )
     def _raw(context: AssetExecutionContext, venue_gateway: VenueGateway):
-        window = context.partition_key_range
-        days = days_between(parse_day(window.start), parse_day(window.end))
         lake = venue_gateway.lake
-        http = venue_gateway.http(venue)
-        try:
-            results = ingest_days(
-                venue,
-                spec,
-                days,
-                http=http,
-                lake=lake,
-                now_ms=venue_gateway.now_ms(),
-                run_id=context.run.run_id,
-                progress=context.log.info,
-            )
-        finally:
-            http.close()
+        results = ingest_partition_window(context, venue_gateway, venue, spec, venue_gateway.http(venue))
         for status in sorted({r.status for r in results} - {"ok"}):
             days = [r.day for r in results if r.status == status]
             context.log.info(f"{venue}/{spec.name}: {len(days)} days {status} ({days[0]}..{days[-1]})")
