@@ -27,6 +27,7 @@ DEFAULT_WS_URLS: dict[str, str] = {
 }
 
 SOURCES = ("live", "sandbox")
+RETENTION_MODES = ("archive", "delete")  # what happens to a landing file once the lake holds all of it
 
 
 class SettingsError(ValueError):
@@ -44,6 +45,9 @@ class Settings:
     sandbox_url: str | None = None  # a sandbox already serving (e.g. the demo's); else one starts in-process
     http_timeout_s: float = 10.0
     max_retries: int = 5
+    landing_retention_days: int = 7  # a landing file stays this many days after the stream time it covers
+    landing_retention_mode: str = "archive"  # then it is moved to landing/<venue>/archive/ (or deleted)
+    recorder_max_buffered_events: int = 500_000  # per venue; the recorder stops loudly past it
 
     @property
     def lake_dir(self) -> Path:
@@ -98,6 +102,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         timeout = float(timeout_raw)
     except ValueError:
         raise SettingsError(f"LEVWATCH_HTTP_TIMEOUT_S must be a number, got {timeout_raw!r}") from None
+    retention_days = _int_setting(env, "LEVWATCH_LANDING_RETENTION_DAYS", 7, minimum=1)
+    retention_mode = (env.get("LEVWATCH_LANDING_RETENTION") or "archive").strip().lower()
+    if retention_mode not in RETENTION_MODES:
+        raise SettingsError(
+            f"LEVWATCH_LANDING_RETENTION must be one of {RETENTION_MODES}, got {retention_mode!r}"
+        )
+    max_buffered = _int_setting(env, "LEVWATCH_RECORDER_MAX_BUFFERED_EVENTS", 500_000, minimum=1)
     return Settings(
         home=home,
         source=source,
@@ -107,4 +118,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         sandbox_scenario=Path(scenario).resolve() if scenario else None,
         sandbox_url=(env.get("LEVWATCH_SANDBOX_URL") or "").rstrip("/") or None,
         http_timeout_s=timeout,
+        landing_retention_days=retention_days,
+        landing_retention_mode=retention_mode,
+        recorder_max_buffered_events=max_buffered,
     )
+
+
+def _int_setting(env: dict[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value

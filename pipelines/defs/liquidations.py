@@ -2,7 +2,8 @@
 
 Each asset writes, per day of its run's range, both `lake/<venue>/liquidations` and `lake/<venue>/liquidation_gaps`
 (the gaps are part of the same asset: they only mean something next to the events they qualify). The recorder
-itself runs outside Dagster (`levwatch record liquidations`); these assets only read what it landed.
+itself runs outside Dagster (`levwatch record liquidations`); these assets only read what it landed, then retire
+landing files the lake now holds in full (retention.py).
 """
 
 import time
@@ -26,16 +27,20 @@ from pipelines.defs.resources import VenueGateway
 from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
 from pipelines.recorder.compaction import compact_day, gap_minutes
 from pipelines.recorder.landing import GAPS, Landing
+from pipelines.recorder.retention import retire_landing
+from pipelines.settings import load_settings
 
 STREAM_VENUES = ("binance", "bybit")
-FRESHNESS_WARN_MINUTES, FRESHNESS_ERROR_MINUTES = 10, 60  # the recorder lands a file every minute
+# the recorder lands a file every minute, and hears a heartbeat reply every 20 s on a quiet stream
+FRESHNESS_WARN_MINUTES, FRESHNESS_ERROR_MINUTES = 10, 60
 GAP_WARN_MINUTES = 15.0  # per venue per day
 MAX_EVENT_NOTIONAL_USD = 1e9
 
 CHECKS = {
     "recorder_freshness": (
-        f"Newest landing file younger than {FRESHNESS_WARN_MINUTES} min (WARN) / {FRESHNESS_ERROR_MINUTES} min "
-        "(ERROR); only judged when the run includes today's partition."
+        f"The recorder heard from the venue (an event or a heartbeat reply, per landing metadata) within "
+        f"{FRESHNESS_WARN_MINUTES} min (WARN) / {FRESHNESS_ERROR_MINUTES} min (ERROR); file times are not "
+        "trusted (a recorder whose stream died still writes files). Only judged when the run includes today."
     ),
     "gap_minutes": f"Minutes of recorder gaps per day (metadata); WARN over {GAP_WARN_MINUTES:g} on any day.",
     "duplicate_events": "No event_key repeats within a written partition.",
@@ -46,19 +51,27 @@ CHECKS = {
 def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s: float) -> AssetCheckResult:
     if today not in days:
         return AssetCheckResult(passed=True, description="no partition of today in this run: not judged")
-    newest = landing.newest_file_mtime(venue)
-    age_min = None if newest is None else (now_s - newest) / 60
-    meta = {"newest_landing_age_minutes": -1.0 if age_min is None else round(age_min, 2)}
+    heard_ms, event_ms = landing.last_heard(venue)
+    age_min = None if heard_ms is None else (now_s * 1000 - heard_ms) / 60_000
+    event_age = None if event_ms is None else (now_s * 1000 - event_ms) / 60_000
+    meta = {
+        "last_heard_minutes_ago": -1.0 if age_min is None else round(age_min, 2),
+        "last_event_minutes_ago": -1.0 if event_age is None else round(event_age, 2),
+    }
     if age_min is not None and age_min <= FRESHNESS_WARN_MINUTES:
         return AssetCheckResult(
-            passed=True, metadata=meta, description=f"newest landing file {age_min:.1f} min old"
+            passed=True, metadata=meta, description=f"last heard from {venue} {age_min:.1f} min ago"
         )
     severity = (
         AssetCheckSeverity.WARN
         if age_min is not None and age_min <= FRESHNESS_ERROR_MINUTES
         else AssetCheckSeverity.ERROR
     )
-    text = "no landing file at all" if age_min is None else f"newest landing file is {age_min:.1f} min old"
+    text = (
+        "the landing area records nothing heard from the stream"
+        if age_min is None
+        else f"last heard from the stream {age_min:.1f} min ago"
+    )
     return AssetCheckResult(passed=False, severity=severity, metadata=meta, description=f"{venue}: {text}")
 
 
@@ -125,6 +138,11 @@ def _build(venue: str) -> AssetsDefinition:
         results = [compact_day(lake, landing, venue, day) for day in days]
         for r in results:
             context.log.info(f"{venue}/liquidations {r.day}: {r.rows} events, {r.gaps} gaps ({r.status})")
+        today = ms_to_day(venue_gateway.now_ms())
+        settings = load_settings()
+        retention = retire_landing(
+            lake, landing, venue, today, settings.landing_retention_days, settings.landing_retention_mode
+        )
         yield MaterializeResult(
             metadata={
                 "days": len(results),
@@ -133,9 +151,11 @@ def _build(venue: str) -> AssetsDefinition:
                 "gap_rows": sum(r.gaps for r in results),
                 "days_not_recorded": sum(r.status == "not_recorded" for r in results),
                 "lake_path": str(lake.dataset_dir(venue, "liquidations")),
+                "landing_files_retired": retention.retired,
+                "landing_files_old_but_not_in_lake": retention.held_back,
+                "dead_letters": landing.dead_letter_count(venue),
             }
         )
-        today = ms_to_day(venue_gateway.now_ms())
         checks = [
             ("recorder_freshness", freshness(landing, venue, days, today, time.time())),
             ("gap_minutes", gap_check(landing, venue, days)),

@@ -1,7 +1,9 @@
 """Landing area -> lake: one day of a venue's recorded liquidations (deduplicated by event_key) and its gaps.
 
-Each day's partition is rewritten whole and atomically from everything landed, so re-running a day gives the same
-file. A day no landing file vouches for (no coverage, no events, no gaps) is written empty with status
+A day's partition is rewritten whole and atomically from what the lake already holds for it merged with everything
+landed for it, deduplicated by event key, so re-running a day gives the same file, and a day whose landing files
+were retired (retention.py) keeps every event it had: compaction never writes a day with fewer events. A day no
+landing file vouches for (no coverage, no events, no gaps) and not recorded before is written empty with status
 `not_recorded`: the stream was not being recorded, which is different from a quiet day.
 """
 
@@ -12,8 +14,9 @@ from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from pipelines.lake import Lake
+from pipelines.lake import SCHEMAS, Lake
 from pipelines.lib.timeutil import day_window_ms
 from pipelines.recorder.landing import EVENTS, GAPS, Landing
 
@@ -70,18 +73,37 @@ def day_is_covered(landing: Landing, venue: str, day: date) -> bool:
     return False
 
 
+def in_lake(lake: Lake, venue: str, dataset: str, day: date) -> pa.Table:
+    """The day as the lake holds it now (empty if never written)."""
+    path = lake.partition_path(venue, dataset, day)
+    if not path.exists():
+        return SCHEMAS[dataset].empty_table()
+    return pq.read_table(path, schema=SCHEMAS[dataset]).replace_schema_metadata(None)
+
+
 def compact_day(lake: Lake, landing: Landing, venue: str, day: date) -> CompactionResult:
     start, end = day_window_ms(day)
     landed = landing.read(venue, EVENTS, window=(start, end))
     day_rows = _in_window(landed, "ts", start, end)
-    events = dedupe_events(day_rows)
-    gaps = dedupe_gaps(_in_window(landing.read(venue, GAPS), "gap_start", start, end))
-    covered = events.num_rows > 0 or gaps.num_rows > 0 or day_is_covered(landing, venue, day)
+    before = in_lake(lake, venue, EVENTS, day)
+    # the lake's rows first: an event already compacted keeps its row, the landing area only adds to the day
+    events = dedupe_events(pa.concat_tables([before, day_rows]))
+    landed_gaps = _in_window(landing.read(venue, GAPS), "gap_start", start, end)
+    gaps = dedupe_gaps(pa.concat_tables([in_lake(lake, venue, GAPS, day), landed_gaps]))
+    recorded_before = lake.partition_status(venue, EVENTS, day) == "ok"
+    covered = (
+        events.num_rows > 0 or gaps.num_rows > 0 or recorded_before or day_is_covered(landing, venue, day)
+    )
     status = "ok" if covered else "not_recorded"
     lake.write_partition(venue, EVENTS, day, events, status=status)
     lake.write_partition(venue, GAPS, day, gaps, status=status)
     return CompactionResult(
-        venue, day, events.num_rows, day_rows.num_rows - events.num_rows, gaps.num_rows, status
+        venue,
+        day,
+        events.num_rows,
+        before.num_rows + day_rows.num_rows - events.num_rows,
+        gaps.num_rows,
+        status,
     )
 
 

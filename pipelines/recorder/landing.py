@@ -1,14 +1,19 @@
 """The recorder's landing area: small Parquet files, each written atomically, never rewritten.
 
-Layout: $LEVWATCH_HOME/landing/<venue>/liquidations/<recorder_id>-<seq>.parquet and
-        $LEVWATCH_HOME/landing/<venue>/liquidation_gaps/<recorder_id>-<seq>.parquet.
+Layout: $LEVWATCH_HOME/landing/<venue>/liquidations/<recorder_id>-<seq>.parquet,
+        $LEVWATCH_HOME/landing/<venue>/liquidation_gaps/<recorder_id>-<seq>.parquet,
+        $LEVWATCH_HOME/landing/<venue>/dead_letter/<recorder_id>-<n>.json (a message the recorder could not take,
+        kept whole) and $LEVWATCH_HOME/landing/<venue>/archive/ (files retired after compaction, see retention.py).
 An event is acknowledged once its file is renamed into place. Each events file also states the stream time its
-recorder vouches for (covered_from..covered_until, parquet metadata), so a restart can log what it missed.
+recorder vouches for (covered_from..covered_until, parquet metadata), so a restart can log what it missed, and
+the wall time the recorder last heard from the venue (an event or a heartbeat reply), which freshness is judged on.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +32,11 @@ COVERED_FROM, COVERED_UNTIL, RECORDER = (
     b"levwatch.covered_until_ms",
     b"levwatch.recorder",
 )
+# wall-clock ms of the last message of any kind (event or heartbeat reply) and of the last liquidation event
+# received from the venue, as of the flush that wrote the file
+HEARD_AT, EVENT_AT = b"levwatch.heard_at_ms", b"levwatch.event_at_ms"
+DEAD_LETTER, ARCHIVE = "dead_letter", "archive"
+NEWEST_FILES = 5  # how many of a venue's newest events files say how recently it was heard from
 
 
 def _loose(dataset: str) -> pa.Schema:
@@ -48,6 +58,8 @@ class Coverage:
     recorder_id: str
     covered_from_ms: int | None
     covered_until_ms: int | None
+    heard_at_ms: int | None = None
+    event_at_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,9 @@ class Landing:
             raise ValueError(f"the landing area holds {EVENTS} and {GAPS}, not {dataset!r}")
         return self.root / venue / dataset
 
+    def path(self, venue: str, dataset: str, recorder_id: str, seq: int) -> Path:
+        return self.dir(venue, dataset) / f"{recorder_id}-{seq:06d}.parquet"
+
     def write(
         self,
         venue: str,
@@ -71,16 +86,20 @@ class Landing:
         seq: int,
         rows: list[dict],
         coverage: tuple[int | None, int | None] | None = None,
+        heard: tuple[int | None, int | None] | None = None,
     ) -> Path:
-        """One new file; conform first so a bad row fails before anything is written."""
+        """One new file; conform first so a bad row fails before anything is written. `heard` is the wall time
+        of the last message and of the last event received from the venue."""
         table = conform(dataset, _required_present(dataset, rows)) if rows else empty_table(dataset)
         meta = {RECORDER: recorder_id.encode()}
-        if coverage is not None:
-            for key, value in zip((COVERED_FROM, COVERED_UNTIL), coverage, strict=True):
-                if value is not None:
-                    meta[key] = str(int(value)).encode()
+        keyed = [(COVERED_FROM, COVERED_UNTIL, coverage), (HEARD_AT, EVENT_AT, heard)]
+        for first_key, second_key, values in keyed:
+            if values is not None:
+                for key, value in zip((first_key, second_key), values, strict=True):
+                    if value is not None:
+                        meta[key] = str(int(value)).encode()
         table = table.replace_schema_metadata(meta)
-        target = self.dir(venue, dataset) / f"{recorder_id}-{seq:06d}.parquet"
+        target = self.path(venue, dataset, recorder_id, seq)
         if target.exists():
             raise FileExistsError(f"landing file {target} already exists: a recorder id was reused")
         _atomic_write(table, target)
@@ -135,9 +154,56 @@ class Landing:
         untils = [c.covered_until_ms for c in map(self.coverage, newest) if c.covered_until_ms is not None]
         return max(untils) if untils else None
 
-    def newest_file_mtime(self, venue: str) -> float | None:
-        files = self.files(venue, EVENTS)
-        return max(os.stat(p).st_mtime for p in files) if files else None
+    def last_heard(self, venue: str) -> tuple[int | None, int | None]:
+        """(wall ms of the last message, of the last event) the newest events files say the recorder received.
+        Judged on what was received, not on file times: a recorder whose stream died still writes files."""
+        newest = self.files(venue, EVENTS)[-NEWEST_FILES:]  # names sort by recorder start, then sequence
+        covs = [self.coverage(p) for p in newest]
+        heard = [c.heard_at_ms for c in covs if c.heard_at_ms is not None]
+        events = [c.event_at_ms for c in covs if c.event_at_ms is not None]
+        return (max(heard) if heard else None, max(events) if events else None)
+
+    def dead_letter_dir(self, venue: str) -> Path:
+        return self.root / venue / DEAD_LETTER
+
+    def write_dead_letter(
+        self, venue: str, recorder_id: str, n: int, message: str | bytes, error: str, received_at_ms: int
+    ) -> Path:
+        """A message the recorder could not take, kept whole (text as is, binary as hex), written atomically."""
+        record = {
+            "venue": venue,
+            "recorder_id": recorder_id,
+            "received_at_ms": received_at_ms,
+            "error": error,
+        }
+        if isinstance(message, bytes):
+            record["message_hex"] = message.hex()
+        else:
+            record["message"] = message
+        target = self.dead_letter_dir(venue) / f"{recorder_id}-{n:06d}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(record, fh, ensure_ascii=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def dead_letter_count(self, venue: str) -> int:
+        folder = self.dead_letter_dir(venue)
+        return sum(1 for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.exists() else 0
+
+    def dead_letters(self, venue: str) -> list[dict]:
+        folder = self.dead_letter_dir(venue)
+        if not folder.exists():
+            return []
+        paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+        return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 @lru_cache(maxsize=200_000)
@@ -148,4 +214,10 @@ def _coverage(path: str) -> Coverage:
     def number(key: bytes) -> int | None:
         return int(meta[key]) if key in meta else None
 
-    return Coverage(meta.get(RECORDER, b"").decode(), number(COVERED_FROM), number(COVERED_UNTIL))
+    return Coverage(
+        meta.get(RECORDER, b"").decode(),
+        number(COVERED_FROM),
+        number(COVERED_UNTIL),
+        number(HEARD_AT),
+        number(EVENT_AT),
+    )

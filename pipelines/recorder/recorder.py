@@ -1,13 +1,18 @@
 """The long-running liquidation recorder: one websocket per venue, buffered events flushed to the landing area.
 
 - Binance: `!forceOrder@arr` on the /market route (kept: configured symbols). The server pings every 3 min and
-  aiohttp answers; our own heartbeat pings catch a dead peer.
-- Bybit: `allLiquidation.<symbol>` for each configured symbol, `{"op":"ping"}` every 20 s.
-- A dropped connection is retried with capped exponential backoff and jitter, then resubscribed; the time between
-  losing it and being subscribed again is a gap row. A restart logs a gap from the previous recorder's last
-  vouched-for stream time (landing metadata) to its own first subscription.
+  aiohttp answers; our own heartbeat pings catch a dead peer, and a LIST_SUBSCRIPTIONS request every
+  `app_ping_s` is the heartbeat whose reply proves the stream is heard.
+- Bybit: `allLiquidation.<symbol>` for each configured symbol, `{"op":"ping"}` every `app_ping_s` (20 s).
+- A message the recorder cannot take (bad JSON, a missing field, a list where an object belongs, anything a parser
+  raises) is logged, counted and written whole to landing/<venue>/dead_letter/; the stream goes on.
+- Any error in a venue's connection loop drops the connection and reconnects with capped exponential backoff and
+  jitter, then resubscribes; the time between losing it and being subscribed again is a gap row. A restart logs a
+  gap from the previous recorder's last vouched-for stream time (landing metadata) to its own first subscription.
 - Buffers are flushed every `flush_seconds` and on shutdown. Acknowledged = in a landing file; a kill -9 loses at
-  most the unflushed buffer, which the restart gap then covers.
+  most the unflushed buffer, which the restart gap then covers. A failed flush keeps its rows for the next one
+  under new file names, so a half-done flush is never retried into a name it already used. The buffer is bounded
+  (`max_buffered_events`): past it the recorder stops with RecorderOverflow instead of growing without bound.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import os
 import random
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -74,8 +80,9 @@ class RecorderConfig:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     subscribe_timeout_s: float = 10.0
-    bybit_ping_s: float = 20.0  # Bybit: ping every 20 s, cut after 10 min idle
     heartbeat_s: float = 60.0  # websocket-level pings: a dead peer is noticed within heartbeat_s * 1.5
+    app_ping_s: float = 20.0  # Bybit {"op":"ping"} (it cuts at 10 min idle), Binance LIST_SUBSCRIPTIONS
+    max_buffered_events: int = 500_000  # per venue: past this (flushes failing) the recorder stops loudly
     until_ms: int | None = None  # stop once the clock reaches this (stream time)
     drain_s: float = 1.0  # after until_ms, keep reading this long (wall seconds) before the final flush
 
@@ -85,6 +92,12 @@ class RecorderConfig:
             raise ValueError(f"recorder venues must be among {', '.join(VENUES)}, got {list(self.venues)}")
         if self.flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {self.flush_seconds}")
+        if self.max_buffered_events <= 0:
+            raise ValueError(f"max_buffered_events must be > 0, got {self.max_buffered_events}")
+
+
+class RecorderOverflow(RuntimeError):
+    """A venue's unflushed buffer outgrew max_buffered_events: the landing area has been refusing writes."""
 
 
 def new_recorder_id() -> str:
@@ -102,6 +115,10 @@ class VenueBuffer:
     connected: bool = False
     open_gap: dict | None = None  # a disconnect not yet resolved
     events: int = 0  # events landed so far, for the log
+    heard_at_ms: int | None = None  # wall time of the last message of any kind from the venue
+    event_at_ms: int | None = None  # wall time of the last message that carried liquidation events
+    dead_letters: int = 0  # messages that could not be taken (each in a dead-letter file, or logged)
+    failed_flushes: int = 0
 
 
 class Recorder:
@@ -120,6 +137,7 @@ class Recorder:
         self.buffers = {venue: VenueBuffer() for venue in self.config.venues}
         self._stop = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self.failure: BaseException | None = None  # why the recorder stopped itself, raised by run()
 
     def stop(self) -> None:
         self._stop.set()
@@ -134,7 +152,7 @@ class Recorder:
             self.config.flush_seconds,
         )
         async with aiohttp.ClientSession() as session:
-            tasks = [asyncio.create_task(self._venue_loop(session, venue)) for venue in self.config.venues]
+            tasks = [asyncio.create_task(self._venue_task(session, venue)) for venue in self.config.venues]
             tasks.append(asyncio.create_task(self._flush_loop()))
             if self.config.until_ms is not None:
                 tasks.append(asyncio.create_task(self._until_loop(self.config.until_ms)))
@@ -145,6 +163,8 @@ class Recorder:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self.flush(final=True)
+        if self.failure is not None:
+            raise self.failure
         log.info("recorder %s stopped", self.recorder_id)
 
     def install_signal_handlers(self) -> None:
@@ -162,44 +182,80 @@ class Recorder:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # flush keeps its own rows on failure; this loop must outlive any surprise
+                log.exception("flush failed unexpectedly; retrying at the next interval")
 
     async def flush(self, final: bool = False) -> None:
-        """Write each venue's buffer as one landing file (even when empty: it proves the recorder is alive)."""
+        """Write each venue's buffer as one landing file (even when empty: it says what was heard, and when)."""
         async with self._flush_lock:
             for venue, buf in self.buffers.items():
-                rows, gaps = buf.rows, list(buf.gaps)
-                if final and buf.open_gap is not None:
-                    gaps.append(buf.open_gap)  # still disconnected: the gap stays open (no end)
-                buf.rows, buf.gaps = [], []
-                coverage = (buf.covered_from_ms, buf.covered_until_ms)
-                try:
-                    if gaps:
-                        await asyncio.to_thread(
-                            self.landing.write, venue, GAPS, self.recorder_id, buf.seq, gaps
-                        )
-                    await asyncio.to_thread(
-                        self.landing.write, venue, EVENTS, self.recorder_id, buf.seq, rows, coverage
-                    )
-                except Exception:
-                    log.exception(
-                        "%s: landing write failed; keeping %d events for the next flush", venue, len(rows)
-                    )
-                    buf.rows[:0], buf.gaps[:0] = rows, [g for g in gaps if g is not buf.open_gap]
-                    continue
-                buf.seq += 1
-                buf.events += len(rows)
-                buf.covered_from_ms = buf.covered_until_ms
-                if rows or gaps:
-                    log.info(
-                        "%s: landed %d events, %d gaps (total %d)", venue, len(rows), len(gaps), buf.events
-                    )
+                await self._flush_venue(venue, buf, final)
+
+    async def _flush_venue(self, venue: str, buf: VenueBuffer, final: bool) -> None:
+        rows, gaps = buf.rows, list(buf.gaps)
+        if final and buf.open_gap is not None:
+            gaps.append(buf.open_gap)  # still disconnected: the gap stays open (no end)
+        buf.rows, buf.gaps = [], []
+        coverage = (buf.covered_from_ms, buf.covered_until_ms)
+        heard = (buf.heard_at_ms, buf.event_at_ms)
+        # every attempt takes a fresh sequence number: a retry never meets a file its failed attempt left behind
+        seq, buf.seq = buf.seq, buf.seq + 1
+        gaps_landed = not gaps
+        try:
+            if gaps:
+                await self._land(venue, GAPS, seq, gaps)
+                gaps_landed = True
+            await self._land(venue, EVENTS, seq, rows, coverage, heard)
+        except Exception as exc:
+            buf.failed_flushes += 1
+            buf.rows[:0] = rows
+            if not gaps_landed:
+                buf.gaps[:0] = [g for g in gaps if g is not buf.open_gap]
+            log.error(
+                "%s: landing write failed (%s: %s); keeping %d events%s for the next flush (%d failed so far)",
+                venue,
+                type(exc).__name__,
+                exc,
+                len(buf.rows),
+                "" if gaps_landed else f" and {len(gaps)} gaps",
+                buf.failed_flushes,
+            )
+            return
+        buf.events += len(rows)
+        buf.covered_from_ms = coverage[1]
+        if rows or gaps:
+            log.info("%s: landed %d events, %d gaps (total %d)", venue, len(rows), len(gaps), buf.events)
+
+    async def _land(self, venue: str, dataset: str, seq: int, rows: list[dict], *meta) -> None:
+        try:
+            await asyncio.to_thread(self.landing.write, venue, dataset, self.recorder_id, seq, rows, *meta)
+        except Exception:
+            # an error after the rename (the directory fsync) still leaves a whole file in place: it counts
+            if not self.landing.path(venue, dataset, self.recorder_id, seq).exists():
+                raise
+            log.warning(
+                "%s: %s file %d is in place despite a write error", venue, dataset, seq, exc_info=True
+            )
 
     # -- one venue's connection --------------------------------------------------------------------------------
 
     def _url(self, venue: str) -> str:
         base = self.ws_urls[venue].rstrip("/")
         return f"{base}/market/ws" if venue == "binance" else f"{base}/v5/public/linear"
+
+    async def _venue_task(self, session: aiohttp.ClientSession, venue: str) -> None:
+        """The venue's connection loop, restarted should anything ever escape it: a stream never ends silently."""
+        while not self._stop.is_set():
+            try:
+                await self._venue_loop(session, venue)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: the connection loop failed; restarting it", venue)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.config.backoff_max_s)
 
     async def _venue_loop(self, session: aiohttp.ClientSession, venue: str) -> None:
         attempt, first = 0, True
@@ -217,6 +273,9 @@ class Recorder:
                 raise
             except (aiohttp.ClientError, TimeoutError, OSError, SubscribeError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"[:300]
+            except Exception as exc:  # anything else: reconnect all the same, and say what it was
+                log.exception("%s: unexpected error on the connection", venue)
+                reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
             if self._stop.is_set():
                 return
             await self._disconnected(venue, reason)
@@ -277,50 +336,111 @@ class Recorder:
                     f"{venue}: no subscription ack within {self.config.subscribe_timeout_s}s"
                 )
             msg = await ws.receive(timeout=remaining)
-            if msg.type != aiohttp.WSMsgType.TEXT:
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 raise SubscribeError(f"{venue}: connection ended while subscribing ({msg.type.name})")
-            body = json.loads(msg.data)
-            if venue == "binance" and body.get("id") == 1:
+            body = _json_object(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else None
+            if venue == "binance" and body is not None and body.get("id") == 1:
+                self._heard(venue)
                 if "error" in body:
                     raise SubscribeError(f"binance refused the subscription: {body['error']}")
                 return
-            if venue == "bybit" and body.get("op") == "subscribe":
+            if venue == "bybit" and body is not None and body.get("op") == "subscribe":
+                self._heard(venue)
                 if not body.get("success"):
                     raise SubscribeError(f"bybit refused the subscription: {body.get('ret_msg')}")
                 return
-            self._take(venue, body)
+            self.on_message(venue, msg.data)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, venue: str) -> None:
-        pinger = asyncio.create_task(self._bybit_pings(ws)) if venue == "bybit" else None
+        pinger = asyncio.create_task(self._app_pings(ws, venue))
         try:
             async for msg in ws:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    try:
-                        self._take(venue, json.loads(msg.data))
-                    except (ValueError, StreamParseError) as exc:
-                        log.error("%s: skipped a malformed message: %s", venue, exc)
+                if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    self.on_message(venue, msg.data)
                 elif msg.type == aiohttp.WSMsgType.ERROR:
                     break
         finally:
-            if pinger:
-                pinger.cancel()
+            pinger.cancel()
 
-    async def _bybit_pings(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        while not ws.closed:
-            await asyncio.sleep(self.config.bybit_ping_s)
-            await ws.send_str(json.dumps({"op": "ping"}))
+    async def _app_pings(self, ws: aiohttp.ClientWebSocketResponse, venue: str) -> None:
+        """Application heartbeats: their replies are messages heard, so a quiet stream still shows it is alive."""
+        request_id = 1
+        with contextlib.suppress(
+            ConnectionError, RuntimeError, aiohttp.ClientError
+        ):  # closing: the reader sees it
+            while not ws.closed:
+                await asyncio.sleep(self.config.app_ping_s)
+                if venue == "bybit":
+                    await ws.send_str(json.dumps({"op": "ping"}))
+                else:
+                    request_id += 1
+                    await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": request_id}))
 
-    def _take(self, venue: str, body: dict) -> None:
-        rows = PARSERS[venue](body)
+    def _heard(self, venue: str) -> int:
+        now = int(time.time() * 1000)
+        self.buffers[venue].heard_at_ms = now
+        return now
+
+    def on_message(self, venue: str, data: str | bytes) -> None:
+        """Take one message from the venue. Whatever it holds, it never ends the stream: a message that cannot be
+        taken is logged, counted and written whole to the dead-letter folder."""
+        now = self._heard(venue)
         buf = self.buffers[venue]
-        buf.rows.extend(rows)
-        pushed = message_time_ms(venue, body)
+        try:
+            if isinstance(data, bytes):
+                raise StreamParseError("a binary frame where JSON text was expected")
+            body = json.loads(data)
+            rows = PARSERS[venue](body)
+            pushed = message_time_ms(venue, body)
+        except Exception as exc:
+            self._dead_letter(venue, data, exc, now)
+            return
+        if rows:
+            buf.rows.extend(rows)
+            buf.event_at_ms = now
+            if len(buf.rows) > self.config.max_buffered_events and self.failure is None:
+                self._overflow(venue, buf)
         if pushed is not None:  # pushes arrive in time order; only a rewound sandbox replay goes backwards
             buf.covered_until_ms = pushed
+
+    def _dead_letter(self, venue: str, data: str | bytes, exc: Exception, now: int) -> None:
+        buf = self.buffers[venue]
+        buf.dead_letters += 1
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        try:
+            path = self.landing.write_dead_letter(venue, self.recorder_id, buf.dead_letters, data, error, now)
+        except Exception:
+            log.exception(
+                "%s: could not write dead letter %d (%s); the message was: %r",
+                venue,
+                buf.dead_letters,
+                error,
+                data,
+            )
+            return
+        log.error("%s: dead-lettered a message it could not take (%s) -> %s", venue, error, path)
+
+    def _overflow(self, venue: str, buf: VenueBuffer) -> None:
+        self.failure = RecorderOverflow(
+            f"{venue}: {len(buf.rows)} events are buffered, over max_buffered_events="
+            f"{self.config.max_buffered_events}, after {buf.failed_flushes} failed flushes: the landing area "
+            f"{self.landing.root} is refusing writes (disk full? permissions?). Stopping; the final flush tries "
+            "once more, and the next start records the time until then as a gap."
+        )
+        log.critical("%s", self.failure)
+        self.stop()
 
 
 class SubscribeError(RuntimeError):
     pass
+
+
+def _json_object(data: str) -> dict | None:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def sandbox_url_for(ws_url: str) -> str:
@@ -342,7 +462,12 @@ def record_liquidations(
     settings = settings or load_settings()
     ws_urls = {venue: settings.ws_url(venue) for venue in venues}
     clock: Clock = wall_clock
-    config = RecorderConfig(venues=venues, flush_seconds=flush_seconds, until_ms=until_ms)
+    config = RecorderConfig(
+        venues=venues,
+        flush_seconds=flush_seconds,
+        until_ms=until_ms,
+        max_buffered_events=settings.recorder_max_buffered_events,
+    )
     if settings.source == "sandbox":
         if all(settings.ws_url_overridden(v) for v in venues):
             sandbox_url = sandbox_url_for(ws_urls[venues[0]])  # a sandbox already serving the streams
@@ -366,7 +491,11 @@ def record_liquidations(
         recorder.install_signal_handlers()
         await recorder.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except RecorderOverflow as exc:
+        print(f"levwatch record liquidations: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

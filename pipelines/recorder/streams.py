@@ -24,12 +24,12 @@ def configured_symbols(venue: str) -> dict[str, str]:
 
 
 def _loads(message: str | bytes | dict) -> dict:
-    if isinstance(message, dict):
-        return message
-    try:
-        body = json.loads(message)
-    except ValueError as exc:
-        raise StreamParseError(f"not JSON: {str(message)[:120]!r}") from exc
+    body = message
+    if isinstance(message, str | bytes):
+        try:
+            body = json.loads(message)
+        except ValueError as exc:
+            raise StreamParseError(f"not JSON: {str(message)[:120]!r}") from exc
     if not isinstance(body, dict):
         raise StreamParseError(f"expected a JSON object, got {type(body).__name__}")
     return body
@@ -63,6 +63,8 @@ def parse_binance(message: str | bytes | dict, symbols: dict[str, str] | None = 
     body = _loads(message)
     if "data" in body and "stream" in body:
         body = body["data"]
+        if not isinstance(body, dict):
+            raise StreamParseError("binance: the combined stream's 'data' must be an object")
     if body.get("e") != "forceOrder":
         if "result" in body or "error" in body:
             return []  # a SUBSCRIBE / UNSUBSCRIBE reply
@@ -75,6 +77,7 @@ def parse_binance(message: str | bytes | dict, symbols: dict[str, str] | None = 
     if asset is None:
         return []
     order_side = _field(order, "S", "binance forceOrder")
+    quantity = _field(order, "q", "binance forceOrder")
     if order_side not in ("SELL", "BUY"):
         raise StreamParseError(f"binance forceOrder: side S must be SELL or BUY, got {order_side!r}")
     ts = _int(order, "T", "binance forceOrder")
@@ -90,7 +93,7 @@ def parse_binance(message: str | bytes | dict, symbols: dict[str, str] | None = 
             "qty_coin": filled,
             "notional_usd": filled * avg_price,  # VENUES.md: notional = z x ap
             "source": SOURCE,
-            "event_key": f"{symbol}:{ts}:{order_side}:{order['q']}:{order['ap']}",
+            "event_key": f"{symbol}:{ts}:{order_side}:{quantity}:{order['ap']}",
             "raw": json.dumps(body, separators=(",", ":"), sort_keys=True),
         }
     ]
@@ -113,6 +116,8 @@ def parse_bybit(message: str | bytes | dict, symbols: dict[str, str] | None = No
     rows = []
     for item in data:
         where = "bybit allLiquidation item"
+        if not isinstance(item, dict):
+            raise StreamParseError(f"{where}: expected an object, got {str(item)[:120]!r}")
         symbol = _field(item, "s", where)
         asset = known.get(symbol)
         if asset is None:
