@@ -5,6 +5,8 @@ simulated ms per wall ms; each connection is pushed what the venue would have pu
 the moment it connected onward, so a reconnect misses what went out while it was away. Binance keeps only the
 latest liquidation per symbol in each 1000 ms window; Bybit batches every liquidation of each 500 ms window.
 Everything actually sent is logged per connection (`StreamHub.sent`), so tests can compare what a recorder kept.
+Fault hook: POST /_sandbox/streams/inject sends a raw text frame (malformed on purpose) to a venue's open
+connections, logged in `StreamHub.injected`.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class StreamHub:
     tapes: dict[str, Tape]
     connections: dict[str, Connection] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)  # conn_id, venue, push_ms, symbol, event_ids
+    injected: list[dict[str, Any]] = field(default_factory=list)  # conn_id, venue, position_ms, text
     _ids: itertools.count = field(default_factory=itertools.count)
 
     @classmethod
@@ -427,6 +430,25 @@ async def _disconnect(request: web.Request) -> web.Response:
     return web.json_response({"closed": [c.conn_id for c in open_conns]})
 
 
+async def _inject(request: web.Request) -> web.Response:
+    """Fault hook: send {"text": ...} as is to every open connection of {"venue": ...}: a message the real venue
+    would never send (a missing field, a list for an object), so tests can see the recorder survive it."""
+    hub = hub_of(request)
+    body = await request.json()
+    venue, text = body.get("venue"), body.get("text")
+    if venue not in hub.tapes or not isinstance(text, str):
+        return web.json_response({"error": "need venue (binance|bybit) and text (a string)"}, status=400)
+    sent = []
+    for conn in [c for c in hub.connections.values() if c.venue == venue and c.closed_at_ms is None]:
+        if conn.ws is not None and not conn.ws.closed:
+            await conn.ws.send_str(text)
+            hub.injected.append(
+                {"conn_id": conn.conn_id, "venue": venue, "position_ms": hub.replay.position(), "text": text}
+            )
+            sent.append(conn.conn_id)
+    return web.json_response({"sent": sent})
+
+
 def mount(root: web.Application, state: SandboxState) -> None:
     """Add the websocket routes and the replay control endpoints to the sandbox's root app."""
     setattr(state, HUB_ATTR, StreamHub.for_state(state))
@@ -442,3 +464,4 @@ def mount(root: web.Application, state: SandboxState) -> None:
     root.router.add_get("/_sandbox/replay", _replay_get)
     root.router.add_post("/_sandbox/replay", _replay_post)
     root.router.add_post("/_sandbox/streams/disconnect", _disconnect)
+    root.router.add_post("/_sandbox/streams/inject", _inject)

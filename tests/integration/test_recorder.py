@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -69,7 +70,7 @@ async def wait_for(condition, timeout_s: float = 30.0) -> None:
 
 
 async def record_replay(
-    server, home: Path, start_ms: int, end_ms: int, speed: float, during=None
+    server, home: Path, start_ms: int, end_ms: int, speed: float, during=None, recorder_cls=Recorder
 ) -> Recorder:
     """Connect, replay [start, end) once at `speed`, let `during` poke the stream, stop with a final flush."""
     hub = server.state.streams
@@ -78,7 +79,7 @@ async def record_replay(
         return hub.replay.position()
 
     config = RecorderConfig(flush_seconds=0.3, **FAST)
-    recorder = Recorder(
+    recorder = recorder_cls(
         Landing.under(home), {v: server.ws_url(v) for v in VENUES}, config=config, clock=clock
     )
     task = asyncio.create_task(recorder.run())
@@ -221,3 +222,91 @@ def test_kill_9_restart_and_compaction_lose_and_duplicate_nothing_acknowledged(t
         lost = [s["push_ms"] for s in hub.sent_for(venue) if s["conn_id"] in first_conns
                 for i in s["event_ids"] if by_id[i] not in got]  # fmt: skip
         assert lost and all(p >= gap["gap_start"] for p in lost)
+
+
+BAD_MESSAGES = {
+    "binance": [
+        '{"e":"forceOrder","E":1760090400000,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","p":"1",'
+        '"ap":"1","X":"FILLED","l":"1","z":"1","T":1760090400000}}',  # no "q"
+        "[1, 2]",
+    ],
+    "bybit": [
+        '{"topic":"allLiquidation.BTCUSDT","type":"snapshot","ts":1760090400000,"data":[["BTCUSDT"]]}',
+        "[]",
+    ],
+}
+
+
+def test_malformed_messages_are_dead_lettered_and_never_stop_a_stream(sandbox, tmp_path):
+    """The sandbox's fault hook sends messages the venues never would; each stream goes on without a gap."""
+    start, end = iso_to_ms("2025-10-10T12:00:00Z"), iso_to_ms("2025-10-10T14:00:00Z")
+    hub = sandbox.state.streams
+    first_new, injected_before = len(hub.connections), len(hub.injected)
+
+    async def inject(client):
+        await wait_for(lambda: hub.replay.position() > start + 1_800_000)
+        for venue, texts in BAD_MESSAGES.items():
+            for text in texts:
+                reply = await client.post(
+                    f"{sandbox.url}/_sandbox/streams/inject", json={"venue": venue, "text": text}
+                )
+                assert len(reply.json()["sent"]) == 1
+
+    asyncio.run(record_replay(sandbox, tmp_path, start, end, speed=6_000, during=inject))
+    landing = Landing.under(tmp_path)
+    injected = hub.injected[injected_before:]
+    for venue in VENUES:
+        assert [d["message"] for d in landing.dead_letters(venue)] == [
+            i["text"] for i in injected if i["venue"] == venue
+        ]
+        assert gaps_of(landing, venue) == []
+        assert len([c for c in list(hub.connections.values())[first_new:] if c.venue == venue]) == 1
+    # nothing lost: Bybit pushes every event, all of them landed, before and after the bad messages
+    bybit_truth = {(s, t) for s, t, _ in truth(sandbox, "bybit", start, end)}
+    assert bybit_truth and set(recorded(landing, "bybit", start, end)) == bybit_truth
+    by_id = {i: (s, t) for s, t, i in truth(sandbox, "binance", start, end)}
+    new_conns = {c.conn_id for c in list(hub.connections.values())[first_new:]}
+    sent_binance = {
+        by_id[i]
+        for s in hub.sent_for("binance")
+        if s["conn_id"] in new_conns
+        for i in s["event_ids"]
+        if i in by_id
+    }
+    assert sent_binance and set(recorded(landing, "binance", start, end)) == sent_binance
+
+
+class FailsOnceWhileReading(Recorder):
+    """An unexpected error (not a network one) on Bybit's connection, once some events were taken."""
+
+    failed = False
+
+    async def _read(self, ws, venue):
+        if venue == "bybit" and not self.failed:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self.on_message(venue, msg.data)
+                if self.buffers["bybit"].rows or self.buffers["bybit"].events:
+                    self.failed = True
+                    raise RuntimeError("injected fault in the connection loop")
+        await super()._read(ws, venue)
+
+
+def test_any_error_on_a_connection_reconnects_and_records_the_gap(sandbox, tmp_path):
+    start, end = iso_to_ms("2025-10-10T12:00:00Z"), iso_to_ms("2025-10-10T16:00:00Z")
+    hub = sandbox.state.streams
+    first_new = len(hub.connections)
+    recorder = asyncio.run(
+        record_replay(sandbox, tmp_path, start, end, speed=6_000, recorder_cls=FailsOnceWhileReading)
+    )
+    assert recorder.failed
+    landing = Landing.under(tmp_path)
+    bybit_conns = [c for c in list(hub.connections.values())[first_new:] if c.venue == "bybit"]
+    assert len(bybit_conns) == 2 and all(c.subscriptions for c in bybit_conns)
+    [gap] = gaps_of(landing, "bybit")
+    assert "RuntimeError: injected fault" in gap["reason"] and gap["gap_end"] >= bybit_conns[1].opened_at_ms
+    got = set(recorded(landing, "bybit", start, end))
+    missing = [(s, t) for s, t, _ in truth(sandbox, "bybit", start, end) if (s, t) not in got]
+    assert all(not outside_gaps((t // 500 + 1) * 500, [gap]) for _, t in missing), "lost outside the gap"
+    keys = landing.read("bybit", EVENTS)["event_key"].to_pylist()
+    assert len(keys) == len(set(keys)), "an event landed twice"

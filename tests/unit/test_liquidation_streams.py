@@ -65,6 +65,7 @@ def test_binance_control_replies_and_unconfigured_symbols_give_no_rows():
     "mutate, match",
     [
         (lambda m: m["o"].pop("ap"), "ap"),
+        (lambda m: m["o"].pop("q"), "'q'"),  # used only in the event key: once a KeyError that ended the stream
         (lambda m: m["o"].update(T="1760130000568"), "T"),
         (lambda m: m["o"].update(S="SIDEWAYS"), "SELL or BUY"),
         (lambda m: m["o"].update(z="abc"), "not a number"),
@@ -77,6 +78,21 @@ def test_binance_malformed_messages_raise(mutate, match):
         parse_binance(msg)
     with pytest.raises(StreamParseError, match="not JSON"):
         parse_binance("<html>")
+
+
+@pytest.mark.parametrize(
+    "parse, message",
+    [
+        (parse_binance, "[1, 2]"),
+        (parse_binance, [1, 2]),
+        (parse_binance, '{"stream": "!forceOrder@arr", "data": [1]}'),
+        (parse_bybit, "[]"),
+        (parse_bybit, '{"topic": "allLiquidation.BTCUSDT", "ts": 1, "data": [["BTCUSDT", "Buy"]]}'),
+    ],
+)
+def test_a_list_where_an_object_belongs_is_a_parse_error_not_a_type_error(parse, message):
+    with pytest.raises(StreamParseError):
+        parse(message)
 
 
 def test_bybit_batch_buy_is_a_long_liquidation_with_notional_v_times_p():
