@@ -310,3 +310,33 @@ def test_any_error_on_a_connection_reconnects_and_records_the_gap(sandbox, tmp_p
     assert all(not outside_gaps((t // 500 + 1) * 500, [gap]) for _, t in missing), "lost outside the gap"
     keys = landing.read("bybit", EVENTS)["event_key"].to_pylist()
     assert len(keys) == len(set(keys)), "an event landed twice"
+
+
+def test_a_quiet_stream_is_heard_through_heartbeat_replies(sandbox, tmp_path):
+    """No liquidations at all: Bybit's pong and Binance's LIST_SUBSCRIPTIONS reply still show the stream alive."""
+    quiet = iso_to_ms("2025-10-10T12:00:00Z")
+    httpx.post(f"{sandbox.url}/_sandbox/replay", json={"start_ms": quiet, "end_ms": quiet + 1, "speed": 1})
+    hub = sandbox.state.streams
+
+    async def clock() -> int:
+        return hub.replay.position()
+
+    async def run() -> Recorder:
+        config = RecorderConfig(flush_seconds=0.1, app_ping_s=0.1, **FAST)
+        rec = Recorder(
+            Landing.under(tmp_path), {v: sandbox.ws_url(v) for v in VENUES}, config=config, clock=clock
+        )
+        task = asyncio.create_task(rec.run())
+        await wait_for(lambda: all(rec.buffers[v].connected for v in VENUES))
+        at_subscription = {v: rec.buffers[v].heard_at_ms for v in VENUES}
+        await wait_for(lambda: all(rec.buffers[v].heard_at_ms > at_subscription[v] for v in VENUES))
+        await asyncio.sleep(0.2)
+        rec.stop()
+        await task
+        return rec
+
+    rec = asyncio.run(run())
+    landing = Landing.under(tmp_path)
+    for venue in VENUES:
+        assert landing.last_heard(venue) == (rec.buffers[venue].heard_at_ms, None)
+        assert landing.read(venue, EVENTS).num_rows == 0 and landing.dead_letters(venue) == []
