@@ -14,6 +14,13 @@ def test_defaults_and_per_venue_url_overrides(tmp_path):
     assert s.base_url("okx") == "https://www.okx.com"
     assert s.warehouse_path == tmp_path / "levwatch.duckdb"
     assert s.partitions_start.isoformat() == "2019-09-01"
+    assert (s.landing_retention_days, s.landing_retention_mode, s.recorder_max_buffered_events) == (
+        7,
+        "archive",
+        500_000,
+    )
+    tuned = load_settings({"LEVWATCH_LANDING_RETENTION_DAYS": "30", "LEVWATCH_LANDING_RETENTION": "Delete"})
+    assert (tuned.landing_retention_days, tuned.landing_retention_mode) == (30, "delete")
 
 
 @pytest.mark.parametrize(
@@ -22,6 +29,10 @@ def test_defaults_and_per_venue_url_overrides(tmp_path):
         ({"LEVWATCH_SOURCE": "prod"}, "LEVWATCH_SOURCE must be one of"),
         ({"LEVWATCH_PARTITIONS_START": "2019/09/01"}, "YYYY-MM-DD"),
         ({"LEVWATCH_HTTP_TIMEOUT_S": "ten"}, "must be a number"),
+        ({"LEVWATCH_LANDING_RETENTION_DAYS": "0"}, "at least 1"),
+        ({"LEVWATCH_LANDING_RETENTION_DAYS": "a week"}, "whole number"),
+        ({"LEVWATCH_LANDING_RETENTION": "shred"}, "archive"),
+        ({"LEVWATCH_RECORDER_MAX_BUFFERED_EVENTS": "-5"}, "at least 1"),
     ],
 )
 def test_bad_settings_fail_clearly(env, message):
