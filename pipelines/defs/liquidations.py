@@ -34,6 +34,7 @@ STREAM_VENUES = ("binance", "bybit")
 # the recorder lands a file every minute, and hears a heartbeat reply every 20 s on a quiet stream
 FRESHNESS_WARN_MINUTES, FRESHNESS_ERROR_MINUTES = 10, 60
 GAP_WARN_MINUTES = 15.0  # per venue per day
+DEAD_LETTER_WINDOW_MINUTES = 24 * 60
 MAX_EVENT_NOTIONAL_USD = 1e9
 
 CHECKS = {
@@ -41,6 +42,11 @@ CHECKS = {
         f"The recorder heard from the venue (an event or a heartbeat reply, per landing metadata) within "
         f"{FRESHNESS_WARN_MINUTES} min (WARN) / {FRESHNESS_ERROR_MINUTES} min (ERROR); file times are not "
         "trusted (a recorder whose stream died still writes files). Only judged when the run includes today."
+    ),
+    "dead_letters": (
+        "No message dead-lettered (one the recorder could not take) in the last 24 h of wall time (WARN); a venue "
+        "changing its format would otherwise look alive through its heartbeats. Only judged when the run includes "
+        "today."
     ),
     "gap_minutes": f"Minutes of recorder gaps per day (metadata); WARN over {GAP_WARN_MINUTES:g} on any day.",
     "duplicate_events": "No event_key repeats within a written partition.",
@@ -73,6 +79,25 @@ def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s
         else f"last heard from the stream {age_min:.1f} min ago"
     )
     return AssetCheckResult(passed=False, severity=severity, metadata=meta, description=f"{venue}: {text}")
+
+
+def dead_letter_check(
+    landing: Landing, venue: str, days: list[date], today: date, now_s: float
+) -> AssetCheckResult:
+    if today not in days:
+        return AssetCheckResult(passed=True, description="no partition of today in this run: not judged")
+    since = now_s * 1000 - DEAD_LETTER_WINDOW_MINUTES * 60_000
+    recent = [d for d in landing.dead_letters(venue, newest=1000) if d["received_at_ms"] >= since]
+    meta = {"dead_letters_24h": len(recent), "dead_letters_total": landing.dead_letter_count(venue)}
+    if not recent:
+        return AssetCheckResult(passed=True, metadata=meta, description="no message dead-lettered in 24 h")
+    return AssetCheckResult(
+        passed=False,
+        severity=AssetCheckSeverity.WARN,
+        metadata=meta,
+        description=f"{venue}: {len(recent)} messages dead-lettered in 24 h (in "
+        f"{landing.dead_letter_dir(venue)}), the newest: {recent[-1]['error']}",
+    )
 
 
 def gap_check(landing: Landing, venue: str, days: list[date]) -> AssetCheckResult:
@@ -158,6 +183,7 @@ def _build(venue: str) -> AssetsDefinition:
         )
         checks = [
             ("recorder_freshness", freshness(landing, venue, days, today, time.time())),
+            ("dead_letters", dead_letter_check(landing, venue, days, today, time.time())),
             ("gap_minutes", gap_check(landing, venue, days)),
         ]
         dup, notional = partition_checks([(d, lake.partition_path(venue, "liquidations", d)) for d in days])

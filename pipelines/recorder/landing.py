@@ -198,11 +198,14 @@ class Landing:
         folder = self.dead_letter_dir(venue)
         return sum(1 for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.exists() else 0
 
-    def dead_letters(self, venue: str) -> list[dict]:
+    def dead_letters(self, venue: str, newest: int | None = None) -> list[dict]:
+        """The dead letters in write order (names sort by recorder start, then count); `newest` keeps the last n."""
         folder = self.dead_letter_dir(venue)
         if not folder.exists():
             return []
         paths = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+        if newest is not None:
+            paths = paths[-newest:] if newest else []
         return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity
 
-from pipelines.defs.liquidations import freshness
+from pipelines.defs.liquidations import dead_letter_check, freshness
 from pipelines.lake import Lake
 from pipelines.recorder.compaction import compact_day
 from pipelines.recorder.landing import EVENTS, GAPS, Landing
@@ -88,6 +88,13 @@ def test_bad_messages_are_dead_lettered_whole_and_the_stream_goes_on(tmp_path):
     assert binance.buffers["binance"].dead_letters == 4 and bybit.buffers["bybit"].dead_letters == 2
     assert landed_keys(landing, "binance") == [f"BTCUSDT:{T0 + 568}:SELL:0.014:9910"]
     assert landed_keys(landing) == [key_of(0), key_of(1)]  # the event after the bad ones was taken
+
+    # the dead_letters check warns while they are recent: heartbeats alone would keep a broken stream looking alive
+    now_s = landing.dead_letters("binance")[-1]["received_at_ms"] / 1000
+    warned = dead_letter_check(landing, "binance", [DAY], DAY, now_s + 60)
+    assert not warned.passed and warned.severity == AssetCheckSeverity.WARN
+    assert warned.metadata["dead_letters_24h"].value == 4
+    assert dead_letter_check(landing, "binance", [DAY], DAY, now_s + 25 * 3600).passed
 
 
 # -- a failed flush --------------------------------------------------------------------------------------------
