@@ -178,6 +178,7 @@ def _build(venue: str) -> AssetsDefinition:
                 "lake_path": str(lake.dataset_dir(venue, "liquidations")),
                 "landing_files_retired": retention.retired,
                 "landing_files_old_but_not_in_lake": retention.held_back,
+                "landing_temp_files_removed": retention.temp_files_removed,
                 "dead_letters": landing.dead_letter_count(venue),
             }
         )

@@ -10,11 +10,13 @@ A retired file is moved to landing/<venue>/archive/<dataset>/ ("archive", the de
 hand) or deleted ("delete"). A venue's newest NEWEST_FILES events files always stay: they say how far the last
 recorder vouched for the stream (the next restart's gap) and when it last heard from the venue (freshness).
 Compaction merges with the lake day (compaction.py), so a day never loses events because its files were retired.
+Temp files a killed write left behind (`.tmp-*`, never read) are deleted once a day old.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +31,7 @@ from pipelines.recorder.compaction import in_lake
 from pipelines.recorder.landing import ARCHIVE, EVENTS, GAPS, NEWEST_FILES, TRADE_TIME_MARGIN_MS, Landing
 
 MODES = ("archive", "delete")
+ABANDONED_TEMP_S = 86_400  # a write takes seconds; a temp file this old was left by a killed process
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class RetentionResult:
     venue: str
     retired: int  # files archived or deleted
     held_back: int  # old enough, but the lake does not hold all of their rows yet
+    temp_files_removed: int = 0
 
 
 class _LakeIndex:
@@ -120,4 +124,16 @@ def retire_landing(
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
         retired += 1
-    return RetentionResult(venue, retired, held_back)
+    return RetentionResult(venue, retired, held_back, _remove_abandoned_temp_files(landing, venue))
+
+
+def _remove_abandoned_temp_files(landing: Landing, venue: str) -> int:
+    removed = 0
+    now = time.time()
+    for dataset in (EVENTS, GAPS):
+        folder = landing.dir(venue, dataset)
+        for path in folder.glob(".tmp-*") if folder.exists() else []:
+            if now - path.stat().st_mtime > ABANDONED_TEMP_S:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed

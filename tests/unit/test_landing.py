@@ -1,6 +1,8 @@
 """Compaction reads the landing files that can hold a day, merges them with the lake day, and retention retires
 only the landing files the lake holds in full."""
 
+import os
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -78,6 +80,10 @@ def test_retention_retires_only_what_the_lake_holds_and_a_lake_day_never_shrinks
     for seq in range(4, 9):  # the newest files (empty flushes) always stay
         landing.write("bybit", EVENTS, "r1", seq, [], (d5 + seq * 60_000, d5 + (seq + 1) * 60_000))
     assert compact_day(lake, landing, "bybit", DAY_1).rows == 3
+    abandoned, in_flight = (landing.dir("bybit", EVENTS) / f".tmp-{n}.parquet" for n in ("killed", "writing"))
+    for path in (abandoned, in_flight):
+        path.write_bytes(b"PAR1")
+    os.utime(abandoned, (time.time() - 2 * 86_400,) * 2)  # left by a write killed two days ago
 
     today = DAY_5 + timedelta(days=8)  # day 1 is 12 days old, day 5 eight: both past a 7-day retention
     result = retire_landing(lake, landing, "bybit", today, retention_days=7, mode=mode)
