@@ -88,13 +88,24 @@ def _temp_pid(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+# A folder this large (the recorder's landing area, a file a minute) is swept at most once per STALE_TEMP_S by
+# each process, its first write included: listing it on every write would grow with its history.
+LARGE_FOLDER = 2_000
+_large_swept: dict[Path, float] = {}
+
+
 def sweep_orphans(folder: Path, *, stale_after_s: float = STALE_TEMP_S) -> list[Path]:
     """Remove temp files whose writer died (its pid is gone, or the file has not changed for stale_after_s)."""
-    removed = []
+    removed: list[Path] = []
+    last = _large_swept.get(folder)
+    if last is not None and time.monotonic() - last < STALE_TEMP_S:
+        return removed
     try:
         entries = list(os.scandir(folder))
     except FileNotFoundError:
         return removed
+    if len(entries) >= LARGE_FOLDER:
+        _large_swept[folder] = time.monotonic()
     now = time.time()
     for entry in entries:
         name = entry.name
@@ -137,6 +148,21 @@ def atomic_write(target: Path, write: Callable[[BinaryIO], None], *, mode: int |
 _held = threading.local()
 
 
+def _flock_holder(fd: int) -> str:
+    """The pid holding a flock on this file, from /proc/locks (Linux), for the timeout message. Writing it into
+    the lock file instead would cost a journaled write on every acquisition."""
+    inode = str(os.fstat(fd).st_ino)
+    try:
+        with open("/proc/locks") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == inode:
+                    return f"pid {parts[4]}"
+    except OSError:
+        pass
+    return "unknown"
+
+
 @contextmanager
 def file_lock(path: Path, *, timeout_s: float = LOCK_TIMEOUT_S, what: str = "") -> Iterator[None]:
     """An exclusive flock on `path`, waited for up to timeout_s. The kernel drops it when its holder dies, so a
@@ -159,17 +185,12 @@ def file_lock(path: Path, *, timeout_s: float = LOCK_TIMEOUT_S, what: str = "") 
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
                     raise LockTimeout(
                         f"{what or path}: another run still holds the lock {path} after {timeout_s:g} s "
-                        f"(holder: {holder}); wait for it to finish, or stop it"
+                        f"(holder: {_flock_holder(fd)}); wait for it to finish, or stop it"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.1)
-        os.ftruncate(fd, 0)
-        os.pwrite(
-            fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0
-        )
         held.add(path)
         try:
             yield
