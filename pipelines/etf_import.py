@@ -188,13 +188,17 @@ def write_day(lake: Lake, day: date, csv_rows: pa.Table) -> int:
     """Merge the CSV rows into the day's partition (CSV wins on the same key) and write it atomically."""
     table = conform(DATASET, csv_rows)
     path = lake.partition_path(VENUE, DATASET, day)
-    if path.exists():
-        existing = conform(DATASET, lake.read_partition(VENUE, DATASET, day).replace_schema_metadata(None))
-        keys = KEY_COLUMNS[DATASET]
-        fresh = set(zip(*(table[k].to_pylist() for k in keys), strict=True))
-        keep = [row not in fresh for row in zip(*(existing[k].to_pylist() for k in keys), strict=True)]
-        table = pa.concat_tables([existing.filter(pa.array(keep, pa.bool_())), table])
-    lake.write_partition(VENUE, DATASET, day, table)
+    # another import or a page run writing the same day must not lose either's rows
+    with lake.dataset_lock(VENUE, DATASET):
+        if path.exists():
+            existing = conform(
+                DATASET, lake.read_partition(VENUE, DATASET, day).replace_schema_metadata(None)
+            )
+            keys = KEY_COLUMNS[DATASET]
+            fresh = set(zip(*(table[k].to_pylist() for k in keys), strict=True))
+            keep = [row not in fresh for row in zip(*(existing[k].to_pylist() for k in keys), strict=True)]
+            table = pa.concat_tables([existing.filter(pa.array(keep, pa.bool_())), table])
+        lake.write_partition(VENUE, DATASET, day, table)
     return csv_rows.num_rows
 
 

@@ -2,6 +2,10 @@
 
 Dagster assets call this; so do tests. It knows nothing about dbt or the sandbox. Consecutive days are fetched
 in windows of the dataset's `chunk_days` (fewer requests in a backfill) and split back into daily files.
+
+A day the fetch could see whole is written as fetched. A day it saw only part of (the venue's retention horizon
+or "now" cuts it), and every snapshot or rolling-window day, is merged with what the day already holds
+(pipelines/lib/partition_merge.py), under the dataset's lock: a re-run never loses a recorded row.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.instruments import ASSETS
-from pipelines.lake import KEY_COLUMNS, TIME_COLUMN, Lake, empty_table
+from pipelines.lake import KEY_COLUMNS, TIME_COLUMN, Lake, empty_table, observed_of, runs_of, status_of
 from pipelines.lib.intervals import merge_intervals
+from pipelines.lib.partition_merge import merge_rerun, run_entry
 from pipelines.lib.timeutil import DAY_MS, day_start_ms, day_window_ms, ms_to_day
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import ApiCall, VenueHttp
 
 log = logging.getLogger(__name__)
+
+# A venue's retention horizon is not exact to the millisecond (its clock, its cut-off rule, the time between our
+# "now" and its answer): within this much after the horizon, a recorded row the fetch did not return is kept.
+HORIZON_MARGIN_MS = 3_600_000
 
 
 class PartitionFailed(RuntimeError):
@@ -91,23 +100,28 @@ def ingest_days(
     try:
         for chunk in _chunks(days, statuses, max(spec.chunk_days, 1)):
             if statuses[chunk[0]] != "ok":
-                results.append(_unfetchable_day(venue, spec, chunk[0], statuses[chunk[0]], lake))
+                results.append(
+                    _unfetchable_day(venue, spec, chunk[0], statuses[chunk[0]], lake, run_id, now_ms)
+                )
                 continue
-            results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets))
+            results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id))
     finally:
         write_api_health(lake, venue, spec.name, http.drain_calls(), run_id)
     return results
 
 
-def _unfetchable_day(venue: str, spec: DatasetSpec, day: date, status: str, lake: Lake) -> DayResult:
+def _unfetchable_day(
+    venue: str, spec: DatasetSpec, day: date, status: str, lake: Lake, run_id: str, now_ms: int
+) -> DayResult:
     """A day the venue can no longer serve: keep what was recorded while it could; else write it empty, marked."""
-    if (
-        lake.partition_path(venue, spec.name, day).exists()
-        and lake.partition_status(venue, spec.name, day) == "ok"
-    ):
-        kept = lake.read_partition(venue, spec.name, day)
-        return DayResult(day, kept.num_rows, "kept", per_asset={})
-    lake.write_partition(venue, spec.name, day, empty_table(spec.name), status=status, observed=[])
+    with lake.dataset_lock(venue, spec.name):  # a run recording the day right now must not be blanked
+        if lake.partition_status(venue, spec.name, day) == "ok":
+            kept = lake.read_partition(venue, spec.name, day)
+            return DayResult(day, kept.num_rows, "kept", per_asset={})
+        runs = [run_entry(run_id, now_ms, [], empty_table(spec.name), TIME_COLUMN[spec.name])]
+        lake.write_partition(
+            venue, spec.name, day, empty_table(spec.name), status=status, observed=[], runs=runs
+        )
     return DayResult(day, 0, status)
 
 
@@ -122,22 +136,45 @@ def observed_window(spec: DatasetSpec, day: date, now_ms: int) -> list[tuple[int
     return merge_intervals([(lo, min(hi, now_ms))])
 
 
-def _with_earlier_rows(lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table) -> pa.Table:
-    """Snapshots and rolling-window sources accumulate through their day: new rows join the day's earlier ones
-    (a row with the same key is replaced by its newer reading)."""
-    if not lake.partition_path(venue, spec.name, day).exists():
-        return table
-    earlier = lake.read_partition(venue, spec.name, day).select(table.column_names).cast(table.schema)
-    if earlier.num_rows == 0:
-        return table
-    keys = KEY_COLUMNS[spec.name]
-    superseded = table.select(keys).group_by(keys).aggregate([])  # unique keys: the anti join needs no dupes
-    kept = earlier.join(superseded, keys=keys, join_type="left anti").select(table.column_names)
-    kept = kept.cast(table.schema)
-    return pa.concat_tables([kept, table])
+def replace_window(spec: DatasetSpec, day: date, now_ms: int) -> list[tuple[int, int]]:
+    """The part of the day where a fetch at now_ms is the whole truth, so its rows replace the recorded ones:
+    the observed window less a margin after the retention horizon. Nothing for snapshots and rolling-window
+    sources, which accumulate through their day."""
+    if spec.snapshot or spec.accumulate:
+        return []
+    lo, hi = day_window_ms(day)
+    if spec.retention_days is not None:
+        horizon = now_ms - spec.retention_days * DAY_MS
+        if horizon > lo - HORIZON_MARGIN_MS:
+            lo = max(lo, horizon + HORIZON_MARGIN_MS)
+    return merge_intervals([(lo, min(hi, now_ms))])
 
 
-def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayResult]:
+def _merged_day(
+    lake: Lake, venue: str, spec: DatasetSpec, day: date, table: pa.Table, now_ms: int, run_id: str
+) -> tuple[pa.Table, list[tuple[int, int]] | None, list[dict]]:
+    """The day's rows, observed windows and provenance after this run. Call under the dataset's lock.
+    The recorded file is read only when the fetch could not see the whole day."""
+    time_col = TIME_COLUMN[spec.name]
+    observed = observed_window(spec, day, now_ms)
+    this_run = run_entry(run_id, now_ms, observed, table, time_col)
+    replace = replace_window(spec, day, now_ms)
+    path = lake.partition_path(venue, spec.name, day)
+    if replace == [day_window_ms(day)] or not path.exists():
+        return table, observed, [this_run]
+    recorded = lake.read_partition(venue, spec.name, day)
+    meta = recorded.schema.metadata
+    if status_of(meta) != "ok":  # an empty day marked beyond retention or not recordable: nothing to keep
+        return table, observed, [this_run]
+    merged, runs = merge_rerun(
+        recorded, runs_of(meta), table, this_run, replace, KEY_COLUMNS[spec.name], time_col
+    )
+    if observed is not None:
+        observed = merge_intervals([*(observed_of(meta) or []), *observed])
+    return merged, observed, runs
+
+
+def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id) -> list[DayResult]:
     start = day_start_ms(chunk[0])
     end = day_window_ms(chunk[-1])[1]
     if spec.snapshot:
@@ -159,14 +196,10 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets) -> list[DayRes
             counts[asset] = part.num_rows
             parts.append(part)
         table = pa.concat_tables(parts) if parts else empty_table(spec.name)
-        observed = observed_window(spec, day, now_ms)
         try:
-            if spec.snapshot or spec.accumulate:
-                if observed is not None:
-                    earlier = lake.partition_observed(venue, spec.name, day) or []
-                    observed = merge_intervals([*earlier, *observed])
-                table = _with_earlier_rows(lake, venue, spec, day, table)
-            lake.write_partition(venue, spec.name, day, table, status="ok", observed=observed)
+            with lake.dataset_lock(venue, spec.name):
+                table, observed, runs = _merged_day(lake, venue, spec, day, table, now_ms, run_id)
+                lake.write_partition(venue, spec.name, day, table, status="ok", observed=observed, runs=runs)
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc
         results.append(DayResult(day=day, rows=table.num_rows, status="ok", per_asset=counts))

@@ -7,8 +7,8 @@ No other module builds lake paths.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -16,6 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from pipelines.files import LOCK_TIMEOUT_S, atomic_write, file_lock
 
 TS = pa.timestamp("ms", tz="UTC")
 
@@ -257,6 +259,10 @@ STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_reten
 # JSON [[start_ms, end_ms], ...]: the parts of the day the venue could serve when the file was written (and, for
 # datasets that accumulate, when earlier runs wrote it); absent on files written before it existed
 OBSERVED_KEY = b"levwatch.observed_ms"
+# JSON [{run_id, fetched_at_ms, observed_ms, holds_ms, rows}, ...], oldest first: the runs whose rows the file
+# holds (see pipelines/lib/partition_merge.py); absent on files written before it existed
+RUNS_KEY = b"levwatch.runs"
+LOCKS_DIR = ".locks"  # under the lake root: dot-named, so no dataset glob sees it
 
 
 def _sort_keys(dataset: str) -> list[tuple[str, str]]:
@@ -272,6 +278,7 @@ class LakeError(RuntimeError):
 @dataclass(frozen=True)
 class Lake:
     root: Path
+    file_mode: int | None = None  # None: LEVWATCH_FILE_MODE (default 0640)
 
     def dataset_dir(self, venue: str, dataset: str) -> Path:
         _schema(dataset)
@@ -292,8 +299,10 @@ class Lake:
         *,
         status: str = "ok",
         observed: list[tuple[int, int]] | None = None,
+        runs: list[dict] | None = None,
     ) -> Path:
-        """Replace one day's file atomically: temp file, fsync, rename. Readers see the old or the new file."""
+        """Replace one day's file atomically: temp file, fsync, rename. Readers see the old or the new file.
+        A caller that merges with the day's earlier rows holds `dataset_lock` from its read to this write."""
         table = conform(dataset, table)
         _check_in_day(dataset, table, day)
         table = table.sort_by(_sort_keys(dataset))
@@ -301,22 +310,33 @@ class Lake:
         meta[STATUS_KEY] = status.encode()
         if observed is not None:
             meta[OBSERVED_KEY] = json.dumps([[int(s), int(e)] for s, e in observed]).encode()
+        if runs is not None:
+            meta[RUNS_KEY] = json.dumps(runs, separators=(",", ":")).encode()
         table = table.replace_schema_metadata(meta)
         target = self.partition_path(venue, dataset, day)
-        _atomic_write(table, target)
+        _atomic_write(table, target, mode=self.file_mode)
         return target
+
+    @contextmanager
+    def dataset_lock(self, venue: str, dataset: str, *, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """One writer at a time for a (venue, dataset): hold it around read-merge-write of a day, so two
+        overlapping runs cannot both read the old file and each write back only its own rows."""
+        self.dataset_dir(venue, dataset)  # names an unknown dataset before any lock file is made
+        path = self.root / LOCKS_DIR / venue / f"{dataset}.lock"
+        with file_lock(path, timeout_s=timeout_s, what=f"{venue}/{dataset}"):
+            yield
 
     def write_file(self, venue: str, dataset: str, day: date, name: str, table: pa.Table) -> Path:
         """An extra file in a day's folder, for append-only logs such as api_health (one file per run)."""
         table = conform(dataset, table).sort_by(_sort_keys(dataset))
         target = self.dataset_dir(venue, dataset) / f"date={day.isoformat()}" / name
-        _atomic_write(table, target)
+        _atomic_write(table, target, mode=self.file_mode)
         return target
 
     def ensure_anchor(self, venue: str, dataset: str) -> None:
         path = self.partition_path(venue, dataset, ANCHOR_DAY)
         if not path.exists():
-            _atomic_write(empty_table(dataset), path)
+            _atomic_write(empty_table(dataset), path, mode=self.file_mode)
 
     def read_partition(self, venue: str, dataset: str, day: date) -> pa.Table:
         path = self.partition_path(venue, dataset, day)
@@ -336,8 +356,28 @@ class Lake:
         path = self.partition_path(venue, dataset, day)
         if not path.exists():
             return None
-        raw = (pq.read_schema(path).metadata or {}).get(OBSERVED_KEY)
-        return None if raw is None else [(int(s), int(e)) for s, e in json.loads(raw)]
+        return observed_of(pq.read_schema(path).metadata)
+
+    def partition_runs(self, venue: str, dataset: str, day: date) -> list[dict] | None:
+        """The runs whose rows the day's file holds, oldest first; None when the file has no such record."""
+        path = self.partition_path(venue, dataset, day)
+        if not path.exists():
+            return None
+        return runs_of(pq.read_schema(path).metadata)
+
+
+def status_of(meta: dict[bytes, bytes] | None) -> str:
+    return (meta or {}).get(STATUS_KEY, b"ok").decode()
+
+
+def observed_of(meta: dict[bytes, bytes] | None) -> list[tuple[int, int]] | None:
+    raw = (meta or {}).get(OBSERVED_KEY)
+    return None if raw is None else [(int(s), int(e)) for s, e in json.loads(raw)]
+
+
+def runs_of(meta: dict[bytes, bytes] | None) -> list[dict] | None:
+    raw = (meta or {}).get(RUNS_KEY)
+    return None if raw is None else json.loads(raw)
 
 
 def _schema(dataset: str) -> pa.Schema:
@@ -387,20 +427,6 @@ def _check_in_day(dataset: str, table: pa.Table, day: date) -> None:
             )
 
 
-def _atomic_write(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+def _atomic_write(table: pa.Table, target: Path, *, mode: int | None = None) -> None:
+    """Temp file, fsync, rename, fsync of the folder (pipelines/files.py); orphaned temp files are swept."""
+    atomic_write(target, lambda fh: pq.write_table(table, fh, compression="zstd"), mode=mode)

@@ -29,6 +29,10 @@ DEFAULT_WS_URLS: dict[str, str] = {
 SOURCES = ("live", "sandbox")
 RETENTION_MODES = ("archive", "delete")  # what happens to a landing file once the lake holds all of it
 
+# Files the pipeline publishes (lake partitions, landing files, the warehouse): owner read-write, group read, so
+# analysts in the pipeline's group can read them without running as its user. Directories get the matching mode.
+DEFAULT_FILE_MODE = 0o640
+
 
 class SettingsError(ValueError):
     """A LEVWATCH_* variable has a value we cannot use."""
@@ -48,6 +52,7 @@ class Settings:
     landing_retention_days: int = 7  # a landing file stays this many days after the stream time it covers
     landing_retention_mode: str = "archive"  # then it is moved to landing/<venue>/archive/ (or deleted)
     recorder_max_buffered_events: int = 500_000  # per venue; the recorder stops loudly past it
+    file_mode: int = DEFAULT_FILE_MODE
 
     @property
     def lake_dir(self) -> Path:
@@ -75,6 +80,29 @@ class Settings:
 
     def ws_url_overridden(self, venue: str) -> bool:
         return self.ws_url(venue) != DEFAULT_WS_URLS[venue]
+
+
+def dir_mode_for(file_mode: int) -> int:
+    """A directory's mode for a file mode: whoever may read the files may also list and enter the folder."""
+    return file_mode | ((file_mode & 0o444) >> 2)
+
+
+def load_file_mode(env: dict[str, str] | None = None) -> int:
+    """LEVWATCH_FILE_MODE, octal (e.g. 0640, 0644, 0600). The owner must keep read-write: the pipeline rewrites."""
+    env = os.environ if env is None else env
+    raw = (env.get("LEVWATCH_FILE_MODE") or "").strip()
+    if not raw:
+        return DEFAULT_FILE_MODE
+    try:
+        mode = int(raw.removeprefix("0o").removeprefix("0O"), 8)
+    except ValueError:
+        raise SettingsError(f"LEVWATCH_FILE_MODE must be an octal mode such as 0640, got {raw!r}") from None
+    if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600:
+        raise SettingsError(
+            f"LEVWATCH_FILE_MODE must be an octal mode from 0600 to 0777 that keeps the owner's read-write "
+            f"(e.g. 0640, 0644), got {raw!r}"
+        )
+    return mode
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -121,6 +149,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         landing_retention_days=retention_days,
         landing_retention_mode=retention_mode,
         recorder_max_buffered_events=max_buffered,
+        file_mode=load_file_mode(env),
     )
 
 

@@ -7,12 +7,12 @@ keeps reading it; the next connection sees the new one. Nobody sees a half-built
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
+
+from pipelines.files import atomic_write
 
 
 def build_path(home: Path) -> Path:
@@ -23,25 +23,20 @@ def published_path(home: Path) -> Path:
     return home / "levwatch.duckdb"
 
 
-def publish(home: Path) -> Path:
-    """Checkpoint the working file and atomically replace the published copy with it."""
+def publish(home: Path, *, mode: int | None = None) -> Path:
+    """Checkpoint the working file and atomically replace the published copy with it, readable by the group
+    (LEVWATCH_FILE_MODE, default 0640) so analysts need not run as the pipeline's user."""
     source = build_path(home)
     if not source.exists():
         raise FileNotFoundError(f"no warehouse has been built yet at {source}")
     with duckdb.connect(str(source)) as con:
         con.execute("checkpoint")  # fold the WAL into the file so the copy is complete on its own
-    target = published_path(home)
-    fd, tmp = tempfile.mkstemp(prefix=".levwatch-", suffix=".duckdb", dir=home)
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+
+    def copy(fh) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, fh, length=8 << 20)
+
+    return atomic_write(published_path(home), copy, mode=mode)
 
 
 def connect_read_only(home: Path) -> duckdb.DuckDBPyConnection:

@@ -18,3 +18,21 @@ def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
         else:
             merged.append([start, end])
     return [(s, e) for s, e in merged]
+
+
+def subtract_intervals(intervals: Iterable[Interval], removed: Iterable[Interval]) -> list[Interval]:
+    """The parts of `intervals` outside every interval of `removed`, merged."""
+    cut = merge_intervals(removed)
+    out: list[Interval] = []
+    for start, end in merge_intervals(intervals):
+        for lo, hi in cut:
+            if hi <= start or lo >= end:
+                continue
+            if lo > start:
+                out.append((start, lo))
+            start = max(start, hi)
+            if start >= end:
+                break
+        if start < end:
+            out.append((start, end))
+    return merge_intervals(out)

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.ingest import PartitionFailed, ingest_days, partition_status
-from pipelines.lake import Lake
+from pipelines.lake import KEY_COLUMNS, Lake
 from pipelines.lib.timeutil import day_window_ms
 from pipelines.venues import binance
 
@@ -142,3 +142,63 @@ def test_a_rolling_window_source_merges_with_what_the_day_already_holds(sandbox,
     table = lake.read_partition("okx", "liquidations", day)
     assert full > 0 and table.num_rows == full
     assert table.group_by(["venue", "event_key"]).aggregate([]).num_rows == full
+
+
+@pytest.mark.parametrize(
+    "venue, dataset",
+    [
+        ("binance", "open_interest"),
+        ("binance", "long_short_ratios"),
+        ("okx", "funding_rates"),
+        ("hyperliquid", "klines"),
+    ],
+)
+def test_a_rerun_of_a_day_half_outside_retention_keeps_the_hours_the_venue_forgot(
+    sandbox, tmp_path, venue, dataset
+):
+    """The reported fault: a day re-run 'retention + 12 h' later came back ok with only the half still served."""
+    from pipelines.venues.registry import VENUE_MODULES
+
+    module = VENUE_MODULES[venue]
+    spec, day, lake = module.DATASETS[dataset], DAYS[1], Lake(tmp_path)
+    start, end = day_window_ms(day)
+    keys = list(KEY_COLUMNS[dataset])
+    with module.make_http(sandbox.base_url(venue), sleep=lambda s: None) as http:
+        first = ingest_days(
+            venue, spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="early"
+        )
+        recorded = lake.read_partition(venue, dataset, day)
+        sandbox.state.clock_ms = start + spec.retention_days * 86_400_000 + 12 * 3_600_000
+        second = ingest_days(
+            venue, spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="late"
+        )
+
+    served_late = sum(second[0].per_asset.values())
+    assert 0 < served_late < first[0].rows  # the venue really forgot part of the day
+    table = lake.read_partition(venue, dataset, day)
+    assert second[0].status == "ok" and second[0].rows == table.num_rows == recorded.num_rows
+    assert table.group_by(keys).aggregate([]).num_rows == table.num_rows  # nothing duplicated
+    assert sorted(table.select(keys).to_pylist(), key=str) == sorted(
+        recorded.select(keys).to_pylist(), key=str
+    )
+    runs = lake.partition_runs(venue, dataset, day)
+    assert [r["run_id"] for r in runs] == ["early", "late"]
+    assert runs[1]["rows"] == served_late and sum(r["rows"] for r in runs) == table.num_rows
+    assert runs[1]["observed_ms"] == [[start + 12 * 3_600_000, end]]
+    assert runs[0]["holds_ms"][0][0] == start  # the morning still comes from the early run
+    assert lake.partition_observed(venue, dataset, day) == [(start, end)]
+
+
+def test_a_day_the_fetch_sees_whole_is_written_without_reading_the_recorded_file(
+    sandbox, tmp_path, monkeypatch
+):
+    lake = Lake(tmp_path)
+    spec = binance.DATASETS["funding_rates"]
+    with http_for(sandbox) as http:
+        ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="r1")
+        reads = []
+        monkeypatch.setattr(Lake, "read_partition", lambda self, *a: reads.append(a))
+        ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="r2")
+    assert reads == []  # a backfill of complete days costs no reads
+    for day in DAYS:
+        assert [r["run_id"] for r in lake.partition_runs("binance", "funding_rates", day)] == ["r2"]

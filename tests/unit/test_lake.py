@@ -1,9 +1,16 @@
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.files import TEMP_PREFIX, LockTimeout
 from pipelines.lake import SCHEMAS, STATUS_KEY, Lake, LakeError
 
 DAY = date(2025, 10, 10)
@@ -107,3 +114,80 @@ def test_nulls_in_required_columns_are_named(tmp_path):
     rows = funding_rows([T0]).set_column(4, "funding_rate", pa.array([None], pa.float64()))
     with pytest.raises(LakeError, match="column 'funding_rate' has nulls but is required"):
         Lake(tmp_path).write_partition("binance", "funding_rates", DAY, rows)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temp_files_a_killed_writer_left_are_swept_by_the_next_write(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_partition("binance", "funding_rates", DAY, funding_rows([T0]))
+    folder = lake.partition_path("binance", "funding_rates", DAY).parent
+    orphan = folder / f"{TEMP_PREFIX}{dead_pid()}-0a1b2c3d-data.parquet"  # its writer was killed mid-write
+    orphan.write_bytes(b"PAR1 half a file")
+    legacy = folder / ".tmp-k2j3h4.parquet"  # an old-style name, no pid: swept once stale
+    legacy.write_bytes(b"PAR1")
+    old = time.time() - 3600
+    os.utime(legacy, (old, old))
+    writing = folder / f"{TEMP_PREFIX}{os.getpid()}-99999999-data.parquet"  # a live writer's: left alone
+    writing.write_bytes(b"PAR1")
+
+    lake.write_partition("binance", "funding_rates", DAY, funding_rows([T0, T0 + 8 * 3600_000]))
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["data.parquet", writing.name])
+    assert lake.read_partition("binance", "funding_rates", DAY).num_rows == 2
+
+
+def test_files_and_folders_are_group_readable_by_default_and_the_mode_is_configurable(tmp_path, monkeypatch):
+    old_umask = os.umask(0o077)  # whatever the umask, the configured mode is what analysts get
+    try:
+        monkeypatch.delenv("LEVWATCH_FILE_MODE", raising=False)
+        path = Lake(tmp_path / "lake").write_partition("binance", "funding_rates", DAY, funding_rows([T0]))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+        for folder in (path.parent, path.parent.parent, tmp_path / "lake"):
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o750
+        monkeypatch.setenv("LEVWATCH_FILE_MODE", "0644")
+        path = Lake(tmp_path / "lake").write_partition("bybit", "funding_rates", DAY, funding_rows([T0]))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+        path = Lake(tmp_path / "lake", file_mode=0o600).write_partition(
+            "okx", "funding_rates", DAY, funding_rows([T0])
+        )
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old_umask)
+
+
+def test_the_dataset_lock_waits_then_fails_clearly_and_is_never_taken_twice(tmp_path):
+    lake = Lake(tmp_path)
+    taken, release = threading.Event(), threading.Event()
+
+    def other_run():
+        with lake.dataset_lock("okx", "liquidations"):
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=other_run)
+    holder.start()
+    try:
+        assert taken.wait(30)
+        expected = rf"okx/liquidations: another run still holds .* pid {os.getpid()}"
+        with (
+            pytest.raises(LockTimeout, match=expected),
+            lake.dataset_lock("okx", "liquidations", timeout_s=0.2),
+        ):
+            pass
+        with (
+            lake.dataset_lock("okx", "open_interest", timeout_s=0.2),  # other datasets are not held up
+            pytest.raises(RuntimeError, match="already held by this thread"),
+            lake.dataset_lock("okx", "open_interest"),
+        ):
+            pass
+    finally:
+        release.set()
+        holder.join(30)
+    with lake.dataset_lock("okx", "liquidations", timeout_s=5):  # released when its holder is done
+        pass
+    assert not list(tmp_path.glob("*/*/date=*"))  # the lock files live outside every dataset's folder

@@ -4,7 +4,7 @@ import pytest
 
 from pipelines.instruments import ASSETS, UnknownSymbolError, asset_for_symbol, venue_symbol
 from pipelines.sandbox.scenario import ScenarioError, load_scenario
-from pipelines.settings import SettingsError, load_settings
+from pipelines.settings import SettingsError, dir_mode_for, load_settings
 
 
 def test_defaults_and_per_venue_url_overrides(tmp_path):
@@ -21,6 +21,13 @@ def test_defaults_and_per_venue_url_overrides(tmp_path):
     )
     tuned = load_settings({"LEVWATCH_LANDING_RETENTION_DAYS": "30", "LEVWATCH_LANDING_RETENTION": "Delete"})
     assert (tuned.landing_retention_days, tuned.landing_retention_mode) == (30, "delete")
+    assert s.file_mode == 0o640  # group-readable: analysts in the pipeline's group can read the files
+
+
+def test_file_mode_is_octal_and_directories_follow_it():
+    assert load_settings({"LEVWATCH_FILE_MODE": "0644"}).file_mode == 0o644
+    assert load_settings({"LEVWATCH_FILE_MODE": "0o600"}).file_mode == 0o600
+    assert (dir_mode_for(0o640), dir_mode_for(0o644), dir_mode_for(0o600)) == (0o750, 0o755, 0o700)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +40,9 @@ def test_defaults_and_per_venue_url_overrides(tmp_path):
         ({"LEVWATCH_LANDING_RETENTION_DAYS": "a week"}, "whole number"),
         ({"LEVWATCH_LANDING_RETENTION": "shred"}, "archive"),
         ({"LEVWATCH_RECORDER_MAX_BUFFERED_EVENTS": "-5"}, "at least 1"),
+        ({"LEVWATCH_FILE_MODE": "rw-r-----"}, "LEVWATCH_FILE_MODE must be an octal mode"),
+        ({"LEVWATCH_FILE_MODE": "0440"}, "keeps the owner's read-write"),
+        ({"LEVWATCH_FILE_MODE": "01640"}, "from 0600 to 0777"),
     ],
 )
 def test_bad_settings_fail_clearly(env, message):
