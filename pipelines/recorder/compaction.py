@@ -82,6 +82,12 @@ def in_lake(lake: Lake, venue: str, dataset: str, day: date) -> pa.Table:
 
 
 def compact_day(lake: Lake, landing: Landing, venue: str, day: date) -> CompactionResult:
+    # read-merge-write under the dataset's lock: two overlapping compactions must not each write back their view
+    with lake.dataset_lock(venue, EVENTS):
+        return _compact_day(lake, landing, venue, day)
+
+
+def _compact_day(lake: Lake, landing: Landing, venue: str, day: date) -> CompactionResult:
     start, end = day_window_ms(day)
     landed = landing.read(venue, EVENTS, window=(start, end))
     day_rows = _in_window(landed, "ts", start, end)
