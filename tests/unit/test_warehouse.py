@@ -31,3 +31,60 @@ def test_nothing_to_publish_or_read_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make demo`"):
         connect_read_only(tmp_path)
     assert not published_path(tmp_path).exists()
+
+
+# a publisher SIGKILLed halfway through its copy: it copies half the file, says so, and waits for the kill
+KILLED_MID_COPY = """
+import shutil, sys, time
+from pathlib import Path
+from pipelines import warehouse
+
+def half_then_hang(src, dst):
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        fo.write(fi.read(Path(src).stat().st_size // 2))
+        fo.flush()
+    print("copying", flush=True)
+    time.sleep(60)
+
+shutil.copyfile = half_then_hang
+warehouse.publish(Path(sys.argv[1]))
+"""
+
+
+def publish_killed_mid_copy(home):
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_COPY, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "copying"
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(10) == -signal.SIGKILL
+
+
+def test_a_publisher_killed_mid_copy_leaves_the_published_file_whole_and_the_next_publish_sweeps_its_temp(
+    tmp_path,
+):
+    build(tmp_path, 1)
+    publish(tmp_path)
+    build(tmp_path, 2)
+    publish_killed_mid_copy(tmp_path)
+    with connect_read_only(tmp_path) as reader:  # the old warehouse, whole
+        assert reader.execute("select v from marts.t").fetchall() == [(1,)]
+    assert len(list(tmp_path.glob(".levwatch-*"))) == 1  # the killed publisher's half copy
+    publish(tmp_path)
+    with connect_read_only(tmp_path) as reader:
+        assert reader.execute("select v from marts.t").fetchall() == [(2,)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "levwatch.duckdb"]
+
+
+def test_a_live_publishers_temp_is_left_alone(tmp_path):
+    import os
+
+    from pipelines.warehouse import TEMP_PREFIX, sweep_orphaned_temps
+
+    mine = tmp_path / f"{TEMP_PREFIX}{os.getpid()}-abc.duckdb"
+    mine.write_bytes(b"half")
+    assert sweep_orphaned_temps(tmp_path) == [] and mine.exists()
