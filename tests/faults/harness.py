@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import httpx
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.ingest import DayResult, ingest_days
+from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, day_start_ms
 from pipelines.venues import binance, bybit
@@ -84,8 +84,8 @@ def landed_rows(lake: Lake, target: Target, days: list[date] = DAYS) -> list[tup
 
 
 def orphan_files(root: Path) -> int:
-    """Temp files a killed writer would leave: the lake's .tmp-* and the warehouse's .levwatch-publish-*."""
-    return sum(1 for _ in root.rglob(".tmp-*")) + sum(1 for _ in root.rglob(".levwatch-publish-*"))
+    """Temp files a killed writer would leave: the lake's .tmp-* and the warehouse's .levwatch-*."""
+    return sum(1 for _ in root.rglob(".tmp-*")) + sum(1 for _ in root.rglob(".levwatch-*"))
 
 
 def run_ingest(
@@ -132,7 +132,6 @@ class FaultRow:
     recover_s: float | None = None
     surfaced: str = ""  # how the fault showed itself
     unexpected: int = 0  # rows the truth does not know (asserted zero, not printed)
-    notes: dict = field(default_factory=dict)
 
 
 def measure(sandbox, target: Target, lake: Lake, fault: str, **kw) -> FaultRow:
@@ -154,10 +153,6 @@ def measure(sandbox, target: Target, lake: Lake, fault: str, **kw) -> FaultRow:
 
 def since(t0: float) -> float:
     return time.monotonic() - t0
-
-
-def total_rows(results: list[DayResult]) -> int:
-    return sum(r.rows for r in results)
 
 
 COLUMNS = (

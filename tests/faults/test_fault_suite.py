@@ -37,9 +37,8 @@ from tests.faults.harness import (
 
 pytestmark = pytest.mark.faults
 
-ROWS: dict[
-    str, FaultRow
-] = {}  # fault kind -> its measured row; printed by conftest at the end of the session
+# fault kind -> its measured row; conftest prints them at the end of the session
+ROWS: dict[str, FaultRow] = {}
 RATIO_PATH = "/v5/market/account-ratio"
 OI_PATH = "/futures/data/openInterestHist"
 
@@ -189,6 +188,23 @@ def test_a_renamed_optional_field_is_an_error_of_the_null_rate_check(sandbox, tm
     )
 
 
+def test_a_renamed_required_field_fails_the_day_clearly_and_writes_nothing(sandbox, tmp_path):
+    """buyRatio renamed: there is no long share to store, so the run stops naming the day and the field."""
+    target, lake = BYBIT_RATIOS, Lake(tmp_path / "lake")
+    script(
+        sandbox,
+        venue="bybit",
+        path=RATIO_PATH,
+        kind="rename",
+        field="buyRatio",
+        rename_to="buy_ratio",
+        count=1000,
+    )
+    with pytest.raises(PartitionFailed, match=r"failed on 2025-10-09: .*'buyRatio'"):
+        run_ingest(sandbox, target, lake)
+    assert nothing_written(lake, target)
+
+
 # -- publish: readers of the warehouse while it is replaced, and a publisher killed mid-copy -----------------------
 
 ROWS_PER_BUILD = 20_000
@@ -279,7 +295,7 @@ def publish_row(fault: str, home: Path, version: int, readers: dict, recover_s, 
         lost=ROWS_PER_BUILD - distinct,
         duplicated=landed - distinct,
         reader_errors=readers["errors"] + readers["torn"],
-        orphans=sum(1 for _ in home.glob(".levwatch-publish-*")),
+        orphans=sum(1 for _ in home.glob(".levwatch-*")),
         recover_s=recover_s,
         surfaced=surfaced.format(**readers),
     )
@@ -291,15 +307,15 @@ def test_readers_during_publish_see_whole_versions_only(tmp_path):
     build(home, 0)
     publish(home)
     readers = Readers(home)
-    for version in range(1, 6):
+    for version in range(1, 11):
         build(home, version)
         publish(home)
     seen = readers.finish()
     row = record(
-        publish_row("readers during publish", home, 5, seen, None, "{reads} reads, each one whole version")
+        publish_row("readers during publish", home, 10, seen, None, "{reads} reads, each one whole version")
     )
     assert row.reader_errors == 0, seen["stderr"]
-    assert seen["reads"] > 1 and seen["versions"][-1] == 5
+    assert seen["reads"] > 1 and seen["versions"][-1] == 10
 
 
 def test_kill_9_during_publish_keeps_the_old_warehouse_and_the_next_publish_recovers(tmp_path):
@@ -317,7 +333,7 @@ def test_kill_9_during_publish_keeps_the_old_warehouse_and_the_next_publish_reco
     assert publisher.wait(10) == -signal.SIGKILL
     killed_at = time.monotonic()
     assert published_rows(home) == (ROWS_PER_BUILD, ROWS_PER_BUILD, 1)  # the old warehouse, whole
-    assert len(list(home.glob(".levwatch-publish-*"))) == 1  # the half copy, until the next publish
+    assert len(list(home.glob(".levwatch-*"))) == 1  # the half copy, until the next publish
     publish(home)
     recover = since(killed_at)
     seen = readers.finish()
