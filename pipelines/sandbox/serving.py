@@ -37,7 +37,8 @@ class Series:
 
 # faults that rewrite a successful answer's rows (after the route rendered it) rather than replace the answer
 BODY_FAULTS = ("duplicate", "out_of_order", "rename")
-ANSWER_FAULTS = ("timeout", "truncate", "malformed", "venue_error")  # besides an HTTP status: "429", "503", …
+# besides an HTTP status ("429", "503", …); "challenge" is Farside's bot-protection page served with HTTP 200
+ANSWER_FAULTS = ("timeout", "truncate", "malformed", "venue_error", "challenge")
 
 
 @dataclass
