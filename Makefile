@@ -8,7 +8,7 @@ UV := python3 -m uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo dev test lint bench sandbox record clean
+.PHONY: setup demo dev test faults lint bench sandbox record clean
 
 setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -24,6 +24,9 @@ dev: setup  ## the Dagster UI on the same instance as the demo
 
 test: setup  ## the whole test suite
 	$(RUN) pytest -q
+
+faults: setup  ## every fault kind against the sandbox; prints the table of rows lost, duplicated, time to recover
+	LEVWATCH_FAULT_TABLE=$(LEVWATCH_HOME)/fault_table.md $(RUN) pytest -q -m faults tests/faults
 
 lint: setup
 	$(RUN) ruff check pipelines tests

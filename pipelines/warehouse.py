@@ -2,7 +2,8 @@
 
 Analysts open $LEVWATCH_HOME/levwatch.duckdb read-only at any time: a DuckDB file takes one writer or many
 readers, never both, so the writer (dbt) never touches the published file. A reader that opened the old file
-keeps reading it; the next connection sees the new one. Nobody sees a half-built state.
+keeps reading it; the next connection sees the new one. Nobody sees a half-built state. A publisher killed mid-copy
+leaves only its temp file, named with its pid; the next publish removes the temps of publishers no longer alive.
 """
 
 from __future__ import annotations

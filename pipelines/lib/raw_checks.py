@@ -1,4 +1,5 @@
-"""Checks on freshly written raw partitions: schema, duplicate keys, value sanity, non-empty where expected.
+"""Checks on freshly written raw partitions: schema, duplicate keys, value sanity, non-empty where expected, and
+columns that emptied (a renamed optional field parses as a silent column of nulls).
 
 Pure functions over lake files, so they are unit-tested directly; the ingest assets report them as asset checks.
 """
@@ -6,6 +7,7 @@ Pure functions over lake files, so they are unit-tested directly; the ingest ass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -19,12 +21,18 @@ CHECKS = {
     "duplicate_keys": "No row repeats the dataset's key within a partition.",
     "value_sanity": "Prices > 0, OI >= 0, |funding| < 3% per 8h, ratios within [0, 1].",
     "non_empty": "Each configured asset has rows on every day the venue still serves.",
+    "null_rate": "No column that was filled over the days before is empty on a day with rows (a renamed field).",
 }
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "mark_price", "oracle_price", "mid_price")
 NON_NEGATIVE = ("oi_coin", "oi_usd", "oi_contracts", "volume_coin", "volume_usd")
 SHARES = ("long_share",)
 MAX_ABS_FUNDING_8H = 0.03
+NULL_RATE_HISTORY_DAYS = 7  # a column's own history: the dataset's partitions over the week before the day
+FILLED_MAX_NULL_RATE = 0.1  # a column at most 10% null over its history counts as filled
+# columns that can be empty on a whole day by nature: Farside's '-' is "no reading yet" for every fund of a new day
+MAY_EMPTY_COLUMNS = {("farside", "etf_flows"): {"flow_usd"}}
+NullCounts = dict[str, tuple[int, int]]  # column -> (nulls, rows)
 
 
 @dataclass
@@ -63,15 +71,57 @@ def value_violations(dataset: str, table: pa.Table) -> list[str]:
     return problems
 
 
+def null_counts(table: pa.Table) -> NullCounts:
+    return {name: (table[name].null_count, table.num_rows) for name in table.column_names}
+
+
+def emptied_columns(history: list[NullCounts], day: NullCounts, exempt: set[str] = frozenset()) -> list[str]:
+    """Columns that were filled over their history (at most FILLED_MAX_NULL_RATE null) and are all null on the
+    day. A column that was always sparse, or a day or history without rows, flags nothing."""
+    emptied = []
+    for name, (nulls, rows) in day.items():
+        if name in exempt or rows == 0 or nulls < rows:
+            continue
+        past_nulls = sum(h[name][0] for h in history if name in h)
+        past_rows = sum(h[name][1] for h in history if name in h)
+        if past_rows and past_nulls / past_rows <= FILLED_MAX_NULL_RATE:
+            emptied.append(name)
+    return emptied
+
+
+def _null_history(lake: Lake, venue: str, dataset: str, day: date, cache: dict[date, NullCounts | None]):
+    """The null counts of the dataset's partitions over the days before `day` (those that exist, with rows)."""
+    history = []
+    for back in range(1, NULL_RATE_HISTORY_DAYS + 1):
+        earlier = day - timedelta(days=back)
+        if earlier not in cache:
+            path = lake.partition_path(venue, dataset, earlier)
+            cache[earlier] = null_counts(pq.read_table(path)) if path.exists() else None
+        if cache[earlier]:
+            history.append(cache[earlier])
+    return history
+
+
 def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
     """Evaluate every check over the days a run just wrote; failures name the days."""
     dataset = spec.name
     expected = SCHEMAS[dataset]
-    schema_bad, dup_bad, value_bad, empty_bad = [], [], [], []
+    schema_bad, dup_bad, value_bad, empty_bad, null_bad = [], [], [], [], []
+    counts_by_day: dict[date, NullCounts | None] = {}
+    exempt = MAY_EMPTY_COLUMNS.get((venue, dataset), set())
     for r in results:
         path = lake.partition_path(venue, dataset, r.day)
         table = pq.read_table(path)
         day = r.day.isoformat()
+        counts_by_day[r.day] = null_counts(table)
+        if r.status == "ok" and table.num_rows:
+            history = _null_history(lake, venue, dataset, r.day, counts_by_day)
+            emptied = emptied_columns(history, counts_by_day[r.day], exempt)
+            if emptied:
+                null_bad.append(
+                    f"{day}: {', '.join(emptied)} null in all {table.num_rows} rows, filled over the "
+                    f"{len(history)} partitions before"
+                )
         if not table.schema.remove_metadata().equals(expected):
             schema_bad.append(day)
         keys = KEY_COLUMNS.get(dataset)
@@ -91,6 +141,7 @@ def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
         _outcome("duplicate_keys", dup_bad, days, "partitions with duplicate keys"),
         _outcome("value_sanity", value_bad, days, "partitions with implausible values"),
         _outcome("non_empty", empty_bad, days, "partitions missing an asset", warn_only=spec.may_be_empty),
+        _outcome("null_rate", null_bad, days, "partitions with a column that emptied"),
     ]
 
 

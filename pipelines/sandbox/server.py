@@ -1,6 +1,8 @@
 """The sandbox server: every venue's API on loopback, each under /<venue>, over one simulated market.
 
-Control endpoints under /_sandbox let tests move the clock and script faults; nothing in the pipeline uses them.
+Control endpoints under /_sandbox let tests move the clock and script faults (serving.Fault: error answers,
+timeouts, truncated bodies, duplicate / out-of-order / renamed rows, a fault on page N of a pagination, and outages
+of hours on the sandbox clock); nothing in the pipeline uses them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from aiohttp import web
 from pipelines.sandbox.market import load_market
 from pipelines.sandbox.routes import binance, bybit, coinglass, defillama, deribit, farside, hyperliquid, okx
 from pipelines.sandbox.scenario import Scenario, load_scenario
-from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState
+from pipelines.sandbox.serving import STATE_KEY, Fault, SandboxState, body_faults
 from pipelines.sandbox.streams import mount as mount_streams
 
 # venue -> route module; a new venue adds one line here
@@ -34,7 +36,8 @@ VENUE_APPS = {
 
 
 def build_app(state: SandboxState) -> web.Application:
-    root = web.Application()
+    # the middleware rewrites a route's rows when a duplicate / out-of-order / rename fault is scripted
+    root = web.Application(middlewares=[body_faults])
     root[STATE_KEY] = state
     for venue, make in VENUE_APPS.items():
         root.add_subapp(f"/{venue}", make(state))
@@ -64,7 +67,10 @@ async def _set_clock(request: web.Request) -> web.Response:
 async def _add_faults(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE_KEY]
     body = await request.json()
-    faults = [Fault(**f) for f in (body if isinstance(body, list) else [body])]
+    try:
+        faults = [Fault(**{"path": None, **f}) for f in (body if isinstance(body, list) else [body])]
+    except (TypeError, ValueError) as exc:  # an unknown kind or field: say so, script nothing
+        return web.json_response({"error": f"bad fault: {exc}"}, status=400)
     with state._lock:
         state.faults.extend(faults)
     return web.json_response([asdict(f) for f in faults])

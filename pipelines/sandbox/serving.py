@@ -4,6 +4,8 @@ scenario outages and injected faults (for tests)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import threading
 import time
 from collections import defaultdict, deque
@@ -33,16 +35,41 @@ class Series:
         return slice(lo, max(lo, hi))
 
 
+# faults that rewrite a successful answer's rows (after the route rendered it) rather than replace the answer
+BODY_FAULTS = ("duplicate", "out_of_order", "rename")
+# besides an HTTP status ("429", "503", …); "challenge" is Farside's bot-protection page served with HTTP 200
+ANSWER_FAULTS = ("timeout", "truncate", "malformed", "venue_error", "challenge")
+
+
 @dataclass
 class Fault:
-    """A scripted misbehaviour for tests: the next `count` matching requests get it."""
+    """A scripted misbehaviour for tests: the next `count` matching requests get it, after `skip` went through.
+
+    kinds that replace the answer: 429 | 418 | 403 | 500 | 502 | 503 | timeout | truncate | malformed |
+    venue_error; kinds that rewrite a successful JSON answer's rows: duplicate (every row twice), out_of_order
+    (rows shuffled), rename (the key `field` becomes `rename_to` wherever it occurs). With `until_ms`, the fault
+    is an outage: every matching request gets it while the sandbox clock is before until_ms, whatever `count`.
+    """
 
     venue: str
     path: str | None  # None matches every path of the venue
-    kind: str  # 429 | 418 | 403 | 500 | 502 | 503 | timeout | truncate | malformed | venue_error
+    kind: str
     count: int = 1
     retry_after: float | None = None
     delay_s: float = 30.0
+    skip: int = 0  # matching requests let through first: a fault on page 3 of a pagination, not page 1
+    until_ms: int | None = None  # sandbox clock: an outage of hours, served while the clock is before it
+    field: str | None = None  # rename: the payload key to rename
+    rename_to: str | None = None
+    seed: int = 0  # out_of_order: the shuffle is deterministic
+
+    def __post_init__(self) -> None:
+        if self.kind not in ANSWER_FAULTS + BODY_FAULTS and not self.kind.isdigit():
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}: an HTTP status, or one of {ANSWER_FAULTS + BODY_FAULTS}"
+            )
+        if self.kind == "rename" and not (self.field and self.rename_to):
+            raise ValueError("a rename fault needs `field` and `rename_to`")
 
 
 @dataclass
@@ -103,14 +130,32 @@ class SandboxState:
     def _limit_now(self) -> float:
         return time.monotonic() + self._jumped_s
 
-    def take_fault(self, venue: str, path: str) -> Fault | None:
+    def take_fault(self, venue: str, path: str, *, body: bool = False) -> Fault | None:
+        """The first scripted fault that applies to this request (answer faults, or with body=True the faults
+        that rewrite a successful answer); spends one of its count, or one of its skips."""
         with self._lock:
-            for fault in self.faults:
-                if fault.venue == venue and (fault.path is None or fault.path == path) and fault.count > 0:
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self.faults.remove(fault)
+            for fault in list(self.faults):
+                if fault.venue != venue or (fault.path is not None and fault.path != path):
+                    continue
+                if (fault.kind in BODY_FAULTS) != body:
+                    continue
+                if fault.until_ms is not None:
+                    if self.clock_ms >= fault.until_ms:
+                        self.faults.remove(fault)  # the outage is over
+                        continue
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     return fault
+                if fault.count <= 0:
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
+                fault.count -= 1
+                if fault.count == 0:
+                    self.faults.remove(fault)
+                return fault
         return None
 
     def used(self, venue: str, bucket: str, window_s: float) -> int:
@@ -142,7 +187,9 @@ def state_of(request: web.Request) -> SandboxState:
 async def apply_faults(request: web.Request, venue: str, error_body) -> web.StreamResponse | None:
     """Scenario outages (by the sandbox clock) and scripted faults, before a route does any work."""
     state = state_of(request)
-    state.requests.append({"venue": venue, "path": request.path, "query": dict(request.query)})
+    state.requests.append(
+        {"venue": venue, "path": request.path, "query": dict(request.query), "at_s": time.monotonic()}
+    )
     outage = state.market.scenario.outage_at(venue, state.now_ms())
     if outage is not None:
         if outage.mode == "timeout":
@@ -179,6 +226,64 @@ async def render_fault(request: web.Request, fault: Fault, error_body) -> web.St
         return web.json_response(error_body(400, "scripted venue error"), status=400)
     status = int(kind)
     return web.json_response(error_body(status, f"scripted HTTP {status}"), status=status, headers=headers)
+
+
+def rewrite_rows(payload: Any, fault: Fault) -> Any:
+    """A body fault applied to a decoded JSON answer: the rows are the longest list in it (a page)."""
+    if fault.kind == "rename":
+        return _renamed(payload, fault.field, fault.rename_to)
+    rows = _longest_list(payload)
+    if rows is None:
+        return payload
+    if fault.kind == "duplicate":
+        rows[:] = [row for row in rows for _ in (0, 1)]
+    elif fault.kind == "out_of_order":
+        random.Random(fault.seed).shuffle(rows)
+    return payload
+
+
+def _longest_list(value: Any) -> list | None:
+    """The longest list of objects or arrays (a page of rows; a kline's own array of scalars is not one)."""
+    best = None
+    if isinstance(value, list) and value and all(isinstance(v, dict | list) for v in value):
+        best = value
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        if isinstance(child, dict | list):
+            found = _longest_list(child)
+            if found is not None and (best is None or len(found) > len(best)):
+                best = found
+    return best
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, dict):
+        return {(new if k == old else k): _renamed(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    return value
+
+
+@web.middleware
+async def body_faults(request: web.Request, handler) -> web.StreamResponse:
+    """Rewrite a route's successful JSON answer when a body fault is scripted; the routes render as usual."""
+    response = await handler(request)
+    venue = request.path.split("/", 2)[1]
+    if (
+        not isinstance(response, web.Response)
+        or response.status != 200
+        or response.content_type != "application/json"
+        or response.body is None
+    ):
+        return response
+    fault = request.config_dict[STATE_KEY].take_fault(venue, _venue_path(request, venue), body=True)
+    if fault is None:
+        return response
+    payload = rewrite_rows(json.loads(response.body), fault)
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+    }
+    return web.json_response(payload, status=response.status, headers=headers)
 
 
 def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:

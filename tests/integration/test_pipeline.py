@@ -61,7 +61,7 @@ def test_window_materializes_with_every_check_passing(pipeline_run):
         failed = [(c.asset_key.to_user_string(), c.check_name, c.description) for c in checks if not c.passed]
         assert checks and failed == []
         raw_checks = {c.check_name for c in checks if c.asset_key.path[0] == "raw"}
-        assert {"schema", "duplicate_keys", "value_sanity", "non_empty"} <= raw_checks
+        assert {"schema", "duplicate_keys", "value_sanity", "non_empty", "null_rate"} <= raw_checks
 
 
 def test_published_warehouse_has_the_window_once(pipeline_run):

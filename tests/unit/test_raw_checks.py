@@ -1,10 +1,11 @@
+from dataclasses import replace
 from datetime import date
 
 import pyarrow as pa
 
 from pipelines.ingest import DayResult
 from pipelines.lake import SCHEMAS, Lake
-from pipelines.lib.raw_checks import run_checks, value_violations
+from pipelines.lib.raw_checks import emptied_columns, run_checks, value_violations
 from pipelines.venues import binance
 
 DAY = date(2025, 10, 10)
@@ -101,3 +102,93 @@ def test_days_a_dataset_expects_no_rows_on_are_not_missing(tmp_path):
     outcomes = {o.name: o for o in run_checks(lake, "farside", spec, results)}
     assert not outcomes["non_empty"].passed
     assert outcomes["non_empty"].message.endswith("2025-10-10: no rows for BTC")
+
+
+# -- null rate: a column that was filled and is now empty (a renamed optional field) ----------------------------
+
+
+def oi_day(day, oi_usd):
+    """Two hourly OI rows on `day`, with oi_usd as given (None: the field did not arrive)."""
+    t0 = T0 + (day - DAY).days * 86_400_000
+    return pa.Table.from_pylist(
+        [
+            {
+                "venue": "binance",
+                "asset": "BTC",
+                "symbol": "BTCUSDT",
+                "ts": t0 + i * 3_600_000,
+                "oi_coin": 10.0,
+                "oi_usd": oi_usd,
+                "oi_contracts": None,
+                "raw": "{}",
+            }
+            for i in range(2)
+        ],
+        schema=SCHEMAS["open_interest"],
+    )
+
+
+def test_emptied_columns_are_judged_against_each_columns_own_history():
+    filled = {"a": (0, 10), "b": (10, 10), "c": (1, 10)}
+    assert emptied_columns([filled, filled], {"a": (5, 5), "b": (5, 5), "c": (5, 5)}) == ["a", "c"]
+    assert emptied_columns([filled], {"a": (4, 5), "b": (5, 5), "c": (0, 5)}) == []  # partly null: not empty
+    assert emptied_columns([], {"a": (5, 5)}) == []  # no history: nothing to compare with
+    assert emptied_columns([filled], {"a": (0, 0)}) == []  # a day without rows
+    sparse = {"a": (2, 10)}  # 20% null over its history: was not "filled"
+    assert emptied_columns([sparse], {"a": (5, 5)}) == []
+    assert emptied_columns([filled], {"a": (5, 5)}, exempt={"a"}) == []
+
+
+def test_a_column_that_empties_after_days_of_values_is_an_error_naming_day_and_column(tmp_path):
+    lake = Lake(tmp_path)
+    days = [date(2025, 10, 7), date(2025, 10, 8), date(2025, 10, 9), DAY]
+    for day in days[:3]:
+        lake.write_partition("binance", "open_interest", day, oi_day(day, 1000.0))
+    lake.write_partition("binance", "open_interest", DAY, oi_day(DAY, None))  # the field was renamed
+    results = [DayResult(d, 2, "ok", per_asset={"BTC": 2}) for d in days]
+    spec = replace(binance.DATASETS["open_interest"], assets=("BTC",))
+    outcome = {o.name: o for o in run_checks(lake, "binance", spec, results)}["null_rate"]
+    assert not outcome.passed and not outcome.warn_only  # an ERROR, not a warning
+    assert outcome.message == (
+        "1 partitions with a column that emptied: 2025-10-10: oi_usd null in all 2 rows, "
+        "filled over the 3 partitions before"
+    )
+    # oi_contracts was never filled: its nulls are no news; and the history of earlier runs counts too
+    again = run_checks(lake, "binance", spec, results[3:])
+    assert {o.name: o for o in again}["null_rate"].metadata["failing"] == 1
+
+
+def test_a_column_filled_again_passes(tmp_path):
+    lake = Lake(tmp_path)
+    for day in (date(2025, 10, 8), date(2025, 10, 9), DAY):
+        lake.write_partition("binance", "open_interest", day, oi_day(day, 1000.0))
+    outcomes = run_checks(
+        lake, "binance", binance.DATASETS["open_interest"], [DayResult(DAY, 2, "ok", per_asset={"BTC": 2})]
+    )
+    assert {o.name: o for o in outcomes}["null_rate"].passed
+
+
+def test_farside_days_without_readings_are_not_an_emptied_column(tmp_path):
+    """'-' for every fund is Farside's "no reading yet" on the newest day, not a renamed field."""
+    from pipelines.venues import farside
+
+    lake = Lake(tmp_path)
+    schema = SCHEMAS["etf_flows"]
+
+    def flows(day, value):
+        ts = T0 + (day - DAY).days * 86_400_000
+        return pa.Table.from_pylist(
+            [
+                {"venue": "farside", "asset": "BTC", "symbol": s, "ts": ts, "flow_usd": value, "issuer": "x"}
+                | {"source": "html", "raw": "{}"}
+                for s in ("IBIT", "FBTC")
+            ],
+            schema=schema,
+        )
+
+    thursday, friday = date(2025, 10, 9), DAY
+    lake.write_partition("farside", "etf_flows", thursday, flows(thursday, 1e6))
+    lake.write_partition("farside", "etf_flows", friday, flows(friday, None))
+    results = [DayResult(friday, 2, "ok", per_asset={"BTC": 2, "ETH": 1, "SOL": 1})]
+    outcomes = {o.name: o for o in run_checks(lake, "farside", farside.DATASETS["etf_flows"], results)}
+    assert outcomes["null_rate"].passed

@@ -1,0 +1,197 @@
+"""The fault suite's measuring side: what the sandbox's truth says should land, what did land, and the table.
+
+Expected rows come from the simulated market (`market.hourly`: one row per venue, asset and hour, with
+`venue_up`), never from the client or ingest code under test. Landed rows are read back from the lake files.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.ingest import ingest_days
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import DAY_MS, day_start_ms
+from pipelines.venues import binance, bybit
+from pipelines.venues.base import DatasetSpec
+from pipelines.venues.http import VenueHttp
+
+# the whole small scenario (tests/fixtures/scenario_small.yaml): 2025-10-09 .. 2025-10-12
+DAYS = [date(2025, 10, 9), date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 12)]
+BYBIT_PAGE = 24  # rows per page, so each asset's four days take five pages and a fault can hit page 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """A venue dataset the faults are run against, and how its truth is read from the simulated market."""
+
+    venue: str
+    spec: DatasetSpec
+    make_http: object
+    retention_days: int | None  # the venue serves statistics this far back from its clock
+
+    def http(self, sandbox, **kwargs) -> VenueHttp:
+        # short backoffs keep the suite fast; the faults' own Retry-After and delays are real seconds
+        options = {"backoff_base_s": 0.05, "backoff_cap_s": 0.2, "max_attempts": 5, "timeout_s": 5.0}
+        return self.make_http(sandbox.base_url(self.venue), **{**options, **kwargs})
+
+
+# Binance hourly OI: an ascending cursor taken from the page's last row, the shared 418 ban, Retry-After
+BINANCE_OI = Target("binance", binance.DATASETS["open_interest"], binance.make_http, retention_days=30)
+# Bybit hourly account ratio: newest-first pages with a server cursor, an optional field (sellRatio)
+BYBIT_RATIOS = Target(
+    "bybit",
+    replace(
+        bybit.DATASETS["long_short_ratios"],
+        fetch=functools.partial(bybit.fetch_long_short_ratios, page_limit=BYBIT_PAGE),
+    ),
+    bybit.make_http,
+    retention_days=None,
+)
+
+
+def expected_keys(sandbox, target: Target, days: list[date] = DAYS) -> set[tuple[str, int]]:
+    """(asset, hour) the venue had a reading for, per the simulator: hours it was up, not after its clock."""
+    h = sandbox.state.market.hourly
+    ts = pc.cast(h["ts"], "int64")
+    start, end = day_start_ms(days[0]), day_start_ms(days[-1]) + DAY_MS
+    clock = sandbox.state.clock_ms
+    lo = start if target.retention_days is None else max(start, clock - target.retention_days * DAY_MS)
+    mask = pc.and_(
+        pc.and_(pc.equal(h["venue"], target.venue), pc.equal(h["venue_up"], True)),
+        pc.and_(pc.greater_equal(ts, lo), pc.less(ts, min(end, clock + 1))),
+    )
+    rows = h.filter(mask)
+    return set(zip(rows["asset"].to_pylist(), pc.cast(rows["ts"], "int64").to_pylist(), strict=True))
+
+
+def landed_rows(lake: Lake, target: Target, days: list[date] = DAYS) -> list[tuple[str, int]]:
+    """(asset, hour) of every row in the lake's files for these days, repeats included."""
+    out = []
+    for day in days:
+        path = lake.partition_path(target.venue, target.spec.name, day)
+        if path.exists():
+            t = pq.read_table(path, columns=["asset", "ts"])
+            out += zip(t["asset"].to_pylist(), pc.cast(t["ts"], "int64").to_pylist(), strict=True)
+    return out
+
+
+def orphan_files(root: Path) -> int:
+    """Temp files a killed writer would leave (lake, landing and warehouse), under today's and older names."""
+    return sum(1 for _ in root.rglob(".tmp-*")) + sum(1 for _ in root.rglob(".levwatch-*"))
+
+
+def run_ingest(
+    sandbox, target: Target, lake: Lake, days: list[date] = DAYS, run_id: str = "faults", **http_kw
+):
+    with target.http(sandbox, **http_kw) as http:
+        return ingest_days(
+            target.venue,
+            target.spec,
+            days,
+            http=http,
+            lake=lake,
+            now_ms=sandbox.state.clock_ms,
+            run_id=run_id,
+        )
+
+
+def script(sandbox, **fault) -> int:
+    """Script a fault; returns the access-log position it starts from (to find when it was first served)."""
+    position = len(sandbox.state.requests)
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json=fault, timeout=5).raise_for_status()
+    return position
+
+
+def requests_since(sandbox, position: int, venue: str, path: str | None = None) -> list[dict]:
+    return [
+        r
+        for r in sandbox.state.requests[position:]
+        if r["venue"] == venue and (path is None or r["path"].endswith(path))
+    ]
+
+
+@dataclass
+class FaultRow:
+    fault: str
+    target: str
+    expected: int
+    landed: int
+    lost: int
+    duplicated: int
+    banned_requests: int | None = None  # None: the fault opens no ban
+    reader_errors: int | None = None  # None: no readers in this row
+    orphans: int = 0
+    recover_s: float | None = None
+    surfaced: str = ""  # how the fault showed itself
+    unexpected: int = 0  # rows the truth does not know (asserted zero, not printed)
+
+
+def measure(sandbox, target: Target, lake: Lake, fault: str, **kw) -> FaultRow:
+    expected = expected_keys(sandbox, target)
+    landed = landed_rows(lake, target)
+    unique = set(landed)
+    return FaultRow(
+        fault=fault,
+        target=f"{target.venue}/{target.spec.name}",
+        expected=len(expected),
+        landed=len(landed),
+        lost=len(expected - unique),
+        duplicated=len(landed) - len(unique),
+        unexpected=len(unique - expected),
+        orphans=orphan_files(lake.root),
+        **kw,
+    )
+
+
+def since(t0: float) -> float:
+    return time.monotonic() - t0
+
+
+COLUMNS = (
+    "fault",
+    "target",
+    "rows expected",
+    "rows landed",
+    "lost",
+    "duplicated",
+    "requests while banned",
+    "reader errors",
+    "orphan files",
+    "time to recover (s)",
+    "how it surfaced",
+)
+
+
+def format_table(rows: list[FaultRow]) -> str:
+    def cell(v):
+        if v is None:
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        values = (
+            r.fault,
+            r.target,
+            r.expected,
+            r.landed,
+            r.lost,
+            r.duplicated,
+            r.banned_requests,
+            r.reader_errors,
+            r.orphans,
+            r.recover_s,
+            r.surfaced,
+        )
+        lines.append("| " + " | ".join(cell(v) for v in values) + " |")
+    return "\n".join(lines)
