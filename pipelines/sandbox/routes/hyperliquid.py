@@ -183,9 +183,9 @@ def _minute_candles(
     """Traded-price minute candles overlapping [startTime, endTime], oldest first, from the latest 5000 only."""
     book = minute_book(state)
     now = state.now_ms()
-    newest = min(book.index_of(now), book.minutes - 1)
+    newest = book.index_of(now)  # the candle under way; the 5000 kept end with it, whatever the market holds
     lo = max(newest - (CANDLE_RETENTION - 1), book.index_of(start), 0)
-    hi = min(newest, book.index_of(end)) + 1
+    hi = min(newest, book.minutes - 1, book.index_of(end)) + 1
     hi = min(hi, lo + PAGE_CAP)
     bars = book.served(VENUE, asset, "last", lo, hi, now)
     _charge(request, BASE_WEIGHT + len(bars.ts) // 60)
