@@ -80,6 +80,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             _RAW,
         ]
     ),
+    # one-minute candles: mark price where the venue serves it, else the traded price (price_type says which)
+    "klines_1m": pa.schema(
+        _COMMON
+        + [
+            pa.field("price_type", pa.string(), nullable=False),  # mark | last
+            pa.field("open_time", TS, nullable=False),
+            pa.field("open", pa.float64(), nullable=False),
+            pa.field("high", pa.float64(), nullable=False),
+            pa.field("low", pa.float64(), nullable=False),
+            pa.field("close", pa.float64(), nullable=False),
+            _RAW,
+        ]
+    ),
     "instruments": pa.schema(
         _COMMON
         + [
@@ -226,6 +239,7 @@ TIME_COLUMN = {
     "open_interest": "ts",
     "long_short_ratios": "ts",
     "klines": "open_time",
+    "klines_1m": "open_time",
     "instruments": "ts",
     "asset_contexts": "ts",
     "api_health": "requested_at",
@@ -244,6 +258,7 @@ KEY_COLUMNS = {
     "open_interest": ("venue", "symbol", "ts"),
     "long_short_ratios": ("venue", "symbol", "ratio_type", "ts"),
     "klines": ("venue", "symbol", "price_type", "interval", "open_time"),
+    "klines_1m": ("venue", "symbol", "price_type", "open_time"),
     "instruments": ("venue", "symbol", "ts"),
     "asset_contexts": ("venue", "symbol", "ts"),
     "liquidations": ("venue", "event_key"),

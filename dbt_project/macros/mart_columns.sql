@@ -10,6 +10,7 @@
         'prices_hourly': [
             'venue', 'asset', 'ts', 'price_type', 'open', 'high', 'low', 'close', 'volume_coin', 'volume_usd',
         ],
+        'prices_1m': ['venue', 'asset', 'ts', 'price_type', 'open', 'high', 'low', 'close'],
         'long_short_ratios': ['venue', 'asset', 'ts', 'ratio_type', 'long_share', 'long_short_ratio'],
         'open_interest': ['venue', 'asset', 'ts', 'oi_coin', 'oi_usd'],
     } -%}

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
 
 
 class PartitionKeyError(ValueError):

@@ -11,6 +11,7 @@ The output tables are the sandbox's ground truth; the server serves venue-shaped
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -54,6 +55,8 @@ class Market:
     liquidation_events: pa.Table | None = (
         None  # individual forced closes: venue, asset, ts, side, price, qty...
     )
+    # asset, ts, OHLC of the index price per minute (venue mark and last prices: see minute_bars)
+    minutes: pa.Table | None = None
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -227,6 +230,8 @@ def simulate(scenario: Scenario) -> Market:
         )
     }
     log_price = np.zeros((A, n_steps, 4))  # open, high, low, close including impact
+    impact_at_open = np.zeros((A, n_steps))  # the impact a step opens with, and the one it closes with
+    impact_at_close = np.zeros((A, n_steps))
     ret_hist = np.zeros((A,))
     prev_close = ex_open[:, 0].copy()
 
@@ -240,6 +245,7 @@ def simulate(scenario: Scenario) -> Market:
         rec["short_coin"][:, :, t] = S
 
         open_lp = ex_open[:, t] + impact
+        impact_at_open[:, t] = impact
         liq_long = np.zeros((V, A))
         liq_short = np.zeros((V, A))
         liq_long_usd = np.zeros((V, A))
@@ -270,6 +276,7 @@ def simulate(scenario: Scenario) -> Market:
             if np.all(np.abs(push) < 1e-5):
                 break
         close_lp = ex_close[:, t] + impact
+        impact_at_close[:, t] = impact
         log_price[:, t] = np.stack(
             [
                 open_lp,
@@ -329,7 +336,56 @@ def simulate(scenario: Scenario) -> Market:
         rec["volume"][:, :, t] = base_vol + liq_long + liq_short
         rec["taker_buy"][:, :, t] = base_vol * buy_share + liq_short
 
-    return _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
+    market = _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
+    minutes = minute_paths(by_step, impact_at_open, impact_at_close, log_price)
+    return dataclasses.replace(market, minutes=_minute_table(assets, start_ms, minutes))
+
+
+def minute_paths(
+    exo_by_step: np.ndarray, impact_open: np.ndarray, impact_close: np.ndarray, step_ohlc: np.ndarray
+) -> np.ndarray:
+    """Minute log-price OHLC (A, minutes, 4) inside the simulator's steps, consistent with each step's OHLC.
+
+    The exogenous path (trend, noise and shock ramps) is already per minute; only the cascade's impact is per
+    step, so it is bridged linearly from the impact a step opens with to the one it closes with. Minute closes
+    are that path, each minute opens at the previous close (the step's first minute at the step's open), and the
+    step's cascade extremes land in the minute where the exogenous path is lowest (highest). So the first open,
+    last close, lowest low and highest high of a step's minutes are exactly the step's OHLC."""
+    n_assets, n_steps, step = exo_by_step.shape
+    frac = np.arange(step) / (step - 1) if step > 1 else np.ones(1)
+    bridge = impact_open[:, :, None] + (impact_close - impact_open)[:, :, None] * frac[None, None, :]
+    close = exo_by_step + bridge
+    opens = np.empty_like(close)
+    opens[:, :, 0] = step_ohlc[:, :, 0]
+    opens[:, :, 1:] = close[:, :, :-1]
+    high = np.maximum(opens, close)
+    low = np.minimum(opens, close)
+    lowest = exo_by_step.argmin(axis=2)[:, :, None]
+    highest = exo_by_step.argmax(axis=2)[:, :, None]
+    np.put_along_axis(low, lowest, np.minimum(take(low, lowest), step_ohlc[:, :, 2:3]), axis=2)
+    np.put_along_axis(high, highest, np.maximum(take(high, highest), step_ohlc[:, :, 1:2]), axis=2)
+    ohlc = np.stack([opens, high, low, close], axis=-1)  # (A, steps, step, 4)
+    return ohlc.reshape(n_assets, n_steps * step, 4)
+
+
+def take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(values, index, axis=2)
+
+
+def _minute_table(assets: list[str], start_ms: int, minutes: np.ndarray) -> pa.Table:
+    n = minutes.shape[1]
+    ts = start_ms + np.arange(n, dtype=np.int64) * 60_000
+    prices = np.exp(minutes)
+    return pa.table(
+        {
+            "asset": pa.array(np.repeat(np.array(assets, dtype=object), n), pa.string()),
+            "ts": pa.array(np.tile(ts, len(assets)), pa.timestamp("ms", tz="UTC")),
+            "open": pa.array(prices[:, :, 0].reshape(-1)),
+            "high": pa.array(prices[:, :, 1].reshape(-1)),
+            "low": pa.array(prices[:, :, 2].reshape(-1)),
+            "close": pa.array(prices[:, :, 3].reshape(-1)),
+        }
+    )
 
 
 def _open(
@@ -680,6 +736,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         pq.write_table(market.funding, tmp / "funding.parquet", compression="zstd")
         pq.write_table(market.liquidations, tmp / "liquidations.parquet", compression="zstd")
         pq.write_table(market.liquidation_events, tmp / "liquidation_events.parquet", compression="zstd")
+        pq.write_table(market.minutes, tmp / "minutes.parquet", compression="zstd")
         (tmp / "truth.json").write_text(json.dumps(market.truth, indent=2))
         try:
             os.replace(tmp, folder)
@@ -692,6 +749,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         funding=pq.read_table(folder / "funding.parquet"),
         liquidations=pq.read_table(folder / "liquidations.parquet"),
         liquidation_events=pq.read_table(folder / "liquidation_events.parquet"),
+        minutes=pq.read_table(folder / "minutes.parquet"),
         truth=json.loads((folder / "truth.json").read_text()),
     )
 

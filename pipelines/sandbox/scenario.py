@@ -13,7 +13,7 @@ import yaml
 from pipelines.lib.timeutil import iso_to_ms
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
-SIM_VERSION = "2"  # bump when the simulator's output changes, so cached markets are rebuilt
+SIM_VERSION = "3"  # bump when the simulator's output changes, so cached markets are rebuilt
 
 
 class ScenarioError(ValueError):

@@ -1,7 +1,8 @@
-"""Bybit v5 linear perpetuals: funding, hourly OI, global account long/short ratio, hourly last-price klines.
+"""Bybit v5 linear perpetuals: funding, hourly OI, global account long/short ratio, hourly last-price klines and
+1-minute mark-price klines.
 
 Every response is an envelope {retCode, retMsg, result, retExtInfo, time}; errors arrive as HTTP 200 with
-retCode != 0, and every value inside `result` is a string (timestamps included). All four endpoints answer
+retCode != 0, and every value inside `result` is a string (timestamps included). All the endpoints answer
 newest first: funding and klines page by moving the end below the oldest row, OI and ratios follow a cursor.
 """
 
@@ -29,6 +30,7 @@ FUNDING_PAGE_LIMIT = 200
 OPEN_INTEREST_PAGE_LIMIT = 200
 ACCOUNT_RATIO_PAGE_LIMIT = 500
 KLINE_PAGE_LIMIT = 1000
+MARK_KLINE_PAGE_LIMIT = 1000  # documented range [1, 1000]
 
 
 def error_check(response, payload: Any) -> None:
@@ -197,6 +199,36 @@ def parse_klines(payload: Any, asset: str) -> list[dict]:
     return rows
 
 
+def parse_mark_klines_1m(payload: Any, asset: str) -> list[dict]:
+    """mark-price-kline at interval 1: [startTime, open, high, low, close], all strings, newest first."""
+    symbol = require(_result(payload, "bybit mark-price-kline"), "symbol", "bybit mark-price-kline result")
+    rows = []
+    for i, k in enumerate(_records(payload, "bybit mark-price-kline")):
+        where = f"bybit mark-price-kline list[{i}]"
+        if not isinstance(k, list) or len(k) < 5:
+            raise PayloadError(f"{where}: expected a 5-slot array, got {k!r:.80}")
+        prices = [
+            to_float(v, f"{where}.{n}") for v, n in zip(k[1:5], ("open", "high", "low", "close"), strict=True)
+        ]
+        if None in prices:
+            raise PayloadError(f"{where}: a price slot is empty: {k!r:.80}")
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "price_type": "mark",
+                "open_time": to_int(k[0], f"{where}.startTime"),
+                "open": prices[0],
+                "high": prices[1],
+                "low": prices[2],
+                "close": prices[3],
+                "raw": raw_json(k),
+            }
+        )
+    return rows
+
+
 # -- fetchers: rows with start <= time < end, walking back from the end (Bybit is newest first) ------------------
 
 
@@ -341,6 +373,24 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limi
     return to_table("klines", _in_window(rows, "open_time", start, end))
 
 
+def fetch_klines_1m(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = MARK_KLINE_PAGE_LIMIT
+):
+    pages = _page_back_by_end(
+        http,
+        "/v5/market/mark-price-kline",
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": "1"},
+        start,
+        end,
+        _kline_start,
+        start_key="start",
+        end_key="end",
+        limit=page_limit,
+    )
+    rows = [row for page in pages for row in parse_mark_klines_1m(page, asset)]
+    return to_table("klines_1m", _in_window(rows, "open_time", start, end))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
@@ -358,6 +408,12 @@ DATASETS = {
         description="hourly global account ratio (buyRatio) since 2020-07-20",
     ),
     "klines": DatasetSpec("klines", fetch_klines, chunk_days=30, description="hourly last-price klines"),
+    "klines_1m": DatasetSpec(
+        "klines_1m",
+        fetch_klines_1m,
+        chunk_days=10,  # 14,400 minutes: 15 pages of 1,000
+        description="1-minute mark-price klines (mark-price-kline), newest first, 1,000 per page",
+    ),
 }
 
 __all__ = ["DATASETS", "VENUE", "make_http"]

@@ -1,4 +1,4 @@
-"""Hyperliquid perpetuals: hourly funding, hourly candles and the current asset contexts.
+"""Hyperliquid perpetuals: hourly funding, hourly and 1-minute candles and the current asset contexts.
 
 Every read is `POST /info` with a JSON body whose `type` names the query. Time-range queries return at most
 500 rows, oldest first, and take both bounds inclusively.
@@ -11,13 +11,15 @@ from typing import Any
 
 from pipelines.instruments import venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
-from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
+from pipelines.lib.timeutil import DAY_MS, HOUR_MS, MINUTE_MS, floor_hour_ms
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import VenueError, VenueHttp, WeightLimiter
 
 VENUE = "hyperliquid"
 INFO_PATH = "/info"
 KLINE_INTERVAL = "1h"
+MINUTE_INTERVAL = "1m"
+CANDLES_KEPT = 5000  # candleSnapshot serves only the latest 5,000 candles of each interval
 # Funding settled every 8 hours until this hour, hourly from it on (the SDK's 2023 recording shows the switch).
 HOURLY_FUNDING_FROM_MS = 1686186000000  # 2023-06-08T01:00Z
 
@@ -103,6 +105,34 @@ def parse_candles(payload: Any, asset: str) -> list[dict]:
     return rows
 
 
+def parse_candles_1m(payload: Any, asset: str) -> list[dict]:
+    """candleSnapshot at 1m: traded-price candles (Hyperliquid has no mark-price candles), so price_type last."""
+    rows = []
+    for r in parse_candles(payload, asset):
+        if r["interval"] != MINUTE_INTERVAL:
+            raise PayloadError(
+                f"hyperliquid candleSnapshot: expected {MINUTE_INTERVAL} candles, got {r['interval']!r}"
+            )
+        rows.append(
+            {
+                k: r[k]
+                for k in (
+                    "venue",
+                    "asset",
+                    "symbol",
+                    "price_type",
+                    "open_time",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "raw",
+                )
+            }
+        )
+    return rows
+
+
 def parse_asset_contexts(payload: Any, asset: str, coin: str, ts_ms: int) -> list[dict]:
     """metaAndAssetCtxs: [{"universe": [...]}, [ctx...]], where ctx[i] describes universe[i]."""
     where = "hyperliquid metaAndAssetCtxs"
@@ -175,19 +205,26 @@ def _coin_of(body: dict) -> str | None:
     return body.get("coin") or body.get("req", {}).get("coin")
 
 
-def _estimated_weight(start: int, end: int, items_per_weight: int) -> int:
-    hours = min(max((end - start) // HOUR_MS, 1), PAGE_ROWS)
-    return BASE_INFO_WEIGHT + hours // items_per_weight
+def _estimated_weight(start: int, end: int, items_per_weight: int, row_ms: int = HOUR_MS) -> int:
+    rows = min(max((end - start) // row_ms, 1), PAGE_ROWS)
+    return BASE_INFO_WEIGHT + rows // items_per_weight
 
 
 def _paginate(
-    http: VenueHttp, request_of, start: int, end: int, next_start_of, *, items_per_weight: int
+    http: VenueHttp,
+    request_of,
+    start: int,
+    end: int,
+    next_start_of,
+    *,
+    items_per_weight: int,
+    row_ms: int = HOUR_MS,
 ) -> list:
     """Ascending pages over [start, end - 1] (inclusive bounds); the next page starts just after the last row."""
     out, cursor = [], start
     while cursor < end:
         body = request_of(cursor, end - 1)
-        page = _info(http, body, weight=_estimated_weight(cursor, end, items_per_weight))
+        page = _info(http, body, weight=_estimated_weight(cursor, end, items_per_weight, row_ms))
         if not isinstance(page, list):
             raise PayloadError(f"hyperliquid {body['type']}: expected a list, got {raw_json(page)[:200]}")
         if not page:
@@ -232,6 +269,24 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("klines", rows.values())
 
 
+def fetch_klines_1m(http: VenueHttp, asset: str, start: int, end: int):
+    coin = venue_symbol(VENUE, asset)
+    raw = _paginate(
+        http,
+        lambda lo, hi: {
+            "type": "candleSnapshot",
+            "req": {"coin": coin, "interval": MINUTE_INTERVAL, "startTime": lo, "endTime": hi},
+        },
+        start,
+        end,
+        lambda rec: to_int(require(rec, "T", "candleSnapshot"), "T") + 1,
+        items_per_weight=CANDLE_ITEMS_PER_WEIGHT,
+        row_ms=MINUTE_MS,
+    )
+    rows = {r["open_time"]: r for r in parse_candles_1m(raw, asset) if start <= r["open_time"] < end}
+    return to_table("klines_1m", rows.values())
+
+
 def fetch_asset_contexts(http: VenueHttp, asset: str, start: int, end: int, *, now_ms: int | None = None):
     coin = venue_symbol(VENUE, asset)
     # ingest caps a snapshot day's window at its "now" (end = now + 1 ms), so the last hour of the window is now's
@@ -255,6 +310,17 @@ DATASETS = {
         retention_days=208,
         chunk_days=20,
         description="hourly last-price candles; only the latest 5000 candles (~208 days) are served",
+    ),
+    "klines_1m": DatasetSpec(
+        "klines_1m",
+        fetch_klines_1m,
+        # 5,000 minutes is 3.47 days: whole days within 3 are served, older ones are written empty
+        retention_days=CANDLES_KEPT * MINUTE_MS // DAY_MS,
+        # a re-run of a day partly past the 5,000-minute horizon must not erase the minutes recorded earlier
+        accumulate=True,
+        chunk_days=4,
+        description="1-minute traded-price candles (candleSnapshot; no mark candles exist); only the latest 5,000 "
+        "minutes are served, so the history starts when recording starts",
     ),
     "asset_contexts": DatasetSpec(
         "asset_contexts",

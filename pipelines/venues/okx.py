@@ -1,5 +1,5 @@
 """OKX v5 USDT-margined perpetual swaps: funding, hourly OI history, account long/short ratio, hourly candles,
-instruments, liquidation orders (the last 24 hours only).
+1-minute mark-price candles, instruments, liquidation orders (the last 24 hours only).
 
 Every response is an envelope {"code": "0", "msg": "", "data": [...]} with `code` a string; errors keep the
 envelope with another code (51001 unknown instrument, 50011 rate limit), at HTTP 200 or 4xx. Every value inside
@@ -34,7 +34,7 @@ TRANSIENT_CODES = frozenset({"50001", "50004", "50013", "50026"})
 # loosest limit (20/2s) and each endpoint costs in proportion, so even a single endpoint stays under its own.
 RATE_WINDOW_S = 2.0
 LIMITER_CAPACITY = 16
-WEIGHT_20_PER_2S = 1  # history-candles, instruments
+WEIGHT_20_PER_2S = 1  # history-candles, history-mark-price-candles, instruments
 WEIGHT_10_PER_2S = 2  # funding-rate-history, open-interest-history, public/time
 WEIGHT_5_PER_2S = 4  # long-short-account-ratio-contract
 
@@ -43,6 +43,8 @@ WEIGHT_5_PER_2S = 4  # long-short-account-ratio-contract
 FUNDING_PAGE_LIMIT = 100
 STATS_PAGE_LIMIT = 100  # open-interest-history and long/short ratio: documented maximum
 CANDLE_PAGE_LIMIT = 100  # documented maximum (some 2026 reports say 300)
+MARK_CANDLE_PAGE_LIMIT = 100  # history-mark-price-candles: documented maximum
+MINUTE_BAR = "1m"
 LIQUIDATION_PAGE_LIMIT = 100  # documented maximum; the endpoint allows 40/2s, charged as 20/2s to be safe
 
 FUNDING_INTERVALS_H = frozenset({1, 2, 4, 6, 8})  # the intervals OKX uses; any other gap means a missing row
@@ -205,6 +207,37 @@ def parse_candles(payload: Any, asset: str, symbol: str) -> list[dict]:
                 "volume_coin": to_float(vol_base, "volCcy"),  # vol itself counts contracts
                 "volume_usd": to_float(vol_quote, "volCcyQuote"),
                 "trades": None,  # OKX candles carry no trade count
+                "raw": raw_json(rec),
+            }
+        )
+    return rows
+
+
+def parse_mark_candles_1m(payload: Any, asset: str, symbol: str) -> list[dict]:
+    """history-mark-price-candles: [ts, o, h, l, c, confirm], all strings; completed candles only."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "history-mark-price-candles")):
+        where = f"okx history-mark-price-candles[{i}]"
+        ts, o, h, low, c, confirm = _array(rec, 6, where, "ts, o, h, l, c, confirm")[:6]
+        if confirm not in ("0", "1"):
+            raise PayloadError(f'{where}: confirm must be "0" or "1", got {confirm!r}')
+        if confirm != "1":
+            continue  # the minute under way: its prices are not final
+        prices = {name: to_float(value, name) for name, value in (("o", o), ("h", h), ("l", low), ("c", c))}
+        missing = [name for name, value in prices.items() if value is None]
+        if missing:
+            raise PayloadError(f"{where}: missing price {', '.join(missing)}")
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "price_type": "mark",
+                "open_time": to_int(ts, "ts"),
+                "open": prices["o"],
+                "high": prices["h"],
+                "low": prices["l"],
+                "close": prices["c"],
                 "raw": raw_json(rec),
             }
         )
@@ -413,6 +446,25 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limi
     return to_table("klines", (r for t, r in rows.items() if start <= t < end))
 
 
+def fetch_klines_1m(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = MARK_CANDLE_PAGE_LIMIT
+):
+    symbol = venue_symbol(VENUE, asset)
+    pages = _pages_back(
+        http,
+        "/api/v5/market/history-mark-price-candles",
+        {"instId": symbol, "bar": MINUTE_BAR},
+        start,
+        end,
+        _array_time,
+        cursor="after",
+        limit=page_limit,
+        weight=WEIGHT_20_PER_2S,
+    )
+    rows = {r["open_time"]: r for page in pages for r in parse_mark_candles_1m(page, asset, symbol)}
+    return to_table("klines_1m", (r for t, r in rows.items() if start <= t < end))
+
+
 def fetch_instruments(http: VenueHttp, asset: str, start: int, end: int):
     """A snapshot stamped with OKX's server time; a day that is not the venue's today gets no rows."""
     symbol = venue_symbol(VENUE, asset)
@@ -506,6 +558,13 @@ DATASETS = {
     ),
     "klines": DatasetSpec(
         "klines", fetch_klines, chunk_days=30, description="hourly last-price candles, completed bars only"
+    ),
+    "klines_1m": DatasetSpec(
+        "klines_1m",
+        fetch_klines_1m,
+        chunk_days=10,
+        description="1-minute mark-price candles (history-mark-price-candles, 'recent years'), completed bars "
+        "only; 100 per page, newest first",
     ),
     "instruments": DatasetSpec(
         "instruments",

@@ -68,3 +68,24 @@ def test_error_bodies_and_caps_match_the_venue(sandbox):
         base + "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1h", "limit": 1501}
     )
     assert too_many.status_code == 400 and too_many.json()["code"] == -1130
+
+
+def test_minute_mark_klines_match_the_documented_twelve_slot_arrays(sandbox):
+    documented = json.loads((FIX / "mark_price_klines_1m_doc.json").read_text())
+    served = httpx.get(
+        sandbox.base_url("binance") + "/fapi/v1/markPriceKlines",
+        params={"symbol": "BTCUSDT", "interval": "1m", "startTime": CRASH_DAY, "limit": 3},
+    ).json()
+    assert all([type(v).__name__ for v in k] == [type(v).__name__ for v in documented[0]] for k in served)
+    assert [k[0] for k in served] == [CRASH_DAY + i * 60_000 for i in range(3)]  # oldest first
+    assert all(k[6] == k[0] + 59_999 and k[5] == k[7] == "0" and k[8] == 60 for k in served)
+
+
+def test_minute_intervals_are_served_for_mark_klines_only(sandbox):
+    base = sandbox.base_url("binance")
+    last = httpx.get(base + "/fapi/v1/klines", params={"symbol": "BTCUSDT", "interval": "1m"})
+    assert last.status_code == 400 and last.json()["code"] == -1120
+    too_many = httpx.get(
+        base + "/fapi/v1/markPriceKlines", params={"symbol": "BTCUSDT", "interval": "1m", "limit": 1501}
+    )
+    assert too_many.status_code == 400 and too_many.json()["code"] == -1130

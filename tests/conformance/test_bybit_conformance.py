@@ -85,3 +85,28 @@ def test_error_envelope_has_the_venue_shape(sandbox):
     body = response.json()
     assert shape(body) == {"retCode": "int", "retMsg": "str", "result": {}, "retExtInfo": {}, "time": "int"}
     assert body["retCode"] == 10001 and body["retMsg"] == "params error: symbol invalid"
+
+
+def test_minute_mark_klines_match_the_documented_payload(sandbox):
+    documented = json.loads((FIXTURES / "mark_price_kline_doc.json").read_text())
+    crash_day = 1760054400000  # 2025-10-10T00:00Z
+    served = httpx.get(
+        sandbox.base_url("bybit") + "/v5/market/mark-price-kline",
+        params={"category": "linear", "symbol": "BTCUSDT", "interval": "1", "start": crash_day, "limit": 3},
+    ).json()
+    assert served["retCode"] == 0
+    assert shape(served["result"]) == shape(documented["result"])
+    starts = [int(k[0]) for k in served["result"]["list"]]
+    assert len(starts) == 3 and starts == sorted(starts, reverse=True)  # newest first
+
+
+def test_minute_mark_klines_cap_the_limit_at_1000(sandbox):
+    params = {"category": "linear", "symbol": "BTCUSDT", "interval": "1"}
+    ok = httpx.get(
+        sandbox.base_url("bybit") + "/v5/market/mark-price-kline", params={**params, "limit": 1000}
+    )
+    assert len(ok.json()["result"]["list"]) == 1000
+    over = httpx.get(
+        sandbox.base_url("bybit") + "/v5/market/mark-price-kline", params={**params, "limit": 1001}
+    )
+    assert over.json()["retCode"] == 10001

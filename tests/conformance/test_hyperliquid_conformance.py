@@ -51,6 +51,18 @@ CASES = {
             },
         },
     ),
+    "candleSnapshot 1m": (
+        lambda: recorded_body("test_get_candles_snapshot.yaml", "candleSnapshot"),
+        {
+            "type": "candleSnapshot",
+            "req": {
+                "coin": "BTC",
+                "interval": "1m",
+                "startTime": iso_to_ms("2025-10-10T20:50:00Z"),
+                "endTime": iso_to_ms("2025-10-10T21:00:00Z"),
+            },
+        },
+    ),
 }
 
 
@@ -59,6 +71,8 @@ def test_sandbox_answer_has_the_recorded_fields_and_types(sandbox, query_type):
     load_recording, request_body = CASES[query_type]
     recorded, served = load_recording(), post_info(sandbox, request_body)
     assert served, f"the sandbox returned nothing for {query_type}"
+    if query_type == "candleSnapshot 1m":
+        assert {c["i"] for c in served} == {"1m"} and all(c["T"] == c["t"] + 59_999 for c in served)
     if query_type == "metaAndAssetCtxs":  # a pair [meta, contexts], not a list of like records
         assert len(served) == len(recorded) == 2
         assert [shape(half) for half in served] == [shape(half) for half in recorded]

@@ -27,6 +27,10 @@ ENDPOINTS = {
         {"instId": INST, "period": "1H", "limit": "5"},
     ),
     "/api/v5/market/history-candles": ("history_candles", {"instId": INST, "bar": "1H", "limit": "5"}),
+    "/api/v5/market/history-mark-price-candles": (
+        "history_mark_price_candles",
+        {"instId": INST, "bar": "1m", "limit": "5"},
+    ),
     "/api/v5/public/instruments": ("instruments_swap", {"instType": "SWAP"}),
     "/api/v5/public/time": ("public_time", {}),
 }
@@ -57,7 +61,12 @@ DOCUMENTED_FIELDS = {  # VENUES.md section 3: record fields, or array slots
     },
     "public_time": {"ts"},
 }
-ARRAY_SLOTS = {"open_interest_history": 4, "long_short_account_ratio_contract": 2, "history_candles": 9}
+ARRAY_SLOTS = {
+    "open_interest_history": 4,
+    "long_short_account_ratio_contract": 2,
+    "history_candles": 9,
+    "history_mark_price_candles": 6,
+}
 
 
 def load(name: str):
@@ -134,3 +143,11 @@ def test_rate_limit_answers_429_with_code_50011(sandbox):
     assert resp.json()["code"] == "50011"
     other_instrument = get(sandbox, path, {"instId": "ETH-USDT-SWAP", "period": "1H", "limit": "1"})
     assert other_instrument.status_code == 200  # the limit is per IP and instrument
+
+
+def test_minute_mark_candles_refuse_a_limit_over_100_and_bars_not_simulated(sandbox):
+    path = "/api/v5/market/history-mark-price-candles"
+    resp = get(sandbox, path, {"instId": INST, "bar": "1m", "limit": "101"})
+    assert resp.status_code == 400 and resp.json()["msg"] == "Parameter limit error"
+    resp = get(sandbox, path, {"instId": INST, "bar": "5m"})
+    assert resp.status_code == 400 and resp.json()["msg"] == "Parameter bar error"

@@ -18,12 +18,17 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
 
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
-from pipelines.lib.timeutil import days_between
+from pipelines.lib.timeutil import day_window_ms, days_between, iso_to_ms, ms_to_day
+from pipelines.sandbox.minutes import MinuteBook
+from pipelines.venues.base import to_table
 from pipelines.venues.registry import VENUE_MODULES
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -40,7 +45,16 @@ MARTS = (
     "fct_open_interest",
     "fct_long_short_ratio",
     "fct_prices_hourly",
+    "fct_prices_1m",
     "leverage_daily",
+)
+# a made-up asset of hand-picked minute closes, beside the simulated ones: (open time, close); 00:02 is missing
+HAND_ASSET = "HANDCASE"
+HAND_CLOSES = (
+    ("2025-10-09T23:59:00Z", 50.0),
+    ("2025-10-10T00:00:00Z", 100.0),
+    ("2025-10-10T00:01:00Z", 110.0),
+    ("2025-10-10T00:03:00Z", 121.0),
 )
 
 
@@ -91,6 +105,34 @@ def row_counts(db: Path) -> dict[str, int]:
         return {mart: con.execute(f"select count(*) from marts.{mart}").fetchone()[0] for mart in MARTS}
 
 
+def add_hand_minutes(lake: Lake) -> None:
+    """HAND_CLOSES joined to Binance's minute klines, so the mart's log return meets a case worked by hand."""
+    rows = [
+        {
+            "venue": "binance",
+            "asset": HAND_ASSET,
+            "symbol": HAND_ASSET + "USDT",
+            "price_type": "mark",
+            "open_time": iso_to_ms(at),
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "raw": "[]",
+        }
+        for at, close in HAND_CLOSES
+    ]
+    hand = to_table("klines_1m", rows)
+    for day in sorted({ms_to_day(r["open_time"]) for r in rows}):
+        lo, hi = day_window_ms(day)
+        ms = pc.cast(hand["open_time"], "int64")
+        part = hand.filter(pc.and_(pc.greater_equal(ms, lo), pc.less(ms, hi)))
+        kept = lake.read_partition("binance", "klines_1m", day).cast(part.schema)
+        lake.write_partition(
+            "binance", "klines_1m", day, pa.concat_tables([kept, part]), status="ok", observed=[(lo, hi)]
+        )
+
+
 @dataclass(frozen=True)
 class Builds:
     db: Path
@@ -120,6 +162,7 @@ def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
 
     with ThreadPoolExecutor(max_workers=len(VENUE_MODULES) or 1) as pool:  # venues do not share rate budgets
         list(pool.map(fill, VENUE_MODULES))
+    add_hand_minutes(lake)
     for venue, datasets in source_datasets().items():
         for dataset in datasets:
             lake.ensure_anchor(venue, dataset)
@@ -283,3 +326,61 @@ def test_reference_close_is_binances_last_hourly_close(con):
     assert rows, "no Binance candles in the lake: the lake built for this test must have it"
     for asset, close, want in rows:
         assert close == pytest.approx(want, abs=0.005), asset  # the venue quotes cents
+
+
+def test_minute_prices_have_every_minute_once_and_match_the_simulator(con, sandbox):
+    book = MinuteBook.from_market(sandbox.state.market)
+    first = book.index_of(iso_to_ms(WINDOW["start_date"] + "T00:00:00Z"))
+    minutes = 1440 * len(WINDOW_DAYS)
+    keys = con.execute(
+        "select distinct venue, asset, price_type from wh.marts.fct_prices_1m where asset <> ?", [HAND_ASSET]
+    ).fetchall()
+    assert {k[0] for k in keys} == {"binance", "bybit", "okx", "hyperliquid"}
+    for venue, asset, price_type in keys:
+        rows = con.execute(
+            """
+            select epoch_ms(ts), open, high, low, close from wh.marts.fct_prices_1m
+            where venue = ? and asset = ? and price_type = ?
+                and cast(ts as date) between ? and ?  -- the full build also holds the day before the window
+            order by ts
+        """,
+            [venue, asset, price_type, *WINDOW_DAYS],
+        ).fetchall()
+        got = np.array(rows)
+        truth = book.bars(venue, asset, price_type, first, first + minutes)
+        np.testing.assert_array_equal(got[:, 0].astype(np.int64), truth.ts)  # each minute once, none missing
+        np.testing.assert_allclose(got[:, 1:], truth.ohlc, rtol=1e-4, err_msg=f"{venue} {asset}")
+
+
+def test_minute_log_return_worked_by_hand(con):
+    got = con.execute(
+        """
+        select strftime(ts, '%H:%M'), log_return from wh.marts.fct_prices_1m
+        where asset = ? and cast(ts as date) between ? and ? order by ts
+    """,
+        [HAND_ASSET, *WINDOW_DAYS],
+    ).fetchall()
+    # 23:59 the day before gives 00:00 its return (the ranged runs read it from outside their window); 00:02 is
+    # missing, so 00:03 has none
+    assert [t for t, _ in got] == ["00:00", "00:01", "00:03"]
+    returns = dict(got)
+    assert returns["00:00"] == pytest.approx(np.log(2))  # ln(100 / 50)
+    assert returns["00:01"] == pytest.approx(np.log(1.1))  # ln(110 / 100)
+    assert returns["00:03"] is None
+
+
+def test_minute_returns_of_the_simulated_market_follow_each_close(con):
+    bad = con.execute(
+        """
+        select count(*) from (
+            select
+                log_return,
+                ln(close / lag(close) over (partition by venue, asset, price_type order by ts)) as want
+            from wh.marts.fct_prices_1m
+            where asset <> ?
+        )
+        where want is not null and abs(log_return - want) > 1e-12
+    """,
+        [HAND_ASSET],
+    ).fetchone()[0]
+    assert bad == 0

@@ -14,6 +14,11 @@ from pipelines.warehouse import published_path
 from tests.conftest import SMALL_SCENARIO
 
 WINDOW = ("2025-10-10", "2025-10-12")
+# OKX and Hyperliquid minute klines are left out: their real rate limits (100 candles a request at 20 per 2 s; 500
+# a call at 28 of 1,200 weight a minute) make three days of five assets cost a minute or more per run. Their clients
+# and ingest are covered end to end by tests/integration/test_klines_1m.py; Binance and Bybit minute klines stay.
+SLOW_MINUTE_KLINES = {("okx", "klines_1m"), ("hyperliquid", "klines_1m")}
+RAW_IN_WINDOW_RUN = [a for a in RAW_ASSETS if tuple(a.key.path[1:]) not in SLOW_MINUTE_KLINES]
 
 
 def test_definitions_load_with_every_venue_dataset_and_the_marts():
@@ -28,6 +33,7 @@ def test_definitions_load_with_every_venue_dataset_and_the_marts():
         "fct_open_interest",
         "fct_long_short_ratio",
         "fct_prices_hourly",
+        "fct_prices_1m",
         "leverage_daily",
     ):
         assert AssetKey(["marts", mart]) in keys
@@ -47,7 +53,9 @@ def pipeline_run(tmp_path_factory):
     instance = DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": WINDOW[0], "dagster/asset_partition_range_end": WINDOW[1]}
     results = [
-        materialize([*RAW_ASSETS, levwatch_dbt_models], resources=resources, instance=instance, tags=tags)
+        materialize(
+            [*RAW_IN_WINDOW_RUN, levwatch_dbt_models], resources=resources, instance=instance, tags=tags
+        )
         for _ in range(2)
     ]  # the second run must change nothing
     return home, results

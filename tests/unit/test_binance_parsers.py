@@ -96,3 +96,27 @@ def test_malformed_funding_payloads_fail_clearly(payload, message):
 def test_short_kline_rows_fail_clearly():
     with pytest.raises(PayloadError, match="12-slot"):
         binance.parse_klines([[1, "2", "3"]], "BTC", "BTCUSDT", "last", "1h")
+
+
+def test_minute_mark_klines_parse_the_documented_payload_exactly():
+    rows = binance.parse_mark_klines_1m(load("mark_price_klines_1m_doc.json"), "BTC", "BTCUSDT")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["price_type"], row["open_time"]) == ("mark", 1591256460000)
+    assert (row["open"], row["high"], row["low"], row["close"]) == (
+        9653.29201333,
+        9654.56401333,
+        9653.07367333,
+        9653.07367333,
+    )
+    table = to_table("klines_1m", rows)
+    assert table.num_rows == 1 and table.schema.field("open_time").type.unit == "ms"
+
+
+def test_minute_mark_klines_reject_a_short_array_and_an_empty_price():
+    with pytest.raises(PayloadError, match="12-slot"):
+        binance.parse_mark_klines_1m([[1591256460000, "1", "1", "1"]], "BTC", "BTCUSDT")
+    kline = load("mark_price_klines_1m_doc.json")[0]
+    kline[4] = ""
+    with pytest.raises(PayloadError, match="price slot is empty"):
+        binance.parse_mark_klines_1m([kline], "BTC", "BTCUSDT")

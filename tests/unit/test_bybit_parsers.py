@@ -235,3 +235,19 @@ def test_too_many_visits_without_hints_waits_out_the_ip_window():
 def test_success_envelope_passes():
     payload = load("bybit_ratio.json")
     bybit.error_check(_response(payload), payload)
+
+
+def test_minute_mark_klines_parse_the_documented_payload_exactly():
+    rows = bybit.parse_mark_klines_1m(load("mark_price_kline_doc.json"), "BTC")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["symbol"], row["price_type"], row["open_time"]) == ("BTCUSDT", "mark", 1670608800000)
+    assert (row["open"], row["high"], row["low"], row["close"]) == (17164.16, 17164.16, 17121.5, 17131.64)
+    assert to_table("klines_1m", rows).num_rows == 1
+
+
+def test_minute_mark_klines_reject_a_short_candle():
+    payload = load("mark_price_kline_doc.json")
+    payload["result"]["list"][0] = payload["result"]["list"][0][:4]
+    with pytest.raises(PayloadError, match="5-slot"):
+        bybit.parse_mark_klines_1m(payload, "BTC")

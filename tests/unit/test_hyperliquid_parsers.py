@@ -192,3 +192,20 @@ def test_asset_context_missing_a_field_names_it(meta_payload):
     ctx = {k: v for k, v in ctx.items() if k != "openInterest"}
     with pytest.raises(PayloadError, match="contexts\\[0\\] \\(BTC\\): missing field 'openInterest'"):
         hl.parse_asset_contexts([meta, [ctx]], "BTC", "BTC", 0)
+
+
+def test_minute_candles_are_traded_price_rows_of_the_documented_shape():
+    doc = json.loads((FIXTURES / "candle_snapshot_docs.json").read_text())
+    doc[0] = {**doc[0], "i": "1m"}  # the docs' example is a 15m candle; a 1m one has the same fields
+    rows = hl.parse_candles_1m(doc, "BTC")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["symbol"], row["price_type"], row["open_time"]) == ("BTC", "last", 1681923600000)
+    assert (row["open"], row["high"], row["low"], row["close"]) == (29295.0, 29309.0, 29250.0, 29258.0)
+    assert to_table("klines_1m", rows).num_rows == 1
+
+
+def test_minute_candle_parser_refuses_candles_of_another_interval():
+    recorded = recorded_body("test_get_candles_snapshot.yaml", "candleSnapshot")  # real 1h candles
+    with pytest.raises(PayloadError, match="expected 1m candles"):
+        hl.parse_candles_1m(recorded, "BTC")

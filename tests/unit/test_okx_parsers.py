@@ -266,8 +266,27 @@ def test_dataset_specs_state_retention_and_snapshots():
         "open_interest": 60,
         "long_short_ratios": 60,
         "klines": None,
+        "klines_1m": None,  # mark-price history covers "recent years"
         "instruments": None,
         "liquidations": 1,
     }
     assert [name for name, s in specs.items() if s.snapshot] == ["instruments"]
     assert [name for name, s in specs.items() if s.accumulate] == ["liquidations"]
+
+
+def test_minute_mark_candles_keep_completed_bars_only():
+    rows = okx.parse_mark_candles_1m(load("history_mark_price_candles"), "BTC", "BTC-USDT-SWAP")
+    assert len(rows) == 1  # the documented first row is still forming (confirm "0")
+    row = rows[0]
+    assert (row["price_type"], row["open_time"]) == ("mark", 1597026383085)
+    assert (row["open"], row["high"], row["low"], row["close"]) == (3.731, 3.799, 3.494, 3.72)
+
+
+def test_minute_mark_candles_reject_a_bad_confirm_flag_and_a_short_array():
+    payload = load("history_mark_price_candles")
+    payload["data"][1][5] = "yes"
+    with pytest.raises(PayloadError, match="confirm"):
+        okx.parse_mark_candles_1m(payload, "BTC", "BTC-USDT-SWAP")
+    payload["data"] = [["1597026383085", "3.7", "3.8"]]
+    with pytest.raises(PayloadError, match="expected an array"):
+        okx.parse_mark_candles_1m(payload, "BTC", "BTC-USDT-SWAP")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from aiohttp import web
 
+from pipelines.sandbox.minutes import MINUTE_MS, minute_book
 from pipelines.sandbox.serving import (
     HOUR_MS,
     STATE_KEY,
@@ -19,6 +20,7 @@ from pipelines.sandbox.serving import (
 VENUE = "binance"
 RETENTION_30D_MS = 30 * 86_400_000
 PERIODS = {"1h": 1, "2h": 2, "4h": 4, "6h": 6, "12h": 12, "1d": 24}  # simulated data is hourly: no 5m-30m
+MINUTE_INTERVALS = {"1m"}  # mark klines only: the simulator keeps a minute path of mark and index prices
 INTERVALS = {"1h": 1, "2h": 2, "4h": 4, "6h": 6, "8h": 8, "12h": 12, "1d": 24}
 PERP_DELIVERY = 4133404800000
 
@@ -193,10 +195,12 @@ def _kline_route(kind: str):
         else:
             asset = _asset(state, request.query.get("symbol"))
         interval = request.query.get("interval")
-        if interval not in INTERVALS:
+        if interval not in INTERVALS and not (kind == "mark" and interval in MINUTE_INTERVALS):
             raise BinanceError(-1120, "Invalid interval.")
         if limit is None or limit < 1 or limit > 1500:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
+        if interval in MINUTE_INTERVALS:
+            return web.json_response(_minute_mark_klines(request, state, asset, limit))
         s = state.series[(VENUE, asset)]
         step = INTERVALS[interval]
         now = state.now_ms()
@@ -240,6 +244,36 @@ def _kline_route(kind: str):
         return web.json_response(out)
 
     return handler
+
+
+def _minute_mark_klines(request: web.Request, state: SandboxState, asset: str, limit: int) -> list[list]:
+    """1m mark klines from the minute book: ascending, the same startTime/endTime/limit rules as hourly ones."""
+    book = minute_book(state)
+    now = state.now_ms()
+    started = max(min(book.index_of(now) + 1, book.minutes), 0)  # candles open by the clock
+    starts = book.start_ms + np.arange(started, dtype=np.int64) * MINUTE_MS
+    chosen = _select(starts, _int(request, "startTime"), _int(request, "endTime"), limit)
+    if not len(chosen):
+        return []
+    bars = book.served(VENUE, asset, "mark", int(chosen[0]), int(chosen[-1]) + 1, now)
+    # mark klines: volume slots "0", slot 8 counts the mark readings in the minute (one a second)
+    return [
+        [
+            int(t0),
+            fmt(o, 8),
+            fmt(h, 8),
+            fmt(lw, 8),
+            fmt(c, 8),
+            "0",
+            int(t0) + MINUTE_MS - 1,
+            "0",
+            60,
+            "0",
+            "0",
+            "0",
+        ]
+        for t0, (o, h, lw, c) in zip(bars.ts, bars.ohlc, strict=True)
+    ]
 
 
 def exchange_info(request: web.Request, state: SandboxState) -> web.Response:

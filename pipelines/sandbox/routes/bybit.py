@@ -12,6 +12,7 @@ from urllib.parse import quote
 import numpy as np
 from aiohttp import web
 
+from pipelines.sandbox.minutes import minute_book
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, fmt, int_param, state_of
 
 VENUE = "bybit"
@@ -23,6 +24,7 @@ STAT_PERIOD_HOURS = {
     "4h": 4,
     "1d": 24,
 }  # the simulation is hourly: 5min/15min/30min cannot be served
+MARK_KLINE_INTERVALS = {"1"}  # the simulator keeps a minute mark path; longer mark intervals are not served
 KLINE_INTERVAL_HOURS = {"60": 1, "120": 2, "240": 4, "360": 6, "720": 12, "D": 24}
 
 
@@ -269,6 +271,30 @@ def kline(request: web.Request, state: SandboxState) -> dict:
     return {"symbol": symbol, "category": "linear", "list": candles}
 
 
+def mark_price_kline(request: web.Request, state: SandboxState) -> dict:
+    """1-minute mark candles: [start, o, h, l, c], newest first; with more than `limit` in [start, end], the
+    newest `limit` (the end side), as the venue documents."""
+    _linear(request, default="linear")
+    asset, symbol = _instrument(request, state)
+    if request.query.get("interval") not in MARK_KLINE_INTERVALS:
+        raise BybitError("params error: interval invalid")
+    limit = _limit(request, 200, 1000)
+    book = minute_book(state)
+    now = state.now_ms()
+    start, end = _int(request, "start"), _int(request, "end")
+    # candle indexes: open at or after start, at or before end, and started by the clock
+    lo = 0 if start is None else max(-(-(start - book.start_ms) // 60_000), 0)
+    hi = book.index_of(now) + 1 if end is None else min(book.index_of(end), book.index_of(now)) + 1
+    hi = min(hi, book.minutes)
+    lo = max(lo, hi - limit)
+    bars = book.served(VENUE, asset, "mark", lo, hi, now)
+    candles = [
+        [str(int(t0)), _price(o), _price(h), _price(low), _price(c)]
+        for t0, (o, h, low, c) in zip(bars.ts[::-1], bars.ohlc[::-1], strict=True)
+    ]
+    return {"symbol": symbol, "category": "linear", "list": candles}
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -276,4 +302,5 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/v5/market/open-interest", _wrap(open_interest))
     sub.router.add_get("/v5/market/account-ratio", _wrap(account_ratio))
     sub.router.add_get("/v5/market/kline", _wrap(kline))
+    sub.router.add_get("/v5/market/mark-price-kline", _wrap(mark_price_kline))
     return sub

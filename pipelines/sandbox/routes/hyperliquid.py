@@ -13,6 +13,7 @@ import numpy as np
 from aiohttp import web
 
 from pipelines.sandbox.market import BASE_FUNDING_8H
+from pipelines.sandbox.minutes import MINUTE_MS, minute_book
 from pipelines.sandbox.serving import (
     HOUR_MS,
     STATE_KEY,
@@ -29,6 +30,7 @@ PAGE_CAP = 500  # rows per time-range answer; tests lower it to exercise paginat
 CANDLE_RETENTION = 5000  # only the latest 5000 candles of each interval are served
 WEIGHT_PER_MINUTE = 1200
 BASE_WEIGHT = 20
+MINUTE_INTERVALS = {"1m"}  # from the simulator's minute path; 3m-30m are not simulated
 INTERVAL_HOURS = {"1h": 1, "2h": 2, "4h": 4, "8h": 8, "12h": 12, "1d": 24}  # the simulation is hourly
 SZ_DECIMALS = {"BTC": 5, "ETH": 4, "SOL": 2, "XRP": 0, "DOGE": 0}  # from the venue's recorded meta
 MARGIN_TABLE_ID = 56  # as recorded for BTC; one table serves every simulated coin
@@ -79,7 +81,9 @@ def _charge(request: web.Request, weight: int) -> None:
 
 def _num(value: float, decimals: int) -> str:
     """Like the venue: no trailing zeros, but always one decimal ("79073.0", "0.0000125")."""
-    text = f"{value:.{decimals}f}".rstrip("0")
+    text = f"{value:.{decimals}f}"
+    # strip only fractional zeros: 116840 with no decimals is "116840.0", not "11684"
+    text = text.rstrip("0") if "." in text else text + "."
     text = text + "0" if text.endswith(".") else text
     return "0.0" if text == "-0.0" else text
 
@@ -135,12 +139,14 @@ def candle_snapshot(request: web.Request, state: SandboxState, body: dict) -> li
     interval = _field(req, "interval", str)
     start = _field(req, "startTime", int)
     end = _field(req, "endTime", int)
-    if interval not in INTERVAL_HOURS:
+    if interval not in INTERVAL_HOURS and interval not in MINUTE_INTERVALS:
         raise _bad_body(
             f"req.interval: unknown variant `{interval}`, expected one of "
-            + ", ".join(f"`{i}`" for i in INTERVAL_HOURS)
+            + ", ".join(f"`{i}`" for i in [*MINUTE_INTERVALS, *INTERVAL_HOURS])
         )
     asset = _asset(state, coin)
+    if interval in MINUTE_INTERVALS:
+        return _minute_candles(request, state, coin, asset, interval, start, end)
     s = state.series[(VENUE, asset)]
     now = state.now_ms()
     step = INTERVAL_HOURS[interval] * HOUR_MS
@@ -169,6 +175,38 @@ def candle_snapshot(request: web.Request, state: SandboxState, body: dict) -> li
             }
         )
     return out
+
+
+def _minute_candles(
+    request: web.Request, state: SandboxState, coin: str, asset: str, interval: str, start: int, end: int
+) -> list[dict]:
+    """Traded-price minute candles overlapping [startTime, endTime], oldest first, from the latest 5000 only."""
+    book = minute_book(state)
+    now = state.now_ms()
+    newest = book.index_of(now)  # the candle under way; the 5000 kept end with it, whatever the market holds
+    lo = max(newest - (CANDLE_RETENTION - 1), book.index_of(start), 0)
+    hi = min(newest, book.minutes - 1, book.index_of(end)) + 1
+    hi = min(hi, lo + PAGE_CAP)
+    bars = book.served(VENUE, asset, "last", lo, hi, now)
+    _charge(request, BASE_WEIGHT + len(bars.ts) // 60)
+    hourly = state.series[(VENUE, asset)]
+    # the simulator's volume is per step: a minute gets an even share of its hour's
+    volume = hourly.cols["volume_coin"][np.searchsorted(hourly.ts, bars.ts - bars.ts % HOUR_MS)] / 60
+    return [
+        {
+            "T": int(t0) + MINUTE_MS - 1,
+            "c": _px(c),
+            "h": _px(h),
+            "i": interval,
+            "l": _px(low),
+            "n": int(v * 3.7) + 1,
+            "o": _px(o),
+            "s": coin,
+            "t": int(t0),
+            "v": _sz(coin, v),
+        }
+        for t0, (o, h, low, c), v in zip(bars.ts, bars.ohlc, volume, strict=True)
+    ]
 
 
 def meta_and_asset_ctxs(request: web.Request, state: SandboxState, body: dict) -> list:

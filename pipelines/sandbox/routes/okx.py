@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aiohttp import web
 
+from pipelines.sandbox.minutes import MINUTE_MS, minute_book
 from pipelines.sandbox.serving import (
     HOUR_MS,
     STATE_KEY,
@@ -43,6 +44,8 @@ STATS_ENTRIES = 1440  # trading statistics keep the latest 1,440 entries of each
 FUNDING_LIMIT_CAP = 400
 STATS_LIMIT_CAP = 100
 CANDLE_LIMIT_CAP = 100
+MARK_CANDLE_LIMIT_CAP = 100
+MARK_CANDLE_BARS = {"1m"}  # the simulator keeps a minute mark path; longer mark bars are refused as unknown
 LIQUIDATION_LIMIT_CAP = 100
 LIQUIDATION_RETENTION_MS = DAY_MS  # liquidation orders "in the last day": (now - 24 h, now]
 LIQUIDATIONS_KEY = web.AppKey("okx_liquidations", dict)
@@ -273,6 +276,31 @@ def history_candles(request: web.Request, state: SandboxState) -> web.Response:
     return _envelope([_candle(s, int(starts[i]), hours, now, asset) for i in chosen])
 
 
+def history_mark_price_candles(request: web.Request, state: SandboxState) -> web.Response:
+    """1-minute mark candles [ts, o, h, l, c, confirm] from "recent years" (the whole simulated window), newest
+    first; `after` answers candles older than it, `before` newer (both exclusive)."""
+    _charge(request, "history_mark_price_candles", 20)
+    inst_id, asset = _instrument(request, state)
+    if (request.query.get("bar") or "1m") not in MARK_CANDLE_BARS:
+        raise OkxError("51000", "Parameter bar error", 400)
+    limit = _limit(request, MARK_CANDLE_LIMIT_CAP, MARK_CANDLE_LIMIT_CAP)
+    book = minute_book(state)
+    now = state.now_ms()
+    started = max(min(book.index_of(now) + 1, book.minutes), 0)
+    starts = book.start_ms + np.arange(started, dtype=np.int64) * MINUTE_MS
+    chosen = _newest_first(starts, _ms(request, "after"), _ms(request, "before"), limit)
+    if not len(chosen):
+        return _envelope([])
+    bars = book.served(VENUE, asset, "mark", int(chosen[-1]), int(chosen[0]) + 1, now)
+    tick = CONTRACTS.get(asset, DEFAULT_CONTRACT)[1]
+    decimals = len(tick.split(".")[1]) if "." in tick else 0
+    out = []
+    for t0, ohlc in zip(bars.ts[::-1], bars.ohlc[::-1], strict=True):
+        confirmed = int(t0) + MINUTE_MS <= now
+        out.append([str(int(t0)), *(fmt(v, decimals) for v in ohlc), "1" if confirmed else "0"])
+    return _envelope(out)
+
+
 def _instrument_record(asset: str) -> dict:
     ct_val, tick = CONTRACTS.get(asset, DEFAULT_CONTRACT)
     return {
@@ -425,6 +453,7 @@ def app(state: SandboxState) -> web.Application:
         "/api/v5/rubik/stat/contracts/long-short-account-ratio-contract", _wrap(long_short_account_ratio)
     )
     sub.router.add_get("/api/v5/market/history-candles", _wrap(history_candles))
+    sub.router.add_get("/api/v5/market/history-mark-price-candles", _wrap(history_mark_price_candles))
     sub.router.add_get("/api/v5/public/instruments", _wrap(instruments))
     sub.router.add_get("/api/v5/public/time", _wrap(system_time))
     sub[LIQUIDATIONS_KEY] = liquidation_books(state)

@@ -1,0 +1,1 @@
+{{ stage_klines_1m(source('binance', 'klines_1m')) }}

@@ -1,0 +1,1 @@
+{{ stage_klines_1m(source('bybit', 'klines_1m')) }}

@@ -1,0 +1,1 @@
+{{ stage_klines_1m(source('hyperliquid', 'klines_1m')) }}
