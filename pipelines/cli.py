@@ -21,20 +21,36 @@ from pipelines.lib.cli_args import (
 )
 from pipelines.settings import SettingsError, load_settings
 
-DAGSTER_YAML = """\
-# Written by levwatch: the Dagster instance for this LEVWATCH_HOME.
+DAGSTER_YAML_HEADER = "# Written by levwatch: the Dagster instance for this LEVWATCH_HOME."
+DAGSTER_YAML = f"""\
+{DAGSTER_YAML_HEADER}
 telemetry:
   enabled: false
+# Every pool takes one step at a time: `duckdb_writer` (dbt's working DuckDB file takes one writer process) and
+# `venue_<venue>` (each step's client limiter assumes it is the venue's only caller). Steps of overlapping runs
+# wait for the slot. Per-pool overrides: `dagster instance concurrency set <pool> <limit>`.
+concurrency:
+  pools:
+    default_limit: 1
 """
 
 
 def prepare_home(home: Path) -> Path:
-    """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME."""
+    """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME.
+
+    An instance config levwatch wrote before pools had limits is brought up to date; one written by hand is left
+    alone (the README says what to add)."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    current = config.read_text() if config.exists() else None
+    ours_without_limits = (
+        current is not None and current.startswith(DAGSTER_YAML_HEADER) and "concurrency:" not in current
+    )
+    if current is None or ours_without_limits:
+        staged = config.with_name(".dagster.yaml.tmp")
+        staged.write_text(DAGSTER_YAML)
+        staged.replace(config)
     return dagster_home
 
 
