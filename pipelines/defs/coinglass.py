@@ -63,7 +63,10 @@ def raw_coinglass_liquidations(
         context.log.info(SKIPPED_MESSAGE)
         return
     http = coinglass.make_http(
-        venue_gateway.base_url(coinglass.VENUE), api_key, timeout_s=venue_gateway.timeout_s
+        venue_gateway.base_url(coinglass.VENUE),
+        api_key,
+        timeout_s=venue_gateway.timeout_s,
+        ban_dir=venue_gateway.ban_dir,
     )
     results = ingest_partition_window(context, venue_gateway, coinglass.VENUE, coinglass.DATASET, http)
     yield MaterializeResult(

@@ -6,19 +6,31 @@ which later serves as the outage signal.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from pipelines.lib.numbers import PayloadError
+from pipelines.lib.retry_after import retry_after_seconds
+
+# A venue's Retry-After is obeyed up to these caps: a 429 asking for more than MAX_RETRY_AFTER_S is not slept
+# through (the request fails now and says so), and a ban holds the breaker open for at most MAX_BAN_S (Binance's
+# longest documented ban is 3 days), so a bogus header cannot stall a step or lock a venue out for good.
+MAX_RETRY_AFTER_S = 300.0
+MAX_BAN_S = 3 * 86_400.0
 
 
 class VenueError(RuntimeError):
@@ -68,31 +80,89 @@ ResponseCheck = Callable[[httpx.Response], None]
 """Venue hook run before status handling: a venue that answers a permanent refusal with a 5xx can say so."""
 
 
-class _Breakers:
-    """Process-wide ban state per (venue, base URL): one ban stops every client of that venue."""
+class BanBreakers:
+    """Ban state per (venue, base URL): one ban stops every client of that venue.
 
-    def __init__(self) -> None:
+    In memory for this process, and, given a ban directory, in one file per venue and base URL with the ban's
+    expiry (epoch seconds): Dagster's multiprocess executor runs each step in its own process, so sibling steps
+    of a run and the next scheduled run read the same file and do not extend the ban by calling again."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._until: dict[tuple[str, str], tuple[float, str]] = {}
+        self._clock = clock
 
-    def check(self, key: tuple[str, str]) -> str | None:
+    @staticmethod
+    def ban_file(ban_dir: Path, key: tuple[str, str]) -> Path:
+        venue, base_url = key
+        return ban_dir / f"{venue}-{hashlib.sha256(base_url.encode()).hexdigest()[:12]}.json"
+
+    def check(self, key: tuple[str, str], ban_dir: Path | None = None) -> str | None:
+        now = self._clock()
         with self._lock:
-            entry = self._until.get(key)
-            if entry and entry[0] > time.monotonic():
-                remaining = entry[0] - time.monotonic()
-                return f"{entry[1]}; breaker open for another {remaining:.0f}s"
+            entries = [self._until[key]] if key in self._until else []
+        if ban_dir is not None:
+            shared = _read_ban(self.ban_file(ban_dir, key))
+            if shared is not None:
+                entries.append(shared)
+        open_bans = [entry for entry in entries if entry[0] > now]
+        if not open_bans:
             return None
+        until, reason = max(open_bans)
+        if until == float("inf"):
+            return reason
+        moment = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        return f"{reason}; breaker open for another {until - now:.0f}s (until {moment})"
 
-    def trip(self, key: tuple[str, str], seconds: float, reason: str) -> None:
+    def trip(self, key: tuple[str, str], seconds: float, reason: str, ban_dir: Path | None = None) -> None:
+        until = self._clock() + seconds
         with self._lock:
-            self._until[key] = (time.monotonic() + seconds, reason)
+            if key not in self._until or self._until[key][0] < until:
+                self._until[key] = (until, reason)
+        if ban_dir is None:
+            return
+        path = self.ban_file(ban_dir, key)
+        earlier = _read_ban(path)
+        if earlier is not None and earlier[0] >= until:  # a longer ban is already on record
+            return
+        ban_dir.mkdir(parents=True, exist_ok=True)
+        body = {
+            "venue": key[0],
+            "base_url": key[1],
+            "until_epoch_s": until,
+            "until_utc": datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
+            "reason": reason,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".ban-", suffix=".json", dir=ban_dir)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(body, fh)
+            os.replace(tmp, path)  # readers see the old ban or the new one, never half a file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def reset(self) -> None:
         with self._lock:
             self._until.clear()
 
 
-BREAKERS = _Breakers()
+def _read_ban(path: Path) -> tuple[float, str] | None:
+    try:
+        body = json.loads(path.read_text())
+        return float(body["until_epoch_s"]), str(body["reason"])
+    except FileNotFoundError:
+        return None
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ):  # not a ban file levwatch wrote: say so, never ignore it
+        return float("inf"), f"unreadable ban file {path}: delete it if no ban is in force"
+
+
+BREAKERS = BanBreakers()
 
 
 class WeightLimiter:
@@ -129,15 +199,6 @@ class WeightLimiter:
             self._sleep(max(wait, 0.01))
 
 
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
-
-
 class VenueHttp:
     def __init__(
         self,
@@ -155,6 +216,9 @@ class VenueHttp:
         response_check: ResponseCheck | None = None,
         usage_header: str | None = None,
         limiter: WeightLimiter | None = None,
+        ban_dir: Path | None = None,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
+        max_ban_s: float = MAX_BAN_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -169,6 +233,8 @@ class VenueHttp:
         self.response_check = response_check
         self.usage_header = usage_header
         self.limiter = limiter
+        self.ban_dir = ban_dir  # shared with every process of this LEVWATCH_HOME; None: this process only
+        self.max_retry_after_s, self.max_ban_s = max_retry_after_s, max_ban_s
         self._sleep = sleep
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
@@ -237,7 +303,7 @@ class VenueHttp:
         raise AssertionError("unreachable")
 
     def _attempt(self, method, endpoint, params, body, weight, key, attempt_no) -> Any:
-        banned = BREAKERS.check(key)
+        banned = BREAKERS.check(key, self.ban_dir)
         if banned:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
         if self.limiter:
@@ -277,18 +343,25 @@ class VenueHttp:
                 self.limiter.observe(int(used))
         if self.response_check:
             self.response_check(response)
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), time.time())
         if status in self.ban_statuses:
-            seconds = _parse_retry_after(response.headers.get("retry-after")) or self.ban_default_s
+            seconds = min(retry_after or self.ban_default_s, self.max_ban_s)
             reason = f"{self.venue} banned this IP (HTTP {status}): {_short(response.text)}"
-            BREAKERS.trip(key, seconds, reason)
+            BREAKERS.trip(key, seconds, reason, self.ban_dir)
             raise VenueBannedError(
                 self.venue, endpoint, reason + f"; not retrying for {seconds:.0f}s", status=status
             )
         if status == 429:
+            if retry_after is not None and retry_after > self.max_retry_after_s:
+                raise VenueUnavailableError(
+                    self.venue,
+                    endpoint,
+                    f"rate limited and asked to wait {retry_after:.0f}s, longer than the "
+                    f"{self.max_retry_after_s:.0f}s a request waits: try again later",
+                    status=429,
+                )
             raise RetryableError(
-                f"rate limited (HTTP 429): {_short(response.text)}",
-                retry_after_s=_parse_retry_after(response.headers.get("retry-after")),
-                status=429,
+                f"rate limited (HTTP 429): {_short(response.text)}", retry_after_s=retry_after, status=429
             )
         if status >= 500:
             raise RetryableError(f"server error (HTTP {status}): {_short(response.text)}", status=status)
