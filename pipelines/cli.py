@@ -121,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             # most steps wait on venue rate limits, not on the CPU: four at a time on two cores
             "--config-json",
             '{"loggers": {"console": {"config": {"log_level": "INFO"}}},'
-            ' "execution": {"config": {"multiprocess": {"max_concurrent": 4}}}}',
+            ' "execution": {"config": {"max_concurrent": 4}}}',
         ]  # fmt: skip
         result = subprocess.run(materialize, env=env)
         if result.returncode != 0:
