@@ -166,37 +166,51 @@ BREAKERS = BanBreakers()
 
 
 class WeightLimiter:
-    """Sliding-window request-weight budget, so we stay under a venue's published limit instead of hitting it."""
+    """Sliding-window request-weight budget, so we stay under a venue's published limit instead of hitting it.
+
+    A request's weight is reserved before it is sent and re-stamped when its answer is in (settle): the venue
+    counts a request when it arrives, which is after we reserved it, so the window restarts from the later time.
+    Otherwise a slow first request and a fast later one can land less than a window apart at the venue."""
 
     def __init__(self, capacity: int, window_s: float, *, clock=time.monotonic, sleep=time.sleep):
         self.capacity, self.window_s = capacity, window_s
         self._clock, self._sleep = clock, sleep
-        self._spent: deque[tuple[float, int]] = deque()
+        self._spent: deque[list] = deque()  # [time, weight] per request in the window
         self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        # settled reservations can be later than ones behind them: filter, do not just pop the front
+        if any(t <= now - self.window_s for t, _ in self._spent):
+            self._spent = deque(entry for entry in self._spent if entry[0] > now - self.window_s)
 
     def observe(self, used: int) -> None:
         """Align with the venue's own count (from a usage header): weight spent elsewhere counts too."""
         with self._lock:
             now = self._clock()
-            while self._spent and self._spent[0][0] <= now - self.window_s:
-                self._spent.popleft()
+            self._expire(now)
             missing = used - sum(w for _, w in self._spent)
             if missing > 0:
-                self._spent.append((now, missing))
+                self._spent.append([now, missing])
 
-    def acquire(self, weight: int = 1) -> None:
+    def acquire(self, weight: int = 1) -> list:
+        """Wait until `weight` fits in the window, reserve it, and return the reservation for settle()."""
         weight = min(weight, self.capacity)
         while True:
             with self._lock:
                 now = self._clock()
-                while self._spent and self._spent[0][0] <= now - self.window_s:
-                    self._spent.popleft()
+                self._expire(now)
                 used = sum(w for _, w in self._spent)
                 if used + weight <= self.capacity:
-                    self._spent.append((now, weight))
-                    return
-                wait = self._spent[0][0] + self.window_s - now
+                    reservation = [now, weight]
+                    self._spent.append(reservation)
+                    return reservation
+                wait = min(t for t, _ in self._spent) + self.window_s - now
             self._sleep(max(wait, 0.01))
+
+    def settle(self, reservation: list) -> None:
+        """The request is answered: count it from now, the latest moment the venue can have counted it."""
+        with self._lock:
+            reservation[0] = max(reservation[0], self._clock())
 
 
 class VenueHttp:
@@ -306,34 +320,43 @@ class VenueHttp:
         banned = BREAKERS.check(key, self.ban_dir)
         if banned:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
-        if self.limiter:
-            self.limiter.acquire(weight)
-        started_wall = int(time.time() * 1000)
-        started = time.perf_counter()
-        status: int | None = None
+        reservation = self.limiter.acquire(weight) if self.limiter else None
         try:
-            response = self._client.request(
-                method,
-                self.base_url + endpoint,
-                params=params or None,
-                content=json.dumps(body) if body is not None else None,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-            status = response.status_code
-            payload = self._handle(response, endpoint, key)
-        except httpx.TimeoutException as exc:
-            self._record(
-                endpoint, method, started_wall, started, status, attempt_no, f"timeout: {type(exc).__name__}"
-            )
-            raise RetryableError(f"timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
-            raise RetryableError(f"connection problem: {exc}") from exc
-        except (RetryableError, VenueError, PayloadError) as exc:
-            self._record(endpoint, method, started_wall, started, status, attempt_no, str(exc))
-            raise
-        self._record(endpoint, method, started_wall, started, status, attempt_no, None)
-        return payload
+            started_wall = int(time.time() * 1000)
+            started = time.perf_counter()
+            status: int | None = None
+            try:
+                response = self._client.request(
+                    method,
+                    self.base_url + endpoint,
+                    params=params or None,
+                    content=json.dumps(body) if body is not None else None,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                )
+                status = response.status_code
+                payload = self._handle(response, endpoint, key)
+            except httpx.TimeoutException as exc:
+                self._record(
+                    endpoint,
+                    method,
+                    started_wall,
+                    started,
+                    status,
+                    attempt_no,
+                    f"timeout: {type(exc).__name__}",
+                )
+                raise RetryableError(f"timed out ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
+                raise RetryableError(f"connection problem: {exc}") from exc
+            except (RetryableError, VenueError, PayloadError) as exc:
+                self._record(endpoint, method, started_wall, started, status, attempt_no, str(exc))
+                raise
+            self._record(endpoint, method, started_wall, started, status, attempt_no, None)
+            return payload
+        finally:
+            if reservation is not None:
+                self.limiter.settle(reservation)
 
     def _handle(self, response: httpx.Response, endpoint: str, key) -> Any:
         status = response.status_code
