@@ -163,11 +163,11 @@ def test_the_marts_say_which_inputs_are_stale(outage_run):
     with connect_read_only(home) as con:
         rows = con.execute(
             "select venue, dataset, is_stale, stale_day_count, first_stale_day::varchar, last_stale_day::varchar,"
-            " last_error, last_run_ok, last_run_id from marts.input_freshness"
+            " last_error, last_run_ok, last_run_id, newest_day_written::varchar from marts.input_freshness"
         ).fetchall()
     by_input = {(r[0], r[1]): r[2:] for r in rows}
     for dataset in OUTAGE_DATASETS:
-        stale, days, first, last, error, last_ok, run_id = by_input[(OUTAGE_VENUE, dataset)]
+        stale, days, first, last, error, last_ok, run_id, newest = by_input[(OUTAGE_VENUE, dataset)]
         assert (stale, days, first, last, last_ok, run_id) == (
             True,
             3,
@@ -177,6 +177,7 @@ def test_the_marts_say_which_inputs_are_stale(outage_run):
             result.run_id,
         )
         assert "HTTP 503" in error
+        assert newest == WINDOW[1]  # the lake still holds the days the clean runs wrote
     fresh = [("binance", d) for d in VENUE_MODULES["binance"].DATASETS] + [(OUTAGE_VENUE, "asset_contexts")]
     for venue_dataset in fresh:
         assert by_input[venue_dataset][:2] == (False, 0)

@@ -17,7 +17,7 @@ renamed as (
         outcome,
         rows as row_count,
         error,
-        outcome in ('failed', 'not_attempted') as is_failure,
+        outcome in ('failed', 'not_attempted') as is_failure
 
     from source
 
