@@ -7,25 +7,50 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
-from pipelines.settings import load_settings
+from pipelines.lib.cli_args import (
+    existing_file,
+    hour_of_day,
+    iso_day,
+    non_empty_text,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    tcp_port,
+)
+from pipelines.settings import SettingsError, load_settings
 
-DAGSTER_YAML = """\
-# Written by levwatch: the Dagster instance for this LEVWATCH_HOME.
+DAGSTER_YAML_HEADER = "# Written by levwatch: the Dagster instance for this LEVWATCH_HOME."
+DAGSTER_YAML = f"""\
+{DAGSTER_YAML_HEADER}
 telemetry:
   enabled: false
+# Every pool takes one step at a time: `duckdb_writer` (dbt's working DuckDB file takes one writer process) and
+# `venue_<venue>` (each step's client limiter assumes it is the venue's only caller). Steps of overlapping runs
+# wait for the slot. Per-pool overrides: `dagster instance concurrency set <pool> <limit>`.
+concurrency:
+  pools:
+    default_limit: 1
 """
 
 
 def prepare_home(home: Path) -> Path:
-    """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME."""
+    """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME.
+
+    An instance config levwatch wrote before pools had limits is brought up to date; one written by hand is left
+    alone (the README says what to add)."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    current = config.read_text() if config.exists() else None
+    ours_without_limits = (
+        current is not None and current.startswith(DAGSTER_YAML_HEADER) and "concurrency:" not in current
+    )
+    if current is None or ours_without_limits:
+        staged = config.with_name(".dagster.yaml.tmp")
+        staged.write_text(DAGSTER_YAML)
+        staged.replace(config)
     return dagster_home
 
 
@@ -37,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     home = settings.home
-    scenario_path = Path(args.scenario).resolve() if args.scenario else settings.sandbox_scenario
+    scenario_path = args.scenario or settings.sandbox_scenario
     started = time.monotonic()
     _say("simulating the market (cached after the first run) …")
     # one sandbox for the whole demo: the recorder's streams and every Dagster step see the same market and clock
@@ -96,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             # most steps wait on venue rate limits, not on the CPU: four at a time on two cores
             "--config-json",
             '{"loggers": {"console": {"config": {"log_level": "INFO"}}},'
-            ' "execution": {"config": {"multiprocess": {"max_concurrent": 4}}}}',
+            ' "execution": {"config": {"max_concurrent": 4}}}',
         ]  # fmt: skip
         result = subprocess.run(materialize, env=env)
         if result.returncode != 0:
@@ -124,9 +149,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()
-    server = make_server(
-        settings.home, Path(args.scenario) if args.scenario else None, port=args.port
-    ).start()
+    server = make_server(settings.home, args.scenario, port=args.port).start()
     print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
     for venue in sorted(server.state.market.scenario.venues):
         print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
@@ -153,9 +176,6 @@ def cmd_record(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.flush_seconds <= 0:
-        print("levwatch record: --flush-seconds must be > 0", file=sys.stderr)
-        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return record_liquidations(venues=venues, flush_seconds=args.flush_seconds, until_ms=args.until_ms)
@@ -173,8 +193,11 @@ def cmd_record_options(args: argparse.Namespace) -> int:
             "levwatch record options: needs LEVWATCH_SOURCE=sandbox and LEVWATCH_SANDBOX_URL", file=sys.stderr
         )
         return 2
-    start = day_start_ms(date.fromisoformat(args.start)) + args.first_hour * 3_600_000
-    end = day_start_ms(date.fromisoformat(args.end)) + DAY_MS
+    if args.end < args.start:
+        print(f"levwatch record options: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    start = day_start_ms(args.start) + args.first_hour * 3_600_000
+    end = day_start_ms(args.end) + DAY_MS
 
     def daily_progress(message: str) -> None:
         if message.endswith(" +23h"):  # one line a day is enough to show progress
@@ -199,10 +222,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from pipelines.warehouse import connect_read_only
+    import duckdb
+
+    from pipelines.warehouse import AnalystQueryRefused, connect_read_only, run_analyst_query
 
     with connect_read_only(load_settings().home) as con:
-        con.sql(args.query).show(max_rows=args.max_rows)
+        try:
+            result = run_analyst_query(con, args.query)
+            if result is not None:
+                result.show(max_rows=args.max_rows)
+        except (AnalystQueryRefused, duckdb.Error) as exc:
+            print(f"levwatch sql: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -210,13 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="levwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="backfill the sandbox scenario end to end and print a summary")
-    demo.add_argument("--scenario", help="scenario YAML (default: the built-in default market)")
+    demo.add_argument(
+        "--scenario", type=existing_file, help="scenario YAML (default: the built-in default market)"
+    )
     demo.set_defaults(func=cmd_demo)
     sandbox = sub.add_parser("sandbox", help="the market sandbox")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     serve = sandbox_sub.add_parser("serve", help="serve every venue's API on loopback")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--scenario")
+    serve.add_argument("--port", type=tcp_port, default=8765)
+    serve.add_argument("--scenario", type=existing_file)
     serve.set_defaults(func=cmd_sandbox)
     record = sub.add_parser("record", help="long-running stream recorders")
     record_sub = record.add_subparsers(dest="record_command", required=True)
@@ -227,28 +260,36 @@ def main(argv: list[str] | None = None) -> int:
         "--venues", default="binance,bybit", help="comma-separated (default: binance,bybit)"
     )
     liquidations.add_argument(
-        "--flush-seconds", type=float, default=60.0, help="landing file interval (default 60)"
+        "--flush-seconds", type=positive_float, default=60.0, help="landing file interval (default 60)"
     )
     liquidations.add_argument(
-        "--until-ms", type=int, help="stop at this stream time, epoch ms (sandbox default: the replay's end)"
+        "--until-ms",
+        type=non_negative_int,
+        help="stop at this stream time, epoch ms (sandbox default: the replay's end)",
     )
     liquidations.set_defaults(func=cmd_record)
     options = record_sub.add_parser(
         "options", help="sandbox only: replay the clock and record Deribit option snapshots for a window"
     )
-    options.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    options.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
-    options.add_argument("--step-minutes", type=int, default=60)
-    options.add_argument("--first-hour", type=int, default=0, help="UTC hour of each day's first snapshot")
+    options.add_argument("--start", type=iso_day, required=True, help="first day, YYYY-MM-DD")
+    options.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
+    options.add_argument("--step-minutes", type=positive_int, default=60)
+    options.add_argument(
+        "--first-hour", type=hour_of_day, default=0, help="UTC hour of each day's first snapshot"
+    )
     options.set_defaults(func=cmd_record_options)
     report = sub.add_parser("report", help="print the summary from the published warehouse")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")
-    sql.add_argument("query")
-    sql.add_argument("--max-rows", type=int, default=50)
+    sql.add_argument("query", type=non_empty_text)
+    sql.add_argument("--max-rows", type=positive_int, default=50)
     sql.set_defaults(func=cmd_sql)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    args = parser.parse_args(argv)  # a bad argument exits here with code 2 and one clear line
+    try:
+        return args.func(args)
+    except (SettingsError, FileNotFoundError) as exc:  # a bad LEVWATCH_* value, or nothing built yet
+        print(f"levwatch {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

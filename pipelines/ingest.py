@@ -11,6 +11,7 @@ or "now" cuts it), and every snapshot or rolling-window day, is merged with what
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,6 +37,7 @@ HORIZON_MARGIN_MS = 3_600_000
 class PartitionFailed(RuntimeError):
     def __init__(self, venue: str, dataset: str, day: date, cause: BaseException):
         self.venue, self.dataset, self.day, self.cause = venue, dataset, day, cause
+        self.written: list[DayResult] = []  # the days of the window written before this one failed
         super().__init__(f"{venue}/{dataset} failed on {day.isoformat()}: {cause}")
 
 
@@ -97,6 +99,7 @@ def ingest_days(
     if future:
         raise PartitionFailed(venue, spec.name, future[0], ValueError("that day has not started yet"))
     results: list[DayResult] = []
+    failure: BaseException | None = None
     try:
         for chunk in _chunks(days, statuses, max(spec.chunk_days, 1)):
             if statuses[chunk[0]] != "ok":
@@ -104,9 +107,17 @@ def ingest_days(
                     _unfetchable_day(venue, spec, chunk[0], statuses[chunk[0]], lake, run_id, now_ms)
                 )
                 continue
-            results.extend(_ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id))
+            _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id, results)
+    except PartitionFailed as exc:
+        exc.written = list(results)
+        failure = exc
+        raise
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
         write_api_health(lake, venue, spec.name, http.drain_calls(), run_id)
+        write_ingest_outcomes(lake, venue, spec.name, days, results, failure, run_id)
     return results
 
 
@@ -174,7 +185,8 @@ def _merged_day(
     return merged, observed, runs
 
 
-def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id) -> list[DayResult]:
+def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id, results: list[DayResult]) -> None:
+    """Fetch a chunk of days, then write them one by one, appending each written day to `results`."""
     start = day_start_ms(chunk[0])
     end = day_window_ms(chunk[-1])[1]
     if spec.snapshot:
@@ -185,7 +197,6 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id) -> lis
             per_asset[asset] = spec.fetch(http, asset, start, end)
     except Exception as exc:
         raise PartitionFailed(venue, spec.name, chunk[0], exc) from exc
-    results = []
     time_col = TIME_COLUMN[spec.name]
     for day in chunk:
         lo, hi = day_window_ms(day)
@@ -203,7 +214,6 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id) -> lis
         except Exception as exc:
             raise PartitionFailed(venue, spec.name, day, exc) from exc
         results.append(DayResult(day=day, rows=table.num_rows, status="ok", per_asset=counts))
-    return results
 
 
 def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall], run_id: str) -> None:
@@ -230,3 +240,53 @@ def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall],
             ]
         )
         lake.write_file(venue, "api_health", day, f"{run_id}-{dataset}.parquet", table)
+
+
+ERROR_TEXT_LIMIT = 1000
+
+
+def write_ingest_outcomes(
+    lake: Lake,
+    venue: str,
+    dataset: str,
+    days: list[date],
+    written: list[DayResult],
+    failure: BaseException | None,
+    run_id: str,
+) -> None:
+    """One row per day asked for: how it was written, or that it failed, or that it was not reached after a
+    failure. One file per (run, dataset) in the day of the attempt: a log, never rewritten."""
+    if not days:
+        return
+    attempted_ms = int(time.time() * 1000)
+    done = {r.day: r for r in written}
+    failed_day = getattr(failure, "day", None) or next((d for d in days if d not in done), None)
+    cause = getattr(failure, "cause", failure)
+    error = f"{type(cause).__name__}: {cause}"[:ERROR_TEXT_LIMIT] if failure is not None else None
+    rows = []
+    for day in days:
+        if day in done:
+            outcome, count, why = done[day].status, done[day].rows, None
+        elif failure is not None and day == failed_day:
+            outcome, count, why = "failed", None, error
+        else:
+            outcome, count, why = "not_attempted", None, f"not reached: {failed_day} failed first"
+        rows.append(
+            {
+                "venue": venue,
+                "dataset": dataset,
+                "day": day_start_ms(day),
+                "run_id": run_id,
+                "attempted_at": attempted_ms,
+                "outcome": outcome,
+                "rows": count,
+                "error": why,
+            }
+        )
+    lake.write_file(
+        venue,
+        "ingest_outcomes",
+        ms_to_day(attempted_ms),
+        f"{run_id}-{dataset}.parquet",
+        pa.Table.from_pylist(rows),
+    )

@@ -232,6 +232,21 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("run_id", pa.string()),
         ]
     ),
+    # what each ingest run made of each day it was asked for: a log, one file per (run, dataset), never rewritten.
+    # The latest outcome per day says whether the lake's copy of that day is current (marts.input_freshness).
+    "ingest_outcomes": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),
+            pa.field("dataset", pa.string(), nullable=False),
+            pa.field("day", TS, nullable=False),  # the partition asked for, 00:00 UTC
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("attempted_at", TS, nullable=False),  # wall clock
+            # ok | beyond_retention | not_recordable | kept | failed | not_attempted (an earlier day failed)
+            pa.field("outcome", pa.string(), nullable=False),
+            pa.field("rows", pa.int64()),
+            pa.field("error", pa.string()),
+        ]
+    ),
 }
 
 TIME_COLUMN = {
@@ -243,6 +258,7 @@ TIME_COLUMN = {
     "instruments": "ts",
     "asset_contexts": "ts",
     "api_health": "requested_at",
+    "ingest_outcomes": "attempted_at",
     "liquidations": "ts",
     "liquidation_gaps": "gap_start",
     "liquidation_aggregates": "ts",
@@ -268,6 +284,7 @@ KEY_COLUMNS = {
     "lending": ("venue", "protocol", "chain", "ts"),
     "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
     "options_snapshots": ("venue", "symbol", "ts"),
+    "ingest_outcomes": ("venue", "dataset", "run_id", "day"),
 }
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed

@@ -40,10 +40,47 @@ def publish(home: Path, *, mode: int | None = None) -> Path:
     return atomic_write(published_path(home), copy, mode=mode)
 
 
+class AnalystQueryRefused(ValueError):
+    """A statement an analyst connection does not run: only queries (SELECT, EXPLAIN) are allowed."""
+
+
+# DuckDB's own parser names each statement's type; anything else (COPY, EXPORT, ATTACH, SET, INSTALL, CREATE …)
+# could write a file or change what the connection may touch.
+QUERY_STATEMENT_TYPES = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
 def connect_read_only(home: Path) -> duckdb.DuckDBPyConnection:
+    """The published warehouse, read-only and fenced in: no file outside the warehouse and the lake can be read
+    or written, and the fence cannot be lifted from SQL.
+
+    Staging views read the lake's parquet at query time, so the lake stays readable. DuckDB's allowed_directories
+    grants writing as well as reading, so SQL from elsewhere goes through run_analyst_query, which refuses every
+    statement that is not a query."""
     path = published_path(home)
     if not path.exists():
         raise FileNotFoundError(
             f"no published warehouse at {path}: run `make demo` or materialize the dbt assets"
         )
-    return duckdb.connect(str(path), read_only=True)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        # the order matters: allowed_directories can only be set on a started database, before the lock
+        lakes = sorted({f"{home / 'lake'}/", f"{home.resolve() / 'lake'}/"})  # as the views name it, and real
+        con.execute("set allowed_directories = ?", [lakes])
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def run_analyst_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation | None:
+    """Run SQL typed by an analyst: queries only, each statement checked by DuckDB's parser before any runs."""
+    statements = con.extract_statements(query)
+    refused = [s for s in statements if s.type not in QUERY_STATEMENT_TYPES]
+    if not statements or refused:
+        kinds = ", ".join(sorted({s.type.name for s in refused})) or "nothing"
+        raise AnalystQueryRefused(
+            f"only queries (SELECT, EXPLAIN) run against the published warehouse; got {kinds}"
+        )
+    return con.sql(query)

@@ -17,7 +17,7 @@ from dagster import (
     asset,
 )
 
-from pipelines.defs.ingest import ingest_partition_window
+from pipelines.defs.ingest import fail_if_incomplete, ingest_partition_window, window_metadata
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
 from pipelines.venues import coinglass
@@ -63,16 +63,20 @@ def raw_coinglass_liquidations(
         context.log.info(SKIPPED_MESSAGE)
         return
     http = coinglass.make_http(
-        venue_gateway.base_url(coinglass.VENUE), api_key, timeout_s=venue_gateway.timeout_s
+        venue_gateway.base_url(coinglass.VENUE),
+        api_key,
+        timeout_s=venue_gateway.timeout_s,
+        ban_dir=venue_gateway.ban_dir,
     )
-    results = ingest_partition_window(context, venue_gateway, coinglass.VENUE, coinglass.DATASET, http)
+    ingest = ingest_partition_window(context, venue_gateway, coinglass.VENUE, coinglass.DATASET, http)
     yield MaterializeResult(
         metadata={
-            "days": len(results),
-            "rows": sum(r.rows for r in results),
+            **window_metadata(ingest),
             "lake_path": str(venue_gateway.lake.dataset_dir(coinglass.VENUE, coinglass.DATASET.name)),
         }
     )
+    # no check spec here: a step that skips (no key) would have to report one anyway
+    fail_if_incomplete(ingest)
 
 
 # What the code location shows without a key: the same key, never executed, saying why.

@@ -1,4 +1,12 @@
-"""raw/<venue>/<dataset> assets, generated from the venue registry. Each run writes its day range day by day."""
+"""raw/<venue>/<dataset> assets, generated from the venue registry. Each run writes its day range day by day.
+
+A venue that fails part-way does not hold up the warehouse: the asset reports the days it wrote as its
+materialization, a failing `window_complete` check and a failed step; the code location's executor starts dbt
+once the materialization is out (pipelines/definitions.py), so the rest of the warehouse is still published.
+"""
+
+from dataclasses import dataclass
+from datetime import date
 
 from dagster import (
     AssetCheckResult,
@@ -7,13 +15,14 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    Failure,
     MaterializeResult,
     asset,
 )
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.ingest import DayResult, ingest_days
+from pipelines.ingest import DayResult, PartitionFailed, ingest_days
 from pipelines.lib.raw_checks import CHECKS, run_checks
 from pipelines.lib.timeutil import days_between, parse_day
 from pipelines.venues.base import DatasetSpec
@@ -25,28 +34,98 @@ def raw_asset_key(venue: str, dataset: str) -> AssetKey:
     return AssetKey(["raw", venue, dataset])
 
 
+WINDOW_CHECK = "window_complete"
+WINDOW_CHECK_DESCRIPTION = (
+    "Every day of the run's window was written. When a venue fails, the days before it stay written, the run "
+    "fails, and dbt still builds from what the lake holds; marts.input_freshness lists the stale days."
+)
+
+
+@dataclass
+class WindowIngest:
+    """A run's window: the days written, and the failure that stopped it (None when every day was written)."""
+
+    written: list[DayResult]
+    failure: PartitionFailed | None
+    days: list[date]
+
+    def not_written(self) -> list[date]:
+        done = {r.day for r in self.written}
+        return [d for d in self.days if d not in done]
+
+
 def ingest_partition_window(
     context: AssetExecutionContext,
     venue_gateway: VenueGateway,
     venue: str,
     spec: DatasetSpec,
     http: VenueHttp,
-) -> list[DayResult]:
-    """The run's whole partition window, day by day through ingest_days, with this client (closed after)."""
+) -> WindowIngest:
+    """The run's whole partition window, day by day through ingest_days, with this client (closed after).
+    A failing day does not raise here: the caller reports what was written, then fails the step."""
     window = context.partition_key_range
+    days = days_between(parse_day(window.start), parse_day(window.end))
     try:
-        return ingest_days(
+        written = ingest_days(
             venue,
             spec,
-            days_between(parse_day(window.start), parse_day(window.end)),
+            days,
             http=http,
             lake=venue_gateway.lake,
             now_ms=venue_gateway.now_ms(),
             run_id=context.run.run_id,
             progress=context.log.info,
         )
+        return WindowIngest(written, None, days)
+    except PartitionFailed as exc:
+        context.log.error(f"{exc}; {len(exc.written)} of {len(days)} days written before it")
+        return WindowIngest(exc.written, exc, days)
     finally:
         http.close()
+
+
+def window_metadata(ingest: WindowIngest) -> dict:
+    missing = ingest.not_written()
+    return {
+        "days": len(ingest.written),
+        "rows": sum(r.rows for r in ingest.written),
+        "days_not_written": len(missing),
+        "not_written": f"{missing[0]}..{missing[-1]}" if missing else "",
+        "failure": str(ingest.failure) if ingest.failure else "",
+    }
+
+
+def window_check(key: AssetKey, ingest: WindowIngest) -> AssetCheckResult:
+    missing = ingest.not_written()
+    if ingest.failure is None:
+        return AssetCheckResult(
+            check_name=WINDOW_CHECK,
+            asset_key=key,
+            passed=True,
+            description=f"{len(ingest.days)} days written",
+        )
+    return AssetCheckResult(
+        check_name=WINDOW_CHECK,
+        asset_key=key,
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{len(missing)} of {len(ingest.days)} days not written ({missing[0]}..{missing[-1]}): "
+        f"{ingest.failure}",
+        metadata={"first_day_not_written": str(missing[0]), "last_day_not_written": str(missing[-1])},
+    )
+
+
+def fail_if_incomplete(ingest: WindowIngest) -> None:
+    """Raised after the materialization and checks are out: the step (and the run) fails, naming the day,
+    while dbt, which needs only the materialization, still builds and publishes from the lake."""
+    if ingest.failure is not None:
+        missing = ingest.not_written()
+        kept = f"the {len(ingest.written)} days before it were written; " if ingest.written else ""
+        raise Failure(
+            description=f"{ingest.failure}; {len(missing)} days not written ({missing[0]}..{missing[-1]}): "
+            f"{kept}the lake keeps what earlier runs wrote for them, and dbt still builds from it",
+            metadata={"days_not_written": len(missing)},
+        )
 
 
 def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
@@ -60,19 +139,22 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
         kinds={"python", "parquet", venue},
         description=spec.description or f"{venue} {spec.name}",
         metadata={"retention_days": spec.retention_days, "snapshot": spec.snapshot},
-        check_specs=[AssetCheckSpec(name, asset=key, description=desc) for name, desc in CHECKS.items()],
+        check_specs=[
+            *(AssetCheckSpec(name, asset=key, description=desc) for name, desc in CHECKS.items()),
+            AssetCheckSpec(WINDOW_CHECK, asset=key, description=WINDOW_CHECK_DESCRIPTION),
+        ],
         pool="venue_" + venue,  # runs that call the same venue take turns, so rate limits hold
     )
     def _raw(context: AssetExecutionContext, venue_gateway: VenueGateway):
         lake = venue_gateway.lake
-        results = ingest_partition_window(context, venue_gateway, venue, spec, venue_gateway.http(venue))
+        ingest = ingest_partition_window(context, venue_gateway, venue, spec, venue_gateway.http(venue))
+        results = ingest.written
         for status in sorted({r.status for r in results} - {"ok"}):
             days = [r.day for r in results if r.status == status]
             context.log.info(f"{venue}/{spec.name}: {len(days)} days {status} ({days[0]}..{days[-1]})")
         yield MaterializeResult(
             metadata={
-                "days": len(results),
-                "rows": sum(r.rows for r in results),
+                **window_metadata(ingest),
                 "days_beyond_retention": sum(r.status == "beyond_retention" for r in results),
                 "days_not_recordable": sum(r.status == "not_recordable" for r in results),
                 "days_kept_from_earlier_runs": sum(r.status == "kept" for r in results),
@@ -88,6 +170,8 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
                 description=outcome.message,
                 metadata=outcome.metadata,
             )
+        yield window_check(key, ingest)
+        fail_if_incomplete(ingest)
 
     return _raw
 

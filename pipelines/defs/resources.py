@@ -42,8 +42,15 @@ class VenueGateway(ConfigurableResource):
             return int(httpx.get(f"{self._sandbox_url()}/_sandbox/health", timeout=5).json()["clock_ms"])
         return int(time.time() * 1000)
 
+    @property
+    def ban_dir(self) -> Path:
+        """Where venue bans are recorded, so every step process and every run of this home honours them."""
+        return Path(self.home) / "state" / "bans"
+
     def http(self, venue: str) -> VenueHttp:
-        return VENUE_MODULES[venue].make_http(self.base_url(venue), timeout_s=self.timeout_s)
+        return VENUE_MODULES[venue].make_http(
+            self.base_url(venue), timeout_s=self.timeout_s, ban_dir=self.ban_dir
+        )
 
     @property
     def lake(self) -> Lake:

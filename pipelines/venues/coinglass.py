@@ -11,6 +11,8 @@ included, on its own exceptions.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -98,10 +100,19 @@ def error_check(response: httpx.Response, payload: Any) -> None:
         raise VenueError(VENUE, response.request.url.path, message, status=response.status_code, code=code)
 
 
-def make_http(base_url: str, api_key: str, **kwargs) -> CoinGlassHttp:
-    kwargs.setdefault("limiter", WeightLimiter(LIMITER_CAPACITY, RATE_WINDOW_S))
+def make_http(
+    base_url: str,
+    api_key: str,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs,
+) -> CoinGlassHttp:
+    """The keyed client. `clock` and `sleep` drive its per-minute limiter (and retry waits): a test can run the
+    pacing on a replayed clock and assert it without waiting out real minutes."""
+    kwargs.setdefault("limiter", WeightLimiter(LIMITER_CAPACITY, RATE_WINDOW_S, clock=clock, sleep=sleep))
     kwargs.setdefault("rate_limit_default_s", RATE_WINDOW_S)  # per-minute budgets: a 429 waits out the minute
-    return CoinGlassHttp(base_url, api_key, error_check=error_check, **kwargs)
+    return CoinGlassHttp(base_url, api_key, error_check=error_check, sleep=sleep, **kwargs)
 
 
 # -- parser -------------------------------------------------------------------------------------------------------

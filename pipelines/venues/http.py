@@ -6,19 +6,31 @@ which later serves as the outage signal.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from pipelines.lib.numbers import PayloadError
+from pipelines.lib.retry_after import retry_after_seconds
+
+# A venue's Retry-After is obeyed up to these caps: a 429 asking for more than MAX_RETRY_AFTER_S is not slept
+# through (the request fails now and says so), and a ban holds the breaker open for at most MAX_BAN_S (Binance's
+# longest documented ban is 3 days), so a bogus header cannot stall a step or lock a venue out for good.
+MAX_RETRY_AFTER_S = 300.0
+MAX_BAN_S = 3 * 86_400.0
 
 
 class VenueError(RuntimeError):
@@ -68,74 +80,137 @@ ResponseCheck = Callable[[httpx.Response], None]
 """Venue hook run before status handling: a venue that answers a permanent refusal with a 5xx can say so."""
 
 
-class _Breakers:
-    """Process-wide ban state per (venue, base URL): one ban stops every client of that venue."""
+class BanBreakers:
+    """Ban state per (venue, base URL): one ban stops every client of that venue.
 
-    def __init__(self) -> None:
+    In memory for this process, and, given a ban directory, in one file per venue and base URL with the ban's
+    expiry (epoch seconds): Dagster's multiprocess executor runs each step in its own process, so sibling steps
+    of a run and the next scheduled run read the same file and do not extend the ban by calling again."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._until: dict[tuple[str, str], tuple[float, str]] = {}
+        self._clock = clock
 
-    def check(self, key: tuple[str, str]) -> str | None:
+    @staticmethod
+    def ban_file(ban_dir: Path, key: tuple[str, str]) -> Path:
+        venue, base_url = key
+        return ban_dir / f"{venue}-{hashlib.sha256(base_url.encode()).hexdigest()[:12]}.json"
+
+    def check(self, key: tuple[str, str], ban_dir: Path | None = None) -> str | None:
+        now = self._clock()
         with self._lock:
-            entry = self._until.get(key)
-            if entry and entry[0] > time.monotonic():
-                remaining = entry[0] - time.monotonic()
-                return f"{entry[1]}; breaker open for another {remaining:.0f}s"
+            entries = [self._until[key]] if key in self._until else []
+        if ban_dir is not None:
+            shared = _read_ban(self.ban_file(ban_dir, key))
+            if shared is not None:
+                entries.append(shared)
+        open_bans = [entry for entry in entries if entry[0] > now]
+        if not open_bans:
             return None
+        until, reason = max(open_bans)
+        if until == float("inf"):
+            return reason
+        moment = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        return f"{reason}; breaker open for another {until - now:.0f}s (until {moment})"
 
-    def trip(self, key: tuple[str, str], seconds: float, reason: str) -> None:
+    def trip(self, key: tuple[str, str], seconds: float, reason: str, ban_dir: Path | None = None) -> None:
+        until = self._clock() + seconds
         with self._lock:
-            self._until[key] = (time.monotonic() + seconds, reason)
+            if key not in self._until or self._until[key][0] < until:
+                self._until[key] = (until, reason)
+        if ban_dir is None:
+            return
+        path = self.ban_file(ban_dir, key)
+        earlier = _read_ban(path)
+        if earlier is not None and earlier[0] >= until:  # a longer ban is already on record
+            return
+        ban_dir.mkdir(parents=True, exist_ok=True)
+        body = {
+            "venue": key[0],
+            "base_url": key[1],
+            "until_epoch_s": until,
+            "until_utc": datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
+            "reason": reason,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".ban-", suffix=".json", dir=ban_dir)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(body, fh)
+            os.replace(tmp, path)  # readers see the old ban or the new one, never half a file
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def reset(self) -> None:
         with self._lock:
             self._until.clear()
 
 
-BREAKERS = _Breakers()
+def _read_ban(path: Path) -> tuple[float, str] | None:
+    try:
+        body = json.loads(path.read_text())
+        return float(body["until_epoch_s"]), str(body["reason"])
+    except FileNotFoundError:
+        return None
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+    ):  # not a ban file levwatch wrote: say so, never ignore it
+        return float("inf"), f"unreadable ban file {path}: delete it if no ban is in force"
+
+
+BREAKERS = BanBreakers()
 
 
 class WeightLimiter:
-    """Sliding-window request-weight budget, so we stay under a venue's published limit instead of hitting it."""
+    """Sliding-window request-weight budget, so we stay under a venue's published limit instead of hitting it.
+
+    A request's weight is reserved before it is sent and re-stamped when its answer is in (settle): the venue
+    counts a request when it arrives, which is after we reserved it, so the window restarts from the later time.
+    Otherwise a slow first request and a fast later one can land less than a window apart at the venue."""
 
     def __init__(self, capacity: int, window_s: float, *, clock=time.monotonic, sleep=time.sleep):
         self.capacity, self.window_s = capacity, window_s
         self._clock, self._sleep = clock, sleep
-        self._spent: deque[tuple[float, int]] = deque()
+        self._spent: deque[list] = deque()  # [time, weight] per request in the window
         self._lock = threading.Lock()
+
+    def _expire(self, now: float) -> None:
+        # settled reservations can be later than ones behind them: filter, do not just pop the front
+        if any(t <= now - self.window_s for t, _ in self._spent):
+            self._spent = deque(entry for entry in self._spent if entry[0] > now - self.window_s)
 
     def observe(self, used: int) -> None:
         """Align with the venue's own count (from a usage header): weight spent elsewhere counts too."""
         with self._lock:
             now = self._clock()
-            while self._spent and self._spent[0][0] <= now - self.window_s:
-                self._spent.popleft()
+            self._expire(now)
             missing = used - sum(w for _, w in self._spent)
             if missing > 0:
-                self._spent.append((now, missing))
+                self._spent.append([now, missing])
 
-    def acquire(self, weight: int = 1) -> None:
+    def acquire(self, weight: int = 1) -> list:
+        """Wait until `weight` fits in the window, reserve it, and return the reservation for settle()."""
         weight = min(weight, self.capacity)
         while True:
             with self._lock:
                 now = self._clock()
-                while self._spent and self._spent[0][0] <= now - self.window_s:
-                    self._spent.popleft()
+                self._expire(now)
                 used = sum(w for _, w in self._spent)
                 if used + weight <= self.capacity:
-                    self._spent.append((now, weight))
-                    return
-                wait = self._spent[0][0] + self.window_s - now
+                    reservation = [now, weight]
+                    self._spent.append(reservation)
+                    return reservation
+                wait = min(t for t, _ in self._spent) + self.window_s - now
             self._sleep(max(wait, 0.01))
 
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+    def settle(self, reservation: list) -> None:
+        """The request is answered: count it from now, the latest moment the venue can have counted it."""
+        with self._lock:
+            reservation[0] = max(reservation[0], self._clock())
 
 
 class VenueHttp:
@@ -155,6 +230,9 @@ class VenueHttp:
         response_check: ResponseCheck | None = None,
         usage_header: str | None = None,
         limiter: WeightLimiter | None = None,
+        ban_dir: Path | None = None,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
+        max_ban_s: float = MAX_BAN_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -169,6 +247,8 @@ class VenueHttp:
         self.response_check = response_check
         self.usage_header = usage_header
         self.limiter = limiter
+        self.ban_dir = ban_dir  # shared with every process of this LEVWATCH_HOME; None: this process only
+        self.max_retry_after_s, self.max_ban_s = max_retry_after_s, max_ban_s
         self._sleep = sleep
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
@@ -237,37 +317,46 @@ class VenueHttp:
         raise AssertionError("unreachable")
 
     def _attempt(self, method, endpoint, params, body, weight, key, attempt_no) -> Any:
-        banned = BREAKERS.check(key)
+        banned = BREAKERS.check(key, self.ban_dir)
         if banned:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
-        if self.limiter:
-            self.limiter.acquire(weight)
-        started_wall = int(time.time() * 1000)
-        started = time.perf_counter()
-        status: int | None = None
+        reservation = self.limiter.acquire(weight) if self.limiter else None
         try:
-            response = self._client.request(
-                method,
-                self.base_url + endpoint,
-                params=params or None,
-                content=json.dumps(body) if body is not None else None,
-                headers={"Content-Type": "application/json"} if body is not None else None,
-            )
-            status = response.status_code
-            payload = self._handle(response, endpoint, key)
-        except httpx.TimeoutException as exc:
-            self._record(
-                endpoint, method, started_wall, started, status, attempt_no, f"timeout: {type(exc).__name__}"
-            )
-            raise RetryableError(f"timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
-            raise RetryableError(f"connection problem: {exc}") from exc
-        except (RetryableError, VenueError, PayloadError) as exc:
-            self._record(endpoint, method, started_wall, started, status, attempt_no, str(exc))
-            raise
-        self._record(endpoint, method, started_wall, started, status, attempt_no, None)
-        return payload
+            started_wall = int(time.time() * 1000)
+            started = time.perf_counter()
+            status: int | None = None
+            try:
+                response = self._client.request(
+                    method,
+                    self.base_url + endpoint,
+                    params=params or None,
+                    content=json.dumps(body) if body is not None else None,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                )
+                status = response.status_code
+                payload = self._handle(response, endpoint, key)
+            except httpx.TimeoutException as exc:
+                self._record(
+                    endpoint,
+                    method,
+                    started_wall,
+                    started,
+                    status,
+                    attempt_no,
+                    f"timeout: {type(exc).__name__}",
+                )
+                raise RetryableError(f"timed out ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                self._record(endpoint, method, started_wall, started, status, attempt_no, f"transport: {exc}")
+                raise RetryableError(f"connection problem: {exc}") from exc
+            except (RetryableError, VenueError, PayloadError) as exc:
+                self._record(endpoint, method, started_wall, started, status, attempt_no, str(exc))
+                raise
+            self._record(endpoint, method, started_wall, started, status, attempt_no, None)
+            return payload
+        finally:
+            if reservation is not None:
+                self.limiter.settle(reservation)
 
     def _handle(self, response: httpx.Response, endpoint: str, key) -> Any:
         status = response.status_code
@@ -277,18 +366,25 @@ class VenueHttp:
                 self.limiter.observe(int(used))
         if self.response_check:
             self.response_check(response)
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), time.time())
         if status in self.ban_statuses:
-            seconds = _parse_retry_after(response.headers.get("retry-after")) or self.ban_default_s
+            seconds = min(retry_after or self.ban_default_s, self.max_ban_s)
             reason = f"{self.venue} banned this IP (HTTP {status}): {_short(response.text)}"
-            BREAKERS.trip(key, seconds, reason)
+            BREAKERS.trip(key, seconds, reason, self.ban_dir)
             raise VenueBannedError(
                 self.venue, endpoint, reason + f"; not retrying for {seconds:.0f}s", status=status
             )
         if status == 429:
+            if retry_after is not None and retry_after > self.max_retry_after_s:
+                raise VenueUnavailableError(
+                    self.venue,
+                    endpoint,
+                    f"rate limited and asked to wait {retry_after:.0f}s, longer than the "
+                    f"{self.max_retry_after_s:.0f}s a request waits: try again later",
+                    status=429,
+                )
             raise RetryableError(
-                f"rate limited (HTTP 429): {_short(response.text)}",
-                retry_after_s=_parse_retry_after(response.headers.get("retry-after")),
-                status=429,
+                f"rate limited (HTTP 429): {_short(response.text)}", retry_after_s=retry_after, status=429
             )
         if status >= 500:
             raise RetryableError(f"server error (HTTP {status}): {_short(response.text)}", status=status)

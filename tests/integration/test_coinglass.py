@@ -5,9 +5,11 @@ and the key string in no log, metadata, error or api_health row."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,6 +35,7 @@ WINDOW = ("2025-10-09", "2025-10-12")
 START = day_start_ms(date(2025, 10, 9))
 END = day_start_ms(date(2025, 10, 13))
 WRONG_KEY = "cg-wrong-key-8c3f61b2"
+MAKE_HTTP = coinglass.make_http
 
 
 def truth(
@@ -89,8 +92,50 @@ def test_client_rows_equal_the_sandbox_truth(sandbox):
 # -- the Dagster asset --------------------------------------------------------------------------------------------
 
 
-def run_asset(sandbox, home: Path, monkeypatch, key: str | None):
+class ReplayedClock:
+    """The CoinGlass limiter's clock in these tests: wall time plus every second the client 'slept'. The sandbox's
+    rate-limit windows move by as much (POST /_sandbox/clock), so the venue side enforces its 30/min on the same
+    time: the pacing is real, the minutes are not waited out. `sent` holds each request's time on this clock."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.skipped_s = 0.0
+        self.sent: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic() + self.skipped_s
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped_s += seconds
+        clock_ms = httpx.get(f"{self.sandbox.url}/_sandbox/health").json()["clock_ms"]
+        moved = {"clock_ms": clock_ms + round(seconds * 1000)}
+        httpx.post(f"{self.sandbox.url}/_sandbox/clock", json=moved).raise_for_status()
+
+    def transport(self) -> httpx.BaseTransport:
+        clock = self
+
+        class Timed(httpx.HTTPTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                clock.sent.append(clock.now())
+                return super().handle_request(request)
+
+        return Timed()
+
+
+def most_in_any_window(times: list[float], window_s: float) -> int:
+    return max(sum(1 for u in times if t <= u < t + window_s) for t in times)
+
+
+def run_asset(sandbox, home: Path, monkeypatch, key: str | None, clock: ReplayedClock | None = None):
     monkeypatch.setenv("LEVWATCH_COINGLASS_URL", sandbox.base_url("coinglass"))
+    if clock is not None:  # the asset's client paces on the replayed clock
+        monkeypatch.setattr(
+            coinglass,
+            "make_http",
+            lambda *a, **kw: MAKE_HTTP(
+                *a, clock=clock.now, sleep=clock.sleep, transport=clock.transport(), **kw
+            ),
+        )
     if key is None:
         monkeypatch.delenv(coinglass.KEY_ENV, raising=False)
     else:
@@ -144,8 +189,18 @@ def test_dbt_lineage_runs_from_the_writing_asset_with_or_without_a_key(key, monk
 
 
 def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):
-    result, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY)
+    clock = ReplayedClock(sandbox)
+    result, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY, clock=clock)
     assert result.success
+    # 5 assets x 4 exchange sets x 2 intervals: more than one minute's budget, so the limiter had to pace them
+    assert len(clock.sent) == 40 and clock.skipped_s > 0
+    assert most_in_any_window(clock.sent, coinglass.RATE_WINDOW_S) <= coinglass.LIMITER_CAPACITY
+    health = [
+        row
+        for path in (tmp_path / "lake" / "coinglass" / "api_health").rglob("*.parquet")
+        for row in pq.read_table(path).to_pylist()
+    ]
+    assert len(health) == 40 and all(row["ok"] and row["status"] == 200 for row in health)  # never a 429
     materialized = result.get_asset_materialization_events()
     assert {e.asset_key for e in materialized} == {ASSET_KEY} and len(materialized) == 4  # one per day
     lake = Lake(tmp_path / "lake")
@@ -159,7 +214,8 @@ def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):
         for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
             part = mine.filter(mine["interval"].to_numpy(zero_copy_only=False) == interval)
             assert_bars_match(part, truth(sandbox.state.market, asset, step, START, END))
-    again, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY)  # a re-run duplicates nothing
+    again, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY, clock=ReplayedClock(sandbox))
+    # a re-run duplicates nothing
     assert again.success
     rerun = pa.concat_tables(lake.read_partition("coinglass", "liquidation_aggregates", d) for d in days)
     assert rerun.num_rows == table.num_rows

@@ -235,6 +235,7 @@ def test_the_hourly_partition_run_records_a_snapshot_and_every_options_check_pas
         "value_sanity": True,
         "non_empty": True,
         "null_rate": True,
+        "window_complete": True,
         "snapshot_freshness": True,
         "instrument_names_parse": True,
         "open_interest_non_negative": True,

@@ -1,10 +1,25 @@
 """The shared client against the sandbox's scripted faults: 429, 418, 5xx bursts, timeouts, truncated bodies."""
 
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
 import httpx
 import pytest
 
 from pipelines.venues import binance
-from pipelines.venues.http import VenueBannedError, VenueError, VenueUnavailableError, WeightLimiter
+from pipelines.venues.http import (
+    MAX_BAN_S,
+    BanBreakers,
+    VenueBannedError,
+    VenueError,
+    VenueUnavailableError,
+    WeightLimiter,
+)
 
 PATH = "/fapi/v1/fundingRate"
 PARAMS = {"symbol": "BTCUSDT", "limit": 5}
@@ -111,3 +126,105 @@ def test_the_venue_usage_header_throttles_before_a_429(sandbox):
         limiter._sleep = lambda s: (sleeps.append(s), limiter._spent.clear())  # pretend the minute passed
         http.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h", "limit": 5})
     assert len(sleeps) == 1 and 0 < sleeps[0] <= 60
+
+
+# -- the ban breaker is shared by every process of a LEVWATCH_HOME; Retry-After is capped ---------------------------
+
+OTHER_PROCESS = """
+import sys
+from pathlib import Path
+from pipelines.venues import binance
+from pipelines.venues.http import VenueBannedError
+with binance.make_http(sys.argv[1], ban_dir=Path(sys.argv[2]), sleep=lambda s: None) as http:
+    try:
+        http.get_json("/fapi/v1/klines", {"symbol": "BTCUSDT", "interval": "1h", "limit": 5})
+    except VenueBannedError as exc:
+        print(exc)
+        sys.exit(3)
+"""
+
+
+def test_a_ban_stops_the_venue_for_every_process_of_the_home(sandbox, tmp_path):
+    """Each Dagster step runs in its own process: a sibling step must not call a banned venue again."""
+    script(sandbox, kind="418", count=1, retry_after=120)
+    ban_dir = tmp_path / "state" / "bans"
+    started = time.time()
+    with client(sandbox, [], ban_dir=ban_dir) as http, pytest.raises(VenueBannedError):
+        http.get_json(PATH, PARAMS)
+    [ban_file] = list(ban_dir.iterdir())
+    ban = json.loads(ban_file.read_text())
+    assert ban["venue"] == "binance" and started + 120 <= ban["until_epoch_s"] <= time.time() + 120
+    sent = len(sandbox.state.requests)
+    other = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, sandbox.base_url("binance"), str(ban_dir)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert other.returncode == 3, other.stderr
+    assert "banned this IP (HTTP 418)" in other.stdout and "breaker open for another" in other.stdout
+    assert len(sandbox.state.requests) == sent  # the other process sent nothing
+
+
+def test_a_recorded_ban_holds_until_its_expiry_then_lets_requests_through(tmp_path):
+    now = [1_000_000.0]
+    key = ("binance", "http://127.0.0.1:1/binance")
+    BanBreakers(clock=lambda: now[0]).trip(key, 120, "binance banned this IP (HTTP 418)", tmp_path)
+    next_run = BanBreakers(clock=lambda: now[0])  # a new process: nothing in memory, only the file
+    now[0] += 119
+    assert "another 1s" in next_run.check(key, tmp_path)
+    assert next_run.check(key) is None  # without the home's ban directory it cannot know
+    now[0] += 2
+    assert next_run.check(key, tmp_path) is None
+
+
+def test_a_shorter_ban_never_shortens_a_recorded_one(tmp_path):
+    key = ("okx", "http://127.0.0.1:1/okx")
+    BanBreakers().trip(key, 600, "first", tmp_path)
+    BanBreakers().trip(key, 60, "second", tmp_path)
+    assert "first" in BanBreakers().check(key, tmp_path)
+
+
+def test_an_unreadable_ban_file_keeps_the_venue_closed_and_says_why(tmp_path):
+    key = ("bybit", "http://127.0.0.1:1/bybit")
+    BanBreakers.ban_file(tmp_path, key).write_text("{half a ban")
+    assert "unreadable ban file" in BanBreakers().check(key, tmp_path)
+
+
+def test_a_ban_longer_than_the_cap_is_capped(sandbox, tmp_path):
+    script(sandbox, kind="418", count=1, retry_after=30 * 86_400)  # a bogus month
+    with client(sandbox, [], ban_dir=tmp_path) as http, pytest.raises(VenueBannedError, match="259200s"):
+        http.get_json(PATH, PARAMS)
+    [ban_file] = list(tmp_path.iterdir())
+    assert json.loads(ban_file.read_text())["until_epoch_s"] <= time.time() + MAX_BAN_S
+
+
+def test_a_429_asking_for_hours_fails_now_instead_of_sleeping(sandbox):
+    script(sandbox, kind="429", count=1, retry_after=6 * 3600)
+    sleeps = []
+    with client(sandbox, sleeps) as http:
+        with pytest.raises(VenueUnavailableError, match="asked to wait 21600s"):
+            http.get_json(PATH, PARAMS)
+        calls = http.drain_calls()
+    assert [(c.status, c.ok) for c in calls] == [(429, False)]  # one call, logged, and no sleep
+    assert sleeps == []
+
+
+def test_a_429_with_an_http_date_waits_until_that_moment():
+    sleeps = []
+    answers = iter([429, 200])
+
+    def venue(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 429:
+            moment = format_datetime(datetime.now(UTC) + timedelta(seconds=40), usegmt=True)
+            return httpx.Response(
+                429, headers={"Retry-After": moment}, json={"code": -1003, "msg": "Too many"}
+            )
+        return httpx.Response(200, json=[{"fundingRate": "0.0001"}])
+
+    with binance.make_http(
+        "http://binance.test", sleep=sleeps.append, transport=httpx.MockTransport(venue), limiter=None
+    ) as http:
+        assert http.get_json(PATH, PARAMS) == [{"fundingRate": "0.0001"}]
+    assert len(sleeps) == 1 and 38 <= sleeps[0] <= 40  # the date, whole seconds, less the time taken

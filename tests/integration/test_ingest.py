@@ -31,12 +31,23 @@ def test_a_failing_day_stops_the_run_names_the_day_and_keeps_earlier_days(sandbo
     spec = replace(real, fetch=flaky, chunk_days=1)
     with (
         http_for(sandbox) as http,
-        pytest.raises(PartitionFailed, match="binance/funding_rates failed on 2025-10-11"),
+        pytest.raises(PartitionFailed, match="binance/funding_rates failed on 2025-10-11") as failed,
     ):
-        ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms)
+        ingest_days("binance", spec, DAYS, http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="r1")
     assert lake.read_partition("binance", "funding_rates", DAYS[0]).num_rows == 15  # 3 settlements x 5 assets
     assert not lake.partition_path("binance", "funding_rates", DAYS[1]).exists()
     assert not lake.partition_path("binance", "funding_rates", DAYS[2]).exists()
+    assert [(r.day, r.rows) for r in failed.value.written] == [(DAYS[0], 15)]  # what the asset reports
+    # the outcome log says what became of each day asked for
+    [log] = list((tmp_path / "binance" / "ingest_outcomes").rglob("r1-funding_rates.parquet"))
+    outcomes = [
+        (r["day"].date(), r["outcome"], r["rows"], r["error"]) for r in pq.read_table(log).to_pylist()
+    ]
+    assert outcomes == [
+        (DAYS[0], "ok", 15, None),
+        (DAYS[1], "failed", None, "ValueError: venue sent garbage"),
+        (DAYS[2], "not_attempted", None, "not reached: 2025-10-11 failed first"),
+    ]
 
 
 def test_rerunning_a_range_replaces_files_without_duplicates(sandbox, tmp_path):

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import duckdb
+import httpx
+import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, execute_job, materialize, reconstructable
 
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-from pipelines.defs.ingest import RAW_ASSETS
+from pipelines.defs.ingest import RAW_ASSETS, WINDOW_CHECK
 from pipelines.defs.resources import VenueGateway
+from pipelines.sandbox.server import in_process_sandbox
 from pipelines.venues.registry import VENUE_MODULES
-from pipelines.warehouse import published_path
+from pipelines.warehouse import connect_read_only, published_path
 from tests.conftest import SMALL_SCENARIO
+from tests.integration.outage_job import outage_window_job
 
 WINDOW = ("2025-10-10", "2025-10-12")
 # OKX and Hyperliquid minute klines are left out: their real rate limits (100 candles a request at 20 per 2 s; 500
@@ -84,3 +88,111 @@ def test_published_warehouse_has_the_window_once(pipeline_run):
             "select count(*) - count(distinct (venue, asset, ts)) from marts.fct_open_interest"
         ).fetchone()[0]
         assert dupes == 0
+
+
+# -- one venue down: its raw steps fail, the rest of the warehouse is still rebuilt and published -------------------
+
+OUTAGE_VENUE = "hyperliquid"
+# the datasets that call the venue for past days (asset_contexts is a snapshot: past days are not fetched)
+OUTAGE_DATASETS = {"funding_rates", "klines"}
+MART_COUNTS = """
+    select
+        (select count(*) from marts.fct_funding_rates where venue = 'hyperliquid'),
+        (select count(*) from marts.fct_funding_rates where venue = 'binance'),
+        (select count(*) - count(distinct (venue, asset, funding_time)) from marts.fct_funding_rates)
+"""
+
+
+@pytest.fixture(scope="module")
+def outage_run(pipeline_run, monkeypatch_module):
+    """After the clean runs: the same window again, with every Hyperliquid request answered 503."""
+    home, _ = pipeline_run
+    with connect_read_only(home) as con:
+        before = con.execute(MART_COUNTS).fetchone()
+    published_before = published_path(home).stat().st_mtime_ns
+    server = in_process_sandbox(home, SMALL_SCENARIO)
+    monkeypatch_module.setenv("LEVWATCH_HOME", str(home))
+    monkeypatch_module.setenv("LEVWATCH_SOURCE", "sandbox")
+    monkeypatch_module.setenv("LEVWATCH_SANDBOX_URL", server.url)
+    fault = {"venue": OUTAGE_VENUE, "path": None, "kind": "503", "count": 10_000}
+    httpx.post(f"{server.url}/_sandbox/faults", json=fault).raise_for_status()
+    tags = {"dagster/asset_partition_range_start": WINDOW[0], "dagster/asset_partition_range_end": WINDOW[1]}
+    try:
+        with DagsterInstance.ephemeral() as instance:
+            result = execute_job(
+                reconstructable(outage_window_job),
+                instance=instance,
+                run_config={"execution": {"config": {"in_process": True}}},
+                tags=tags,
+            )
+            answered_503 = 10_000 - sum(f.count for f in server.state.faults if f.venue == OUTAGE_VENUE)
+            yield home, result, before, published_before, answered_503
+    finally:
+        httpx.delete(f"{server.url}/_sandbox/faults")
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_a_venue_outage_fails_the_run_naming_the_venue_and_the_day(outage_run):
+    _, result, *_ = outage_run
+    assert not result.success
+    failed = {
+        e.step_key: e.step_failure_data.error.to_string() for e in result.all_events if e.is_step_failure
+    }
+    assert set(failed) == {f"raw__{OUTAGE_VENUE}__{dataset}" for dataset in OUTAGE_DATASETS}
+    for error in failed.values():
+        assert f"failed on {WINDOW[0]}" in error and "HTTP 503" in error and "3 days not written" in error
+    checks = {(c.asset_key.path[1], c.asset_key.path[2]): c for c in result.get_asset_check_evaluations()
+              if c.check_name == WINDOW_CHECK}  # fmt: skip
+    assert {key for key, check in checks.items() if not check.passed} == {
+        (OUTAGE_VENUE, dataset) for dataset in OUTAGE_DATASETS
+    }
+    assert len(checks) == len(VENUE_MODULES["binance"].DATASETS) + len(VENUE_MODULES[OUTAGE_VENUE].DATASETS)
+
+
+def test_the_rest_of_the_warehouse_is_still_built_and_published(outage_run):
+    home, result, before, published_before, _ = outage_run
+    dbt_step = [e for e in result.all_events if e.step_key and "dbt" in e.step_key and e.is_step_success]
+    assert dbt_step, "the dbt step must run although a raw step failed"
+    assert published_path(home).stat().st_mtime_ns > published_before
+    with connect_read_only(home) as con:
+        # nothing lost or duplicated: Hyperliquid's days from the earlier runs are still in the lake and the
+        # rebuilt mart, and Binance's re-ingested days replaced themselves
+        assert con.execute(MART_COUNTS).fetchone() == before
+        assert before[0] > 0 and before[1] > 0 and before[2] == 0
+
+
+def test_the_marts_say_which_inputs_are_stale(outage_run):
+    home, result, *_, answered_503 = outage_run
+    with connect_read_only(home) as con:
+        rows = con.execute(
+            "select venue, dataset, is_stale, stale_day_count, first_stale_day::varchar, last_stale_day::varchar,"
+            " last_error, last_run_ok, last_run_id, newest_day_written::varchar from marts.input_freshness"
+        ).fetchall()
+    by_input = {(r[0], r[1]): r[2:] for r in rows}
+    for dataset in OUTAGE_DATASETS:
+        stale, days, first, last, error, last_ok, run_id, newest = by_input[(OUTAGE_VENUE, dataset)]
+        assert (stale, days, first, last, last_ok, run_id) == (
+            True,
+            3,
+            WINDOW[0],
+            WINDOW[1],
+            False,
+            result.run_id,
+        )
+        assert "HTTP 503" in error
+        assert newest == WINDOW[1]  # the lake still holds the days the clean runs wrote
+    fresh = [("binance", d) for d in VENUE_MODULES["binance"].DATASETS] + [(OUTAGE_VENUE, "asset_contexts")]
+    for venue_dataset in fresh:
+        assert by_input[venue_dataset][:2] == (False, 0)
+        assert by_input[venue_dataset][5] is True
+    # every Hyperliquid request of the run met the outage: the sandbox's fault count matches our api_health log
+    health = home / "lake" / OUTAGE_VENUE / "api_health"
+    calls = [
+        row for path in health.rglob(f"{result.run_id}-*.parquet") for row in pq.read_table(path).to_pylist()
+    ]
+    assert len(calls) == answered_503 > 0 and all(c["status"] == 503 and not c["ok"] for c in calls)

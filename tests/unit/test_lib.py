@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -67,3 +67,21 @@ def test_merge_intervals_joins_overlaps_and_touches_and_drops_empties():
     assert merge_intervals([]) == []
     assert merge_intervals([(5, 9), (0, 3), (3, 4), (8, 12), (20, 20), (30, 25)]) == [(0, 4), (5, 12)]
     assert merge_intervals([(0, 10), (2, 3)]) == [(0, 10)]
+
+
+# -- Retry-After ---------------------------------------------------------------------------------------------------
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from pipelines.lib.retry_after import retry_after_seconds
+
+    now = datetime(2025, 10, 21, 7, 26, 30, tzinfo=UTC).timestamp()
+    assert retry_after_seconds("120", now) == 120.0
+    assert retry_after_seconds(" 7 ", now) == 7.0
+    assert retry_after_seconds("Tue, 21 Oct 2025 07:28:00 GMT", now) == 90.0  # 07:26:30 -> 07:28:00
+    assert retry_after_seconds("Tuesday, 21-Oct-25 07:28:00 GMT", now) == 90.0  # RFC 850, obsolete
+    assert retry_after_seconds("Tue Oct 21 07:28:00 2025", now) == 90.0  # asctime, obsolete, GMT implied
+    assert retry_after_seconds("Tue, 21 Oct 2025 07:00:00 GMT", now) == 0.0  # already past: go now
+    assert retry_after_seconds("-5", now) == 0.0
+    for no_advice in (None, "", "soon", "nan", "inf", "Tue, 32 Oct 2025 07:28:00 GMT"):
+        assert retry_after_seconds(no_advice, now) is None

@@ -65,7 +65,10 @@ def test_binance_control_replies_and_unconfigured_symbols_give_no_rows():
     "mutate, match",
     [
         (lambda m: m["o"].pop("ap"), "ap"),
-        (lambda m: m["o"].pop("q"), "'q'"),  # used only in the event key: once a KeyError that ended the stream
+        (
+            lambda m: m["o"].pop("q"),
+            "'q'",
+        ),  # used only in the event key: once a KeyError that ended the stream
         (lambda m: m["o"].update(T="1760130000568"), "T"),
         (lambda m: m["o"].update(S="SIDEWAYS"), "SELL or BUY"),
         (lambda m: m["o"].update(z="abc"), "not a number"),

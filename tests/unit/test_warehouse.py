@@ -7,7 +7,14 @@ import duckdb
 import pytest
 
 from pipelines.files import TEMP_PREFIX
-from pipelines.warehouse import build_path, connect_read_only, publish, published_path
+from pipelines.warehouse import (
+    AnalystQueryRefused,
+    build_path,
+    connect_read_only,
+    publish,
+    published_path,
+    run_analyst_query,
+)
 
 
 def build(home, value):
@@ -103,3 +110,77 @@ def test_a_publisher_killed_mid_copy_leaves_the_published_file_whole_and_the_nex
     with connect_read_only(tmp_path) as reader:
         assert reader.execute("select v from marts.t").fetchall() == [(2,)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "levwatch.duckdb"]
+
+
+def build_with_a_lake_view(home):
+    """A published warehouse whose staging view reads the lake's parquet at query time, as dbt's do."""
+    lake_file = home / "lake" / "binance" / "funding_rates" / "date=2025-10-10" / "data.parquet"
+    lake_file.parent.mkdir(parents=True)
+    duckdb.sql(f"copy (select 'BTC' as asset, 0.0001::double as funding_rate) to '{lake_file}'")
+    build(home, 1)
+    with duckdb.connect(str(build_path(home))) as con:
+        con.execute("create schema staging")
+        glob = home / "lake" / "binance" / "funding_rates" / "date=*" / "data.parquet"
+        con.execute(f"create view staging.stg_funding as select * from read_parquet('{glob}')")
+    publish(home)
+    return lake_file
+
+
+def test_analyst_connections_read_the_warehouse_and_the_lake_views(tmp_path):
+    build_with_a_lake_view(tmp_path)
+    with connect_read_only(tmp_path) as con:
+        assert con.execute("select asset, funding_rate from staging.stg_funding").fetchall() == [
+            ("BTC", 0.0001)
+        ]
+        assert con.execute("select v from marts.t").fetchall() == [(1,)]
+        assert run_analyst_query(con, "select count(*) from staging.stg_funding").fetchall() == [(1,)]
+
+
+def test_analyst_connections_write_no_file(tmp_path):
+    lake_file = build_with_a_lake_view(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    outside = tmp_path.parent / f"{tmp_path.name}-copied.csv"
+    with connect_read_only(tmp_path) as con:
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"copy (select 1) to '{outside}'")
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"export database '{tmp_path / 'exported'}'")
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(f"attach '{tmp_path / 'other.duckdb'}'")
+        # inside the lake DuckDB itself would allow it (allowed_directories grants writes): analyst SQL is refused
+        for statement in (
+            f"copy (select 'ETH' as asset, 9.9::double as funding_rate) to '{lake_file}'",
+            f"select 1; copy (select 1) to '{lake_file.parent / 'more.parquet'}'",
+            f"attach '{lake_file.parent / 'x.duckdb'}'",
+            "set enable_external_access = true",
+        ):
+            with pytest.raises(AnalystQueryRefused, match="only queries"):
+                run_analyst_query(con, statement)
+        # and the fence cannot be lifted from SQL
+        for setting in (
+            "enable_external_access = true",
+            "lock_configuration = false",
+            "allowed_directories = ['/']",
+        ):
+            with pytest.raises(duckdb.InvalidInputException, match="locked"):
+                con.execute(f"set {setting}")
+    assert not outside.exists()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert duckdb.sql(f"select asset from '{lake_file}'").fetchall() == [("BTC",)]
+
+
+def test_analyst_connections_read_nothing_outside_the_warehouse_and_the_lake(tmp_path):
+    build_with_a_lake_view(tmp_path)
+    secret = tmp_path.parent / f"{tmp_path.name}-private.csv"
+    secret.write_text("token\nhunter2\n")
+    with connect_read_only(tmp_path) as con:
+        for query in (
+            "select * from read_csv('/etc/passwd')",
+            f"select * from read_csv('{secret}')",
+            f"select * from '{secret}'",
+            "select * from read_text('/etc/hostname')",
+            "select * from glob('/etc/*')",
+            f"select * from read_parquet('{tmp_path / 'lake'}/../../*.csv')",
+        ):
+            with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
+                run_analyst_query(con, query).fetchall()

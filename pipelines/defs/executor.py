@@ -1,0 +1,41 @@
+"""The code location's executor: a step starts once the outputs it reads exist, even if the step that produced
+them then failed.
+
+Dagster's default skips every step downstream of a failed one, so one venue's outage would stop dbt and nothing
+would be published. A raw asset whose venue fails part-way yields its materialization (the days it wrote), then
+fails (pipelines/defs/ingest.py): with `require_upstream_step_success: false` dbt still builds and publishes from
+what the lake holds, and the run still ends failed, naming the venue and the day. A step that fails before
+yielding its output still stops everything downstream of it.
+
+Run config: `execution: {config: {max_concurrent: 4}}` (processes at a time), or `{in_process: true}` for one
+process (tests).
+"""
+
+from dagster import Field, Noneable, multi_or_in_process_executor
+
+AFTER_UPSTREAM_OUTPUTS = {"require_upstream_step_success": False}
+
+
+def _executor_config(config: dict) -> dict:
+    if config["in_process"]:
+        return {"in_process": {"step_dependency_config": AFTER_UPSTREAM_OUTPUTS}}
+    return {
+        "multiprocess": {
+            "max_concurrent": config["max_concurrent"],
+            "step_dependency_config": AFTER_UPSTREAM_OUTPUTS,
+        }
+    }
+
+
+LEVWATCH_EXECUTOR = multi_or_in_process_executor.configured(
+    _executor_config,
+    name="levwatch_executor",
+    config_schema={
+        "max_concurrent": Field(
+            Noneable(int), default_value=None, description="processes at a time (default: one per CPU)"
+        ),
+        "in_process": Field(bool, default_value=False, description="run every step in the run's process"),
+    },
+    description="Multiprocess (or in-process); dbt starts once its inputs are materialized, even if a raw step "
+    "then failed.",
+)

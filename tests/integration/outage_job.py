@@ -1,0 +1,32 @@
+"""A run like the scheduled one, on the code location's executor: Binance and Hyperliquid raw assets, then the
+dbt models behind fct_funding_rates and input_freshness (a subset, so the dbt build takes seconds).
+
+Loaded by `reconstructable(outage_window_job)`; resources come from the LEVWATCH_* environment.
+"""
+
+from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
+
+from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.defs.executor import LEVWATCH_EXECUTOR
+from pipelines.defs.ingest import RAW_ASSETS
+from pipelines.defs.resources import gateway_from_settings
+
+VENUES = ("binance", "hyperliquid")
+MARTS = (AssetKey(["marts", "fct_funding_rates"]), AssetKey(["marts", "input_freshness"]))
+
+
+def outage_window_job():
+    raw = [a for a in RAW_ASSETS if a.key.path[1] in VENUES]
+    defs = Definitions(
+        assets=[*raw, levwatch_dbt_models],
+        resources={"venue_gateway": gateway_from_settings(), "dbt": dbt_resource()},
+        executor=LEVWATCH_EXECUTOR,
+        jobs=[
+            define_asset_job(
+                "outage_window",
+                selection=AssetSelection.assets(*raw)
+                | (AssetSelection.assets(*MARTS).upstream() & AssetSelection.assets(levwatch_dbt_models)),
+            )
+        ],
+    )
+    return defs.resolve_job_def("outage_window")
