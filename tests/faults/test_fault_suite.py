@@ -490,13 +490,16 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
 
     try:
         killed = launch("-m", "tests.faults.children", str(marker), str(start), *args)
-        wait_until(lambda: subscribed(hub, "bybit"), "the recorder's subscription", [killed])
+        landing = Landing.under(home)
+        # a recorder that has been running: its first file landed (one killed before that leaves no trace)
+        wait_until(
+            lambda: subscribed(hub, "bybit") and landing.files("bybit", EVENTS), "a first flush", [killed]
+        )
         httpx.post(f"{server.url}/_sandbox/replay", json={"start_ms": start, "end_ms": end, "speed": 4000})
         wait_until(marker.exists, "a flush with events", [killed])
         killed.send_signal(signal.SIGKILL)
         assert killed.wait(10) == -signal.SIGKILL
         killed_at = time.monotonic()
-        landing = Landing.under(home)
         assert orphan_files(landing.root) == 1  # the half-written events file, never renamed into place
         restarted = launch("-m", "pipelines.cli", *args)
         wait_until(lambda: any(f"-p{restarted.pid}-" in p.name for p in landing.files("bybit", EVENTS)),
@@ -512,6 +515,7 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
             proc.stderr.close()
         server.stop()
     row, gaps = recorder_row("kill -9 during recorder flush", server, home, start, end, recover_s=recover)
+    assert len(gaps) == 1, gaps
     [gap] = gaps
     assert gap["reason"] == "recorder not running (restart)" and gap["gap_end"] > start  # it spans the kill
     in_gap = len({(s, t) for s, t, _ in recorder_truth(server, "bybit", start, end)}) - row.expected
