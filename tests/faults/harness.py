@@ -92,7 +92,9 @@ def landed_rows(lake: Lake, target: Target, days: list[date] = DAYS) -> list[tup
 
 
 def orphan_files(root: Path) -> int:
-    """Temp files a killed writer would leave (lake, landing and warehouse), under today's and older names."""
+    """Temp files a killed writer would leave (lake, landing and warehouse): `.levwatch-tmp-<pid>-…` of
+    pipelines/files.py (matched by `.levwatch-*`, with the published warehouse's older `.levwatch-*.duckdb`)
+    and the older `.tmp-*`. Lock files live under `.locks/` and are not counted."""
     return sum(1 for _ in root.rglob(".tmp-*")) + sum(1 for _ in root.rglob(".levwatch-*"))
 
 
