@@ -37,6 +37,10 @@ FAULT_ORDER = (
     "out-of-order rows",
     "mid-pagination failure",
     "venue outage (3 h of 503)",
+    "kill -9 during ingest",
+    "two overlapping runs",
+    "kill -9 during recorder flush",
+    "ENOSPC",
     "kill -9 during publish",
     "readers during publish",
 )

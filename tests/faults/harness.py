@@ -7,12 +7,15 @@ Expected rows come from the simulated market (`market.hourly`: one row per venue
 from __future__ import annotations
 
 import functools
+import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -38,9 +41,11 @@ class Target:
     retention_days: int | None  # the venue serves statistics this far back from its clock
 
     def http(self, sandbox, **kwargs) -> VenueHttp:
-        # short backoffs keep the suite fast; the faults' own Retry-After and delays are real seconds
-        options = {"backoff_base_s": 0.05, "backoff_cap_s": 0.2, "max_attempts": 5, "timeout_s": 5.0}
-        return self.make_http(sandbox.base_url(self.venue), **{**options, **kwargs})
+        return self.make_http(sandbox.base_url(self.venue), **{**FAST_HTTP, **kwargs})
+
+
+# short backoffs keep the suite fast; the faults' own Retry-After and delays are real seconds
+FAST_HTTP = {"backoff_base_s": 0.05, "backoff_cap_s": 0.2, "max_attempts": 5, "timeout_s": 5.0}
 
 
 # Binance hourly OI: an ascending cursor taken from the page's last row, the shared 418 ban, Retry-After
@@ -55,6 +60,9 @@ BYBIT_RATIOS = Target(
     bybit.make_http,
     retention_days=None,
 )
+
+
+TARGETS = {f"{t.venue}/{t.spec.name}": t for t in (BINANCE_OI, BYBIT_RATIOS)}  # by name, for child processes
 
 
 def expected_keys(sandbox, target: Target, days: list[date] = DAYS) -> set[tuple[str, int]]:
@@ -84,7 +92,9 @@ def landed_rows(lake: Lake, target: Target, days: list[date] = DAYS) -> list[tup
 
 
 def orphan_files(root: Path) -> int:
-    """Temp files a killed writer would leave (lake, landing and warehouse), under today's and older names."""
+    """Temp files a killed writer would leave (lake, landing and warehouse): `.levwatch-tmp-<pid>-…` of
+    pipelines/files.py (matched by `.levwatch-*`, with the published warehouse's older `.levwatch-*.duckdb`)
+    and the older `.tmp-*`. Lock files live under `.locks/` and are not counted."""
     return sum(1 for _ in root.rglob(".tmp-*")) + sum(1 for _ in root.rglob(".levwatch-*"))
 
 
@@ -134,25 +144,77 @@ class FaultRow:
     unexpected: int = 0  # rows the truth does not know (asserted zero, not printed)
 
 
-def measure(sandbox, target: Target, lake: Lake, fault: str, **kw) -> FaultRow:
-    expected = expected_keys(sandbox, target)
-    landed = landed_rows(lake, target)
+def compare(fault: str, target: str, expected: set, landed: list, root: Path, **kw) -> FaultRow:
+    """A row from the keys the truth expects and the keys read back (repeats included), orphans under root."""
     unique = set(landed)
     return FaultRow(
         fault=fault,
-        target=f"{target.venue}/{target.spec.name}",
+        target=target,
         expected=len(expected),
         landed=len(landed),
         lost=len(expected - unique),
         duplicated=len(landed) - len(unique),
         unexpected=len(unique - expected),
-        orphans=orphan_files(lake.root),
+        orphans=orphan_files(root),
         **kw,
     )
 
 
+def measure(sandbox, target: Target, lake: Lake, fault: str, **kw) -> FaultRow:
+    expected, landed = expected_keys(sandbox, target), landed_rows(lake, target)
+    return compare(fault, f"{target.venue}/{target.spec.name}", expected, landed, lake.root, **kw)
+
+
 def since(t0: float) -> float:
     return time.monotonic() - t0
+
+
+def stall_parquet_writes(marker: Path, should_stall: Callable[[pa.Table], bool]) -> None:
+    """In a child process: the first Parquet write `should_stall` picks writes half its bytes, fsyncs them, touches
+    `marker` and hangs, as if the machine froze mid-write; the parent then kills the child with SIGKILL."""
+    import pyarrow.parquet as pq
+
+    real_write = pq.write_table
+
+    def write_table(table, where, **kwargs):
+        if not should_stall(table):
+            return real_write(table, where, **kwargs)
+        whole = pa.BufferOutputStream()
+        real_write(table, whole, **kwargs)
+        data = whole.getvalue().to_pybytes()
+        where.write(data[: len(data) // 2])
+        where.flush()
+        os.fsync(where.fileno())
+        Path(marker).touch()
+        time.sleep(STALL_S)  # killed long before this ends
+
+    pq.write_table = write_table
+
+
+STALL_S = 60
+
+
+def nth_call(n: int) -> Callable[[object], bool]:
+    calls: list[int] = []
+
+    def pick(_) -> bool:
+        calls.append(1)
+        return len(calls) == n
+
+    return pick
+
+
+def wait_until(condition: Callable[[], bool], what: str, alive: Iterable = (), timeout_s: float = 60) -> None:
+    """Poll until condition holds; fail at once if a watched child process exits first."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        for proc in alive:
+            exited = proc.poll() if hasattr(proc, "poll") else (None if proc.is_alive() else proc.exitcode)
+            if exited is not None:
+                raise AssertionError(f"a child exited ({exited}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.01)
 
 
 COLUMNS = (

@@ -7,38 +7,59 @@ table printed at the end of the session (`make faults`). Lost and duplicated row
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import json
+import multiprocessing
+import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
+from pipelines.files import atomic_write
 from pipelines.ingest import PartitionFailed
 from pipelines.lake import Lake
 from pipelines.lib.raw_checks import run_checks
-from pipelines.lib.timeutil import HOUR_MS
+from pipelines.lib.timeutil import HOUR_MS, iso_to_ms
+from pipelines.recorder import landing as landing_module
+from pipelines.recorder.compaction import compact_day
+from pipelines.recorder.landing import EVENTS, GAPS, Landing
+from pipelines.sandbox.server import make_server
 from pipelines.venues.http import BREAKERS, VenueBannedError, VenueUnavailableError
 from pipelines.warehouse import build_path, publish, published_path
+from tests.faults import children
 from tests.faults.harness import (
     BINANCE_OI,
     BYBIT_RATIOS,
     DAYS,
     FaultRow,
+    compare,
     measure,
+    orphan_files,
     requests_since,
     run_ingest,
     script,
     since,
+    wait_until,
 )
+from tests.integration.test_recorder import outside_gaps, record_replay, subscribed, wait_for
+from tests.integration.test_recorder import truth as recorder_truth
 
 pytestmark = pytest.mark.faults
 
 # fault kind -> its measured row; conftest prints them at the end of the session
 ROWS: dict[str, FaultRow] = {}
+REPO = Path(__file__).resolve().parents[2]
 RATIO_PATH = "/v5/market/account-ratio"
 OI_PATH = "/futures/data/openInterestHist"
 
@@ -346,48 +367,219 @@ def test_kill_9_during_publish_keeps_the_old_warehouse_and_the_next_publish_reco
     assert row.reader_errors == 0, seen["stderr"]
 
 
-# -- rows that need other work merged first (kept out of the table until then) -------------------------------------
+# -- a writer killed mid-file, two writers at once, a full disk: the lake and the recorder's landing area -----------
+
+SPAWN = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing shared with the test process
+BYBIT_NAME = "bybit/long_short_ratios"
 
 
-def row_kill_9_during_ingest(sandbox, tmp_path) -> FaultRow:
-    # TODO(coordinator, after the lake branch: orphan temp sweep + dir fsync): run ingest_days for BYBIT_RATIOS in
-    # a child process (python -c, pointed at sandbox.base_url) and SIGKILL it while it writes (e.g. once the first
-    # day's data.parquet exists, or with Lake._atomic_write patched in the child to hang after writing its .tmp-*).
-    # Then re-run in-process. Measure: expected/landed/lost/duplicated via measure(); orphan_files(lake.root) after
-    # the re-run (the sweep must make it 0); recover_s from the kill to the re-run's end. Assert lost == dup == 0.
-    raise NotImplementedError("kill -9 during ingest: pending the lake's orphan sweep")
+def join_all(procs, timeout_s: float = 60) -> list[int | None]:
+    for proc in procs:
+        proc.join(timeout_s)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout_s)
+    return [proc.exitcode for proc in procs]
 
 
-def row_kill_9_during_recorder_flush(sandbox, tmp_path) -> FaultRow:
-    # TODO(coordinator, after the recorder branch: flush retry, kill -9 during flush): start `levwatch record
-    # liquidations` against the sandbox's Bybit stream (complete coverage) in a child, SIGKILL it during a flush
-    # (its landing temp file exists), restart it, compact the day. Expected = the sandbox truth's Bybit
-    # liquidation events for the replayed minutes (market.liquidation_events), minus the minutes the recorder
-    # recorded as gaps; landed = rows in raw/bybit/liquidations; duplicated = rows - distinct event_key;
-    # orphans = landing temp files left; recover_s = kill to the first landing file of the restarted recorder.
-    raise NotImplementedError("kill -9 during recorder flush: pending the recorder work")
+def test_kill_9_during_ingest_leaves_whole_files_and_a_rerun_completes(sandbox, tmp_path):
+    """A run SIGKILLed with day 2's file half-written: day 1 whole, the half file a temp nobody reads; the
+    re-run merges day 1 without repeats, writes the rest and sweeps the dead writer's temp file."""
+    target, lake, marker = BYBIT_RATIOS, Lake(tmp_path / "lake"), tmp_path / "half-written"
+    child = SPAWN.Process(
+        target=children.ingest,
+        args=(BYBIT_NAME, sandbox.base_url("bybit"), str(lake.root), sandbox.state.clock_ms, "killed"),
+        kwargs={"stall_on_write": 2, "marker": str(marker)},
+    )
+    child.start()
+    try:
+        wait_until(marker.exists, "the second partition write", [child])
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        assert join_all([child]) == [-signal.SIGKILL]
+    killed_at = time.monotonic()
+    assert orphan_files(lake.root) == 1  # the fault happened: a half-written temp file of the dead writer
+    assert lake.partition_path("bybit", target.spec.name, DAYS[0]).exists()
+    assert not any(lake.partition_path("bybit", target.spec.name, d).exists() for d in DAYS[1:])
+    run_ingest(sandbox, target, lake, run_id="rerun")
+    record(
+        measure(sandbox, target, lake, "kill -9 during ingest", recover_s=since(killed_at),
+                surfaced="half file never renamed; re-run sweeps it")
+    )  # fmt: skip
 
 
-def row_enospc(sandbox, tmp_path) -> FaultRow:
-    # TODO(coordinator, after the recorder branch: ENOSPC handling): give the recorder (and ingest) a landing/lake
-    # on a filesystem that fills up (a small loop-mounted tmpfs, or os.write patched to raise OSError(ENOSPC)
-    # after N bytes in the child). Measure: no file half-written (every parquet readable), events held back
-    # rather than acknowledged, and after space returns, lost == dup == 0 against the truth; orphans == 0;
-    # recover_s from space freed to data complete.
-    raise NotImplementedError("ENOSPC: pending the recorder work")
+def test_two_overlapping_runs_into_one_lake_land_every_row_once(sandbox, tmp_path):
+    """Two processes ingest the same days into the same lake, released at the same instant. The days are past,
+    so each run replaces a day whole: under the per-dataset lock the later write replaces the earlier one,
+    never mixes with it."""
+    target, lake, start_line = BYBIT_RATIOS, Lake(tmp_path / "lake"), tmp_path / "go"
+    runs = [
+        SPAWN.Process(
+            target=children.ingest,
+            args=(BYBIT_NAME, sandbox.base_url("bybit"), str(lake.root), sandbox.state.clock_ms, run_id),
+            kwargs={"start_line": str(start_line), "ready": str(tmp_path / f"{run_id}-ready")},
+        )
+        for run_id in ("run-a", "run-b")
+    ]
+    for proc in runs:
+        proc.start()
+    try:
+        wait_until(
+            lambda: all((tmp_path / f"{r}-ready").exists() for r in ("run-a", "run-b")), "both ready", []
+        )
+        start_line.touch()
+        released = time.monotonic()
+    finally:
+        assert join_all(runs) == [0, 0]
+    recover = since(released)
+    # both runs fetched everything (each wrote its API log); each day's file is one run's whole view of it
+    assert all(sorted(lake.root.rglob(f"{r}-long_short_ratios.parquet")) for r in ("run-a", "run-b"))
+    for day in DAYS:
+        [run] = lake.partition_runs("bybit", target.spec.name, day)
+        assert run["run_id"] in ("run-a", "run-b")
+        assert run["rows"] == lake.read_partition("bybit", target.spec.name, day).num_rows
+    record(
+        measure(sandbox, target, lake, "two overlapping runs", recover_s=recover,
+                surfaced="per-dataset lock; each day replaced whole")
+    )  # fmt: skip
 
 
-def row_two_overlapping_runs(sandbox, tmp_path) -> FaultRow:
-    # TODO(coordinator, after the lake branch: per-dataset lock): start two child processes running ingest_days
-    # for BYBIT_RATIOS over the same DAYS into the same lake at once (release them together with a barrier file).
-    # Expected: one waits for the other's lock or both finish; landed == expected, duplicated == 0, every file
-    # readable, orphans == 0, recover_s = from the later start to both done.
-    raise NotImplementedError("two overlapping runs: pending the lake's per-dataset lock")
+def bybit_lake_events(lake: Lake) -> tuple[list[tuple[str, int]], list[str], list[dict]]:
+    """(symbol, ts) and event_key of every compacted Bybit event of the scenario's days, and their gaps (ms).
+    A gap is filed under the day it starts, so a gap over the window can sit in an earlier day."""
+    events = pa.concat_tables(pq.read_table(lake.partition_path("bybit", EVENTS, d)) for d in DAYS)
+    gaps = [g for d in DAYS for g in pq.read_table(lake.partition_path("bybit", GAPS, d)).to_pylist()]
+    for g in gaps:
+        g["gap_start"] = int(g["gap_start"].timestamp() * 1000)
+        g["gap_end"] = None if g["gap_end"] is None else int(g["gap_end"].timestamp() * 1000)
+    ts = pc.cast(events["ts"], "int64").to_pylist()
+    return list(zip(events["symbol"].to_pylist(), ts, strict=True)), events["event_key"].to_pylist(), gaps
 
 
-PENDING_ROWS = [
-    row_kill_9_during_ingest,
-    row_kill_9_during_recorder_flush,
-    row_enospc,
-    row_two_overlapping_runs,
-]
+def recorder_row(fault, server, home, start, end, **kw) -> tuple[FaultRow, list[dict]]:
+    """Compact the scenario's days, then compare with the simulator's Bybit events of [start, end): each one
+    pushed outside the gaps the recorder logged must be in the lake once (Bybit pushes every 500 ms)."""
+    lake, landing = Lake(home / "lake"), Landing.under(home)
+    for day in DAYS:
+        compact_day(lake, landing, "bybit", day)
+    landed, keys, gaps = bybit_lake_events(lake)
+    landed = [e for e in landed if start <= e[1] < end]
+    everything = {(s, t) for s, t, _ in recorder_truth(server, "bybit", start, end)}
+    expected = {(s, t) for s, t in everything if outside_gaps((t // 500 + 1) * 500, gaps)}
+    row = compare(fault, "bybit/liquidations (recorder)", expected, landed, home, **kw)
+    # an event that landed inside a gap is no error; one the market never had, or a repeated key, is
+    row = replace(row, unexpected=len(set(landed) - everything), duplicated=len(keys) - len(set(keys)))
+    return row, gaps
+
+
+def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home, small_scenario, tmp_path):
+    """`levwatch record liquidations` SIGKILLed with an events file half-written in the landing area, restarted
+    while the replay goes on, then compacted: everything pushed outside the restart gap lands once."""
+    home, marker = tmp_path / "home", tmp_path / "stalled"
+    start, end = iso_to_ms("2025-10-10T16:00:00Z"), iso_to_ms("2025-10-10T20:00:00Z")
+    server = make_server(sandbox_home, scenario=small_scenario).start()
+    hub = server.state.streams
+    env = dict(os.environ) | {"LEVWATCH_HOME": str(home), "LEVWATCH_SOURCE": "sandbox",
+                              "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit")}  # fmt: skip
+    args = ["record", "liquidations", "--venues", "bybit", "--flush-seconds", "0.2", "--until-ms", str(end)]
+    procs = []
+
+    def launch(*cmd):
+        procs.append(subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stderr=subprocess.PIPE))
+        return procs[-1]
+
+    try:
+        killed = launch("-m", "tests.faults.children", str(marker), str(start), *args)
+        landing = Landing.under(home)
+        # a recorder that has been running: its first file landed (one killed before that leaves no trace)
+        wait_until(
+            lambda: subscribed(hub, "bybit") and landing.files("bybit", EVENTS), "a first flush", [killed]
+        )
+        httpx.post(f"{server.url}/_sandbox/replay", json={"start_ms": start, "end_ms": end, "speed": 4000})
+        wait_until(marker.exists, "a flush with events", [killed])
+        killed.send_signal(signal.SIGKILL)
+        assert killed.wait(10) == -signal.SIGKILL
+        killed_at = time.monotonic()
+        assert orphan_files(landing.root) == 1  # the half-written events file, never renamed into place
+        restarted = launch("-m", "pipelines.cli", *args)
+        wait_until(lambda: any(f"-p{restarted.pid}-" in p.name for p in landing.files("bybit", EVENTS)),
+                   "the restarted recorder's first landing file", [restarted])  # fmt: skip
+        recover = since(killed_at)
+        _, err = restarted.communicate(timeout=60)  # stops at --until-ms, flushing on the way out
+        assert restarted.returncode == 0, err.decode()[-2000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            proc.stderr.close()
+        server.stop()
+    row, gaps = recorder_row("kill -9 during recorder flush", server, home, start, end, recover_s=recover)
+    assert len(gaps) == 1, gaps
+    [gap] = gaps
+    assert gap["reason"] == "recorder not running (restart)" and gap["gap_end"] > start  # it spans the kill
+    in_gap = len({(s, t) for s, t, _ in recorder_truth(server, "bybit", start, end)}) - row.expected
+    heard = row.landed - row.expected  # the gap ends when the restarted recorder reads the clock: a bit late
+    record(
+        replace(row, surfaced=f"half file swept; {in_gap} events in the logged restart gap ({heard} heard)")
+    )
+
+
+class DiskFull:
+    """The landing area's disk: while `full`, every write gets half its bytes into the temp file and then
+    ENOSPC, as a filling disk does; the real atomic write must remove the temp file and raise."""
+
+    def __init__(self, monkeypatch):
+        self.full, self.refused, self.landed_after_freed = False, 0, []
+        self.freed_at: float | None = None
+        real = landing_module._atomic_write
+
+        def write(table, target, **kw):
+            if not self.full:
+                real(table, target, **kw)
+                if self.freed_at is not None and table.num_rows and "event_key" in table.column_names:
+                    self.landed_after_freed.append(time.monotonic())
+                return
+            self.refused += 1
+
+            def half_then_enospc(fh):
+                buffer = pa.BufferOutputStream()
+                pq.write_table(table, buffer)
+                data = buffer.getvalue().to_pybytes()
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            atomic_write(target, half_then_enospc)
+
+        monkeypatch.setattr(landing_module, "_atomic_write", write)
+
+    def free(self) -> None:
+        self.full, self.freed_at = False, time.monotonic()
+
+
+def test_enospc_holds_events_back_and_lands_them_once_space_returns(sandbox, tmp_path, monkeypatch):
+    """The disk fills for 1.5 simulated hours of the crash: the recorder keeps the events in memory (nothing
+    acknowledged, no half file), and the first flush after space returns lands them all, once."""
+    # the replay stays at its end for the session's next test: end before Binance's 21:00 outage, or that
+    # test's recorder meets a 503 handshake
+    start, end = iso_to_ms("2025-10-10T16:30:00Z"), iso_to_ms("2025-10-10T20:30:00Z")
+    hub, disk = sandbox.state.streams, DiskFull(monkeypatch)
+    landing = Landing.under(tmp_path)
+
+    async def fill_then_free(client):
+        await wait_for(lambda: hub.replay.position() > start + HOUR_MS)
+        files_before = len(landing.files("bybit", EVENTS))
+        disk.full = True
+        await wait_for(lambda: hub.replay.position() > start + 5 * HOUR_MS // 2)
+        assert disk.refused >= 2 and len(landing.files("bybit", EVENTS)) == files_before
+        disk.free()
+
+    asyncio.run(record_replay(sandbox, tmp_path, start, end, speed=6000, during=fill_then_free))
+    assert disk.landed_after_freed  # the held-back events landed after the disk had room again
+    row, gaps = recorder_row(
+        "ENOSPC", sandbox, tmp_path, start, end, recover_s=disk.landed_after_freed[0] - disk.freed_at,
+        surfaced=f"{disk.refused} writes refused; events held, landed on the next flush",
+    )  # fmt: skip
+    assert gaps == []  # the connection never dropped: every event of the window is expected
+    record(row)

@@ -1,20 +1,18 @@
 """The child side of tests/integration/test_lake_faults.py: real ingest runs that pause at a chosen point.
 
-Kept apart from the tests so a spawned child imports only the pipeline, not the sandbox or the test harness.
+Kept apart from the tests so a spawned child imports only the pipeline and the stall helper, not the sandbox.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date
 from pathlib import Path
 
-import pyarrow as pa
-
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.venues import binance, okx
+from tests.faults.harness import nth_call, stall_parquet_writes
 
 DAYS = [date(2025, 10, 10), date(2025, 10, 11), date(2025, 10, 12)]
 WAIT_S = 60  # the longest any step may take before a test gives up
@@ -26,24 +24,7 @@ PAUSE_S = 2
 def ingest_then_stall_mid_write(base_url: str, lake_root: str, now_ms: int, stall_on_write: int, marker: str):
     """Child: a real ingest of DAYS whose `stall_on_write`-th partition write stops half-way, as if the machine
     froze there; the parent then kills it with SIGKILL."""
-    import pyarrow.parquet as pq
-
-    real_write, writes = pq.write_table, []
-
-    def write_table(table, where, **kwargs):
-        writes.append(1)
-        if len(writes) < stall_on_write:
-            return real_write(table, where, **kwargs)
-        whole = pa.BufferOutputStream()
-        real_write(table, whole, **kwargs)
-        data = whole.getvalue().to_pybytes()
-        where.write(data[: len(data) // 2])
-        where.flush()
-        os.fsync(where.fileno())
-        Path(marker).touch()
-        time.sleep(WAIT_S)  # killed long before this ends
-
-    pq.write_table = write_table
+    stall_parquet_writes(Path(marker), nth_call(stall_on_write))
     with binance.make_http(base_url, sleep=lambda s: None) as http:
         ingest_days(
             "binance",
