@@ -266,6 +266,11 @@ class Recorder:
                     await self._subscribe(ws, venue)
                     now = await self.clock()
                     self._connected(venue, now, first)
+                    if first:
+                        # land at once: a recorder killed before its first periodic flush still tells its
+                        # successor where its stream time began, so the restart gap covers what it heard
+                        async with self._flush_lock:
+                            await self._flush_venue(venue, self.buffers[venue], final=False)
                     first, attempt = False, 0
                     await self._read(ws, venue)
                     reason = f"closed by the venue (code {ws.close_code})"

@@ -40,6 +40,7 @@ FAULT_ORDER = (
     "kill -9 during ingest",
     "two overlapping runs",
     "kill -9 during recorder flush",
+    "kill -9 before the first flush",
     "ENOSPC",
     "kill -9 during publish",
     "readers during publish",

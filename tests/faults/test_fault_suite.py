@@ -525,6 +525,53 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
     )
 
 
+def test_kill_9_before_the_recorders_first_periodic_flush_leaves_a_restart_gap(
+    sandbox_home, small_scenario, tmp_path
+):
+    """A recorder killed before its first periodic flush (an hour away here) has still landed one file at its
+    subscription, so its successor logs the restart gap from there: what it heard is covered, not silently lost."""
+    home = tmp_path / "home"
+    start, end = iso_to_ms("2025-10-10T16:00:00Z"), iso_to_ms("2025-10-10T20:00:00Z")
+    server = make_server(sandbox_home, scenario=small_scenario).start()
+    hub = server.state.streams
+    env = dict(os.environ) | {"LEVWATCH_HOME": str(home), "LEVWATCH_SOURCE": "sandbox",
+                              "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit")}  # fmt: skip
+    args = ["-m", "pipelines.cli", "record", "liquidations", "--venues", "bybit", "--until-ms", str(end)]
+    procs = []
+
+    def launch(*cmd):
+        procs.append(subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stderr=subprocess.PIPE))
+        return procs[-1]
+
+    try:
+        killed = launch(*args, "--flush-seconds", "3600")
+        landing = Landing.under(home)
+        wait_until(lambda: subscribed(hub, "bybit") and landing.files("bybit", EVENTS), "a landing file at subscription",
+                   [killed])  # fmt: skip
+        first_file = landing.coverage(landing.files("bybit", EVENTS)[0])
+        httpx.post(f"{server.url}/_sandbox/replay", json={"start_ms": start, "end_ms": end, "speed": 4000})
+        wait_until(lambda: hub.replay.position() > start + HOUR_MS, "an hour of replayed pushes", [killed])
+        killed.send_signal(signal.SIGKILL)  # an hour of pushes heard, none flushed
+        assert killed.wait(10) == -signal.SIGKILL
+        restarted = launch(*args, "--flush-seconds", "0.2")
+        _, err = restarted.communicate(timeout=60)
+        assert restarted.returncode == 0, err.decode()[-2000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            proc.stderr.close()
+        server.stop()
+    row, gaps = recorder_row("kill -9 before the first flush", server, home, start, end)
+    restart = [g for g in gaps if g["reason"] == "recorder not running (restart)"]
+    assert len(restart) == 1, gaps
+    # the gap starts where the killed recorder's first file vouched for the stream: before any event it heard
+    assert restart[0]["gap_start"] == first_file.covered_until_ms <= start
+    assert restart[0]["gap_end"] > start + HOUR_MS
+    record(replace(row, surfaced="first file landed at subscription; restart gap covers the unflushed hour"))
+
+
 class DiskFull:
     """The landing area's disk: while `full`, every write gets half its bytes into the temp file and then
     ENOSPC, as a filling disk does; the real atomic write must remove the temp file and raise."""
