@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -61,9 +63,10 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
     """What a deployment's schedules would have fetched of the retention-limited and snapshot datasets, batched
     as far as each venue's retention allows."""
     jobs = [
-        # snapshots: every hour, as the hourly schedule takes them
+        # snapshots: options every hour, as the hourly schedule takes them; Hyperliquid's OI every third hour (the
+        # day's last at 23:00, the reading leverage_daily keeps), to hold the demo's time
         ReplayJob(deribit.VENUE, deribit.DATASETS["options_snapshots"], 1),
-        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 1),
+        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 3, offset_hours=2),
         ReplayJob(okx.VENUE, okx.DATASETS["instruments"], 24, offset_hours=1),
         # OKX keeps liquidation orders 24 h: twice a day sees every minute, each run (now - 24 h, now]
         ReplayJob(okx.VENUE, okx.DATASETS["liquidations"], 12, include_today=True),
@@ -85,9 +88,15 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
 
 
 def make_replay_http(
-    venue: str, base_url: str, replayed: ReplayedTime, *, coinglass_key: str | None
+    venue: str,
+    base_url: str,
+    replayed: ReplayedTime,
+    *,
+    coinglass_key: str | None,
+    wait: Callable[[float], None] | None = None,
 ) -> VenueHttp:
-    """The venue's own client, its limiter counting replayed seconds instead of wall seconds."""
+    """The venue's own client, its limiter counting replayed seconds instead of wall seconds; `wait` (if given)
+    is how the limiter waits: by moving the sandbox clock, not by sleeping."""
     if venue == coinglass.VENUE:
         if not coinglass_key:
             raise ValueError(f"the CoinGlass job needs a key ({coinglass.KEY_ENV})")
@@ -95,7 +104,9 @@ def make_replay_http(
     else:
         http = VENUE_MODULES[venue].make_http(base_url)
     if http.limiter is not None:
-        http.limiter = WeightLimiter(http.limiter.capacity, http.limiter.window_s, clock=replayed)
+        http.limiter = WeightLimiter(
+            http.limiter.capacity, http.limiter.window_s, clock=replayed, sleep=wait or time.sleep
+        )
     return http
 
 
@@ -143,6 +154,10 @@ def replay_deployment(
                 replayed.skipped_s += (clock_ms - last_clock) / 1000
             last_clock = clock_ms
 
+        def wait(seconds: float) -> None:
+            """A limiter's wait, spent on the replayed clock: the venue's window (and ours) elapses by as much."""
+            set_clock(last_clock + max(1, math.ceil(seconds * 1000)))
+
         def run(job: ReplayJob, clock: int) -> None:
             days = _days_to_fetch(job, pending[job.name], clock)
             if not days:
@@ -150,7 +165,7 @@ def replay_deployment(
             http = clients.get(job.venue)
             if http is None:
                 http = clients[job.venue] = make_replay_http(
-                    job.venue, f"{root}/{job.venue}", replayed, coinglass_key=coinglass_key
+                    job.venue, f"{root}/{job.venue}", replayed, coinglass_key=coinglass_key, wait=wait
                 )
             results = ingest_days(
                 job.venue,

@@ -80,7 +80,8 @@ def test_every_venue_has_oi_on_the_crash_day_after_a_late_backfill(replayed):
         hours = duckdb.sql("select asset, count(*) as n from oi group by asset").fetchall()
         assert all(n >= 23 for _, n in hours), (venue, hours)  # hourly (a scripted Binance outage costs one)
     contexts = lake.read_partition(hyperliquid.VENUE, "asset_contexts", CRASH)
-    assert contexts.num_rows == 5 * 24  # an hourly snapshot per asset, as the hourly schedule takes them
+    assert contexts.num_rows == 5 * 8  # a snapshot per asset every third hour
+    assert max(contexts["ts"].to_pylist()).hour == 23  # the day's last reading, the one leverage_daily keeps
 
 
 def test_a_backfill_alone_on_1_december_would_miss_binance_oi(small_scenario, sandbox_home, tmp_path):
