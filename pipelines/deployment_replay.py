@@ -63,13 +63,12 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
     """What a deployment's schedules would have fetched of the retention-limited and snapshot datasets, batched
     as far as each venue's retention allows."""
     jobs = [
-        # snapshots: options every hour, as the hourly schedule takes them; Hyperliquid's OI every third hour (the
+        # snapshots: options every hour, as the hourly schedule takes them; Hyperliquid's OI every sixth hour (the
         # day's last at 23:00, the reading leverage_daily keeps), to hold the demo's time
         ReplayJob(deribit.VENUE, deribit.DATASETS["options_snapshots"], 1),
-        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 3, offset_hours=2),
-        ReplayJob(okx.VENUE, okx.DATASETS["instruments"], 24, offset_hours=1),
-        # OKX keeps liquidation orders 24 h: twice a day sees every minute, each run (now - 24 h, now]
-        ReplayJob(okx.VENUE, okx.DATASETS["liquidations"], 12, include_today=True),
+        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 6, offset_hours=5),
+        # OKX keeps liquidation orders 24 h, (now - 24 h, now]: a run each day at 12:00 sees every minute
+        ReplayJob(okx.VENUE, okx.DATASETS["liquidations"], 24, offset_hours=12, include_today=True),
         # 30 and 60 days of history: a run every 20 days covers each day well inside retention
         ReplayJob(binance.VENUE, binance.DATASETS["open_interest"], 20 * 24, offset_hours=2),
         ReplayJob(binance.VENUE, binance.DATASETS["long_short_ratios"], 20 * 24, offset_hours=2),

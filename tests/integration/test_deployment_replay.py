@@ -80,7 +80,7 @@ def test_every_venue_has_oi_on_the_crash_day_after_a_late_backfill(replayed):
         hours = duckdb.sql("select asset, count(*) as n from oi group by asset").fetchall()
         assert all(n >= 23 for _, n in hours), (venue, hours)  # hourly (a scripted Binance outage costs one)
     contexts = lake.read_partition(hyperliquid.VENUE, "asset_contexts", CRASH)
-    assert contexts.num_rows == 5 * 8  # a snapshot per asset every third hour
+    assert contexts.num_rows == 5 * 4  # a snapshot per asset every sixth hour
     assert max(contexts["ts"].to_pylist()).hour == 23  # the day's last reading, the one leverage_daily keeps
 
 
@@ -104,7 +104,7 @@ def test_okx_saw_every_minute_of_the_crash_day_and_every_liquidation(replayed):
     stored = lake.read_partition("okx", "liquidations", CRASH)
     truth = truth_on(market, CRASH, ("okx",))
     assert stored.num_rows == truth.num_rows > 1000
-    assert len(stored["event_key"].unique()) == stored.num_rows  # two runs a day, nothing duplicated
+    assert len(stored["event_key"].unique()) == stored.num_rows  # two runs saw the day, nothing duplicated
 
 
 def test_coinglass_gives_the_market_wide_crash_total(replayed):
