@@ -8,7 +8,14 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipelines.report import _imbalance, largest_single_lines, liquidation_lines, press_window_lines
+from pipelines.lake import Lake, empty_table
+from pipelines.report import (
+    _imbalance,
+    largest_single_lines,
+    liquidation_lines,
+    press_window_lines,
+    unfetched_lines,
+)
 
 
 @pytest.fixture()
@@ -88,3 +95,20 @@ def test_without_coinglass_the_crash_line_says_so():
         " 1.0::double as total_usd"
     )
     assert "no CoinGlass data" in liquidation_lines(con, "2025-10-10")[-1]
+
+
+def test_a_last_day_backfill_names_what_it_could_not_fetch(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    first, last = date(2025, 9, 1), date(2025, 9, 3)
+    for day in (first, date(2025, 9, 2)):
+        lake.write_partition(
+            "binance", "open_interest", day, empty_table("open_interest"), status="beyond_retention"
+        )
+    lake.write_partition(
+        "hyperliquid", "asset_contexts", first, empty_table("asset_contexts"), status="not_recordable"
+    )
+    lines = unfetched_lines(tmp_path, first, last)
+    assert "  binance/open_interest: 2 days beyond retention" in lines
+    assert "  hyperliquid/asset_contexts: 1 days not recordable" in lines
+    assert not any(line.startswith("  bybit/open_interest") for line in lines)  # nothing lost there
+    assert any(line.startswith("  binance/liquidations: 0 events") for line in lines)
