@@ -201,8 +201,8 @@ def etf_lines(con) -> list[str]:
     return [
         "Spot-ETF net flows in November 2025: "
         + ", ".join(f"{underlying} {flow / 1e6:+,.1f} US$m ({days} days)" for underlying, flow, days in rows),
-        "  Farside's published daily figures (the sandbox serves the real history where it has it, "
-        "pipelines/sandbox/data/etf_flows/)",
+        "  BTC and ETH are Farside's published daily figures (the sandbox serves the real history it bundles, "
+        "pipelines/sandbox/data/etf_flows/); SOL comes from the sandbox's flow model",
     ]
 
 
