@@ -55,18 +55,20 @@ def prepare_home(home: Path) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The whole product on the sandbox: record the liquidation streams' replay, then one ranged Dagster run."""
+    """The whole product on the sandbox: a deployment's history replayed on the sandbox clock (with the liquidation
+    streams recorded beside it), then one ranged Dagster run. --backfill-only: that run alone, on the last day."""
     from pipelines.lake_origin import set_aside_other_market
-    from pipelines.report import summary
+    from pipelines.report import summary, unfetched_lines
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()
-    home = settings.home
+    # a last-day backfill is another deployment: its own home, so the replayed history does not mix into it
+    home = settings.home / "backfill-only" if args.backfill_only else settings.home
     scenario_path = args.scenario or settings.sandbox_scenario
     started = time.monotonic()
     _say("simulating the market (cached after the first run) …")
     # one sandbox for the whole demo: the recorder's streams and every Dagster step see the same market and clock
-    server = make_server(home, scenario_path).start()
+    server = make_server(settings.home, scenario_path).start()
     scenario = server.state.market.scenario
     _say(f"the '{scenario.name}' market ({scenario.start} .. {scenario.end}) is served on {server.url}")
     moved_to = set_aside_other_market(home, f"{scenario.name}-{scenario.digest}")
@@ -75,6 +77,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"the lake held data from another source; it was moved to {moved_to}, and the demo starts afresh"
         )
     env = dict(os.environ)
+    # the ranged run leaves CoinGlass out: the replay fetched it on replayed time, and a live key must never be
+    # sent to the sandbox
+    env.pop("COINGLASS_API_KEY", None)
     env.update(
         {
             "LEVWATCH_HOME": str(home),
@@ -87,37 +92,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         }
     )
     try:
-        _say("recording the liquidation streams' replay and the hourly option snapshots, side by side …")
-        cli = [sys.executable, "-m", "pipelines.cli", "record"]
-        recorders = {
-            "the liquidation recorder": subprocess.Popen(
-                [*cli, "liquidations", "--flush-seconds", "2"], env=env
-            ),
-            # hourly, as the live schedule takes them: the replay's rate limits run on replayed time
-            "the option snapshot replay": subprocess.Popen(
-                [
-                    *cli,
-                    "options",
-                    "--start",
-                    scenario.start.isoformat(),
-                    "--end",
-                    scenario.end.isoformat(),
-                    "--step-minutes",
-                    "60",
-                ],
-                env=env,
-            ),  # fmt: skip
-        }
-        for what, process in recorders.items():
-            if process.wait() != 0:
-                for other in recorders.values():
-                    other.kill()
-                return _failed(what, process.returncode)
+        if not args.backfill_only:
+            code = _replay_deployment(scenario, env)
+            if code:
+                return code
         partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
+        selection = "*" if args.backfill_only else _ranged_run_selection(env)
         _say(f"backfilling every asset for {partition_range} in one Dagster run …")
         materialize = [
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
-            "--select", "*", "--partition-range", partition_range,
+            "--select", selection, "--partition-range", partition_range,
             # most steps wait on venue rate limits, not on the CPU: four at a time on two cores
             "--config-json",
             '{"loggers": {"console": {"config": {"log_level": "INFO"}}},'
@@ -132,7 +116,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _failed("publishing the warehouse (the dbt step did not run)", 1)
     _say(f"done in {time.monotonic() - started:.0f}s\n")
     print(summary(home))
+    if args.backfill_only:
+        print()
+        print("\n".join(unfetched_lines(home, scenario.start, scenario.end)))
     print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")
+    return 0
+
+
+def _ranged_run_selection(env: dict[str, str]) -> str:
+    """Every asset of the code location but those the deployment replay fetched in full (minute klines)."""
+    from pipelines.deployment_replay import replayed_only
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "list", "-m", "pipelines.definitions"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    keys = [line.strip() for line in listed.stdout.splitlines() if "/" in line.strip()]
+    return ",".join(key for key in keys if not replayed_only(key))
+
+
+def _replay_deployment(scenario, env: dict[str, str]) -> int:
+    """The liquidation recorder and the deployment replay (which walks the sandbox clock), side by side."""
+    _say("replaying a deployment's schedules on the sandbox clock, and the liquidation streams beside it …")
+    cli = [sys.executable, "-m", "pipelines.cli", "record"]
+    processes = {
+        "the liquidation recorder": subprocess.Popen([*cli, "liquidations", "--flush-seconds", "2"], env=env),
+        "the deployment replay": subprocess.Popen(
+            [*cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()],
+            env=env,
+        ),
+    }
+    for what, process in processes.items():
+        if process.wait() != 0:
+            for other in processes.values():
+                other.kill()
+            return _failed(what, process.returncode)
     return 0
 
 
@@ -214,6 +232,40 @@ def cmd_record_options(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record_deployment(args: argparse.Namespace) -> int:
+    """Sandbox only: walk the sandbox clock hour by hour and fetch what a deployment's schedules would have."""
+    from pipelines.deployment_replay import replay_deployment
+    from pipelines.lake import Lake
+    from pipelines.lib.timeutil import DAY_MS, day_start_ms
+    from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+
+    settings = load_settings()
+    if settings.source != "sandbox" or not settings.sandbox_url:
+        print(
+            "levwatch record deployment: needs LEVWATCH_SOURCE=sandbox and LEVWATCH_SANDBOX_URL",
+            file=sys.stderr,
+        )
+        return 2
+    if args.end < args.start:
+        print(f"levwatch record deployment: --end {args.end} is before --start {args.start}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    report = replay_deployment(
+        settings.sandbox_url,
+        Lake(settings.lake_dir),
+        day_start_ms(args.start),
+        day_start_ms(args.end) + DAY_MS,
+        # the sandbox's CoinGlass key is a public sandbox value, not a secret (sandbox/routes/coinglass.py)
+        coinglass_key=None if args.no_coinglass else SANDBOX_API_KEY,
+        progress=_say,
+    )
+    _say(
+        f"deployment replay: {report.runs} runs at {report.positions} clock positions in "
+        f"{time.monotonic() - started:.0f}s"
+    )
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from pipelines.report import summary
 
@@ -243,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="backfill the sandbox scenario end to end and print a summary")
     demo.add_argument(
         "--scenario", type=existing_file, help="scenario YAML (default: the built-in default market)"
+    )
+    demo.add_argument(
+        "--backfill-only",
+        action="store_true",
+        help="what a new user's first backfill sees: the ranged run alone, on the last day, in "
+        "$LEVWATCH_HOME/backfill-only; the summary says what it could not fetch",
     )
     demo.set_defaults(func=cmd_demo)
     sandbox = sub.add_parser("sandbox", help="the market sandbox")
@@ -278,6 +336,15 @@ def main(argv: list[str] | None = None) -> int:
         "--first-hour", type=hour_of_day, default=0, help="UTC hour of each day's first snapshot"
     )
     options.set_defaults(func=cmd_record_options)
+    deployment = record_sub.add_parser(
+        "deployment",
+        help="sandbox only: replay a deployment's schedules on the sandbox clock (retention-limited and snapshot "
+        "datasets, option snapshots, CoinGlass)",
+    )
+    deployment.add_argument("--start", type=iso_day, required=True, help="first day, YYYY-MM-DD")
+    deployment.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
+    deployment.add_argument("--no-coinglass", action="store_true", help="leave CoinGlass out")
+    deployment.set_defaults(func=cmd_record_deployment)
     report = sub.add_parser("report", help="print the summary from the published warehouse")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")

@@ -71,23 +71,100 @@ def _imbalance(long_usd: float, short_usd: float) -> str:
     return "n/a" if not low else f"{100 * max(long_usd, short_usd) / low:,.0f}%"
 
 
+# CoinGlass: 'All' sums Binance, OKX and Bybit; with its Hyperliquid series, the four venues' market-wide figure
+MARKET_WIDE = """
+select
+    coalesce(sum(long_usd), 0) as long_usd,
+    coalesce(sum(short_usd), 0) as short_usd,
+    coalesce(sum(total_usd) filter (where covers_venue = 'hyperliquid'), 0) as hyperliquid_usd,
+    count(distinct covers_venue) as series,
+from staging.stg_coinglass__liquidation_aggregates
+where aggregate_interval = ? and covers_venue in ('all', 'hyperliquid') and ts >= ? and ts < ?
+"""
+
+LARGEST_SINGLE = """
+select venue, asset, side, ts, notional_usd
+from marts.fct_liquidations
+where source != 'aggregate' and ts >= ? and ts < ?
+order by notional_usd desc
+limit 1
+"""
+
+PRESS_WINDOW = ("2025-11-13 14:00:00", "2025-11-13 17:00:00")  # the seed's "1,364%": 100 x $203.6M / $14.9M
+
+
+def market_wide(con, interval: str, start: str, end: str) -> tuple[float, float, float] | None:
+    """(long, short, Hyperliquid's part) in US$ from CoinGlass over [start, end), or None without its data."""
+    try:
+        row = con.execute(MARKET_WIDE, [interval, start, end]).fetchall()[0]
+    except Exception:  # the staging view is absent or unreadable: no CoinGlass in this warehouse
+        return None
+    long_usd, short_usd, hyperliquid_usd, series = row
+    return None if series < 2 else (long_usd, short_usd, hyperliquid_usd)
+
+
 def liquidation_lines(con, day: str = CRASH_DAY) -> list[str]:
     rows = con.execute(LIQUIDATIONS_ON, [day]).fetchall()
+    next_day = con.execute("select cast(cast(? as date) + 1 as varchar)", [day]).fetchall()[0][0]
+    wide = market_wide(con, "1d", day, next_day)
     lines = [f"Liquidations on {day} (US$m; Binance's stream is throttled, so its figure is a floor):"]
     if not rows:
         return [*lines, "  none recorded"]
-    lines.append(f"  {'venue':<12}{'long':>10}{'short':>10}{'imbalance':>11}{'est. total':>12}  coverage")
+    lines.append(
+        f"  {'venue':<12}{'long':>10}{'short':>10}{'imbalance':>11}{'est. total':>12}{'share':>8}  coverage"
+    )
     total_long = total_short = 0.0
+    wide_total = (wide[0] + wide[1]) if wide else None
     for venue, long_usd, short_usd, coverage, estimate in rows:
         total_long, total_short = total_long + long_usd, total_short + short_usd
+        share = f"{100 * (long_usd + short_usd) / wide_total:.0f}%" if wide_total else "n/a"
         lines.append(
             f"  {venue:<12}{long_usd / 1e6:>10,.0f}{short_usd / 1e6:>10,.0f}{_imbalance(long_usd, short_usd):>11}"
-            f"{estimate / 1e6:>12,.0f}  {coverage}"
+            f"{estimate / 1e6:>12,.0f}{share:>8}  {coverage}"
         )
+    if "hyperliquid" not in {r[0] for r in rows}:
+        lines.append(f"  {'hyperliquid':<12}{'-':>10}{'-':>10}{'':>11}{'':>12}{'':>8}  none (no public feed)")
+    observed = total_long + total_short
     lines.append(
-        f"  {'all':<12}{total_long / 1e6:>10,.0f}{total_short / 1e6:>10,.0f}{_imbalance(total_long, total_short):>11}"
+        f"  {'observed':<12}{total_long / 1e6:>10,.0f}{total_short / 1e6:>10,.0f}"
+        f"{_imbalance(total_long, total_short):>11}"
+    )
+    if wide is None:
+        return [*lines, "  market-wide: no CoinGlass data in this warehouse (set COINGLASS_API_KEY)"]
+    wide_long, wide_short, hyperliquid = wide
+    lines.append(
+        f"  {'market-wide':<12}{wide_long / 1e6:>10,.0f}{wide_short / 1e6:>10,.0f}"
+        f"{_imbalance(wide_long, wide_short):>11}{wide_total / 1e6:>12,.0f}{'100%':>8}  CoinGlass (four venues)"
+    )
+    lines.append(
+        f"  US${wide_total / 1e9:,.1f}bn liquidated market-wide, {100 * wide_long / wide_total:.0f}% of it longs; "
+        f"observed US${observed / 1e9:,.1f}bn. The gap, US${(wide_total - observed) / 1e9:,.1f}bn: Hyperliquid "
+        f"US${hyperliquid / 1e9:,.1f}bn (no public feed), the rest mostly Binance's throttled stream."
     )
     return lines
+
+
+def press_window_lines(con, window: tuple[str, str] = PRESS_WINDOW) -> list[str]:
+    wide = market_wide(con, "1h", *window)
+    title = f"Liquidations {window[0][:16]} .. {window[1][11:16]} UTC"
+    if wide is None:
+        return [f"{title}: no CoinGlass data"]
+    long_usd, short_usd, _ = wide
+    return [
+        f"{title}, market-wide (CoinGlass): longs US${long_usd / 1e6:,.1f}M, shorts US${short_usd / 1e6:,.1f}M, "
+        f"imbalance {_imbalance(long_usd, short_usd)} (100 x larger side / smaller side, as the press reports it)"
+    ]
+
+
+def largest_single_lines(con, first, last) -> list[str]:
+    rows = con.execute(LARGEST_SINGLE, [str(first), f"{last} 23:59:59.999"]).fetchall()
+    if not rows:
+        return ["Largest single liquidation: none recorded"]
+    venue, asset, side, ts, notional = rows[0]
+    return [
+        f"Largest single liquidation {first} .. {last}: US${notional / 1e6:,.1f}M, a {asset} {side} on {venue}, "
+        f"{ts:%Y-%m-%d %H:%M} UTC (venues that publish each liquidation; Hyperliquid's are not among them)"
+    ]
 
 
 def options_lines(con, day: str = CRASH_DAY) -> list[str]:
@@ -123,7 +200,9 @@ def etf_lines(con) -> list[str]:
         return ["Spot-ETF flows in November 2025: no data"]
     return [
         "Spot-ETF net flows in November 2025: "
-        + ", ".join(f"{underlying} {flow / 1e6:+,.1f} US$m ({days} days)" for underlying, flow, days in rows)
+        + ", ".join(f"{underlying} {flow / 1e6:+,.1f} US$m ({days} days)" for underlying, flow, days in rows),
+        "  BTC and ETH are Farside's published daily figures (the sandbox serves the real history it bundles, "
+        "pipelines/sandbox/data/etf_flows/); SOL comes from the sandbox's flow model",
     ]
 
 
@@ -131,10 +210,17 @@ def summary(home: Path) -> str:
     lines = []
     with connect_read_only(home) as con:
         rows = con.execute(LARGEST_OI_DROPS).fetchall()
-        sections = [liquidation_lines(con), options_lines(con), debt_lines(con), etf_lines(con)]
         span = con.execute(
             "select min(date), max(date), count(distinct asset) from marts.leverage_daily"
         ).fetchone()
+        sections = [
+            liquidation_lines(con),
+            press_window_lines(con),
+            largest_single_lines(con, span[0], span[1]),
+            options_lines(con),
+            debt_lines(con),
+            etf_lines(con),
+        ]
     lines.append(f"Warehouse: {published_path(home)}  ({span[0]} .. {span[1]}, {span[2]} assets)")
     lines.append("")
     lines.append("Five days with the largest aggregate open-interest drop (all venues, all assets):")
@@ -156,6 +242,33 @@ def summary(home: Path) -> str:
     lines.append("")
     lines.append(f"Query it:  duckdb -readonly {published_path(home)}")
     return "\n".join(lines)
+
+
+def unfetched_lines(home: Path, first, last) -> list[str]:
+    """What a last-day backfill could not fetch, from the lake's own partition statuses."""
+    from pipelines.lake import Lake
+    from pipelines.lib.timeutil import days_between
+    from pipelines.venues.registry import VENUE_MODULES
+
+    lake = Lake(home / "lake")
+    days = days_between(first, last)
+    lines = [f"What this backfill on the last day could not fetch ({first} .. {last}, {len(days)} days):"]
+    for venue, module in VENUE_MODULES.items():
+        for spec in module.DATASETS.values():
+            statuses = [lake.partition_status(venue, spec.name, day) for day in days]
+            lost = {s: statuses.count(s) for s in ("beyond_retention", "not_recordable") if s in statuses}
+            if lost:
+                why = ", ".join(f"{n} days {s.replace('_', ' ')}" for s, n in lost.items())
+                lines.append(f"  {venue}/{spec.name}: {why}")
+    for venue in ("binance", "bybit"):
+        rows = sum(
+            lake.read_partition(venue, "liquidations", d).num_rows
+            for d in days
+            if lake.partition_path(venue, "liquidations", d).exists()
+        )
+        lines.append(f"  {venue}/liquidations: {rows} events (a stream cannot be backfilled; record it live)")
+    lines.append("  coinglass: not run (a backfill needs COINGLASS_API_KEY; the full demo replays it)")
+    return lines
 
 
 def _pct(value) -> str:

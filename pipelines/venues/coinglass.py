@@ -1,4 +1,5 @@
-"""CoinGlass API v4 (keyed): aggregated liquidation history per coin across Binance, OKX and Bybit, hourly and daily.
+"""CoinGlass API v4 (keyed): aggregated liquidation history per coin across Binance, OKX and Bybit ('All'), and per
+exchange (those three and Hyperliquid, whose public API has no liquidation feed), hourly and daily.
 
 Every request carries the key in the `CG-API-KEY` header; a missing or bad key is HTTP 401 (or, to be safe, an
 envelope with code "401"). The envelope is {"code": "0", "msg": "success", "data": [...]}; `data` rows are
@@ -25,7 +26,10 @@ VENUE = "coinglass"
 KEY_HEADER = "CG-API-KEY"
 KEY_ENV = "COINGLASS_API_KEY"
 PATH = "/api/futures/liquidation/aggregated-history"
-EXCHANGES = ("Binance", "OKX", "Bybit")
+EXCHANGES = ("Binance", "OKX", "Bybit")  # what 'All' sums: the venues whose own feeds the estimates complete
+# Per-exchange series: EXCHANGES, plus Hyperliquid, which no public feed of ours covers; All + Hyperliquid is the
+# market-wide figure (Hyperliquid in CoinGlass's exchange_list is UNCONFIRMED for the live API)
+SERIES_EXCHANGES = (*EXCHANGES, "Hyperliquid")
 AGGREGATE_EXCHANGE = "All"  # the lake's name for the sum over EXCHANGES
 INTERVALS = ("1h", "1d")
 PAGE_LIMIT = 1000  # documented maximum
@@ -165,7 +169,7 @@ def _fetch_interval(
 ) -> list[dict]:
     """Bars of `interval` opening in [start, end), ascending pages of up to PAGE_LIMIT from `start` on.
 
-    `exchange` is one of EXCHANGES, or AGGREGATE_EXCHANGE for their sum."""
+    `exchange` is one of SERIES_EXCHANGES, or AGGREGATE_EXCHANGE for the sum over EXCHANGES."""
     exchanges = EXCHANGES if exchange == AGGREGATE_EXCHANGE else (exchange,)
     rows: dict[int, dict] = {}
     cursor = start
@@ -188,13 +192,14 @@ def _fetch_interval(
 
 
 def fetch_liquidation_aggregates(http: VenueHttp, asset: str, start: int, end: int):
-    """Hourly and daily long/short liquidation USD of `asset`, by exchange and summed over EXCHANGES ('All'),
-    bars opening in [start, end). Per-exchange figures are the complete reference for sampled venues."""
+    """Hourly and daily long/short liquidation USD of `asset`, by exchange (SERIES_EXCHANGES) and summed over
+    EXCHANGES ('All'), bars opening in [start, end). Per-exchange figures are the complete reference for sampled
+    venues, and Hyperliquid's the only one for that venue."""
     key = getattr(http, "api_key", None)
     try:
         rows = [
             r
-            for exchange in (AGGREGATE_EXCHANGE, *EXCHANGES)
+            for exchange in (AGGREGATE_EXCHANGE, *SERIES_EXCHANGES)
             for interval in INTERVALS
             for r in _fetch_interval(http, asset, interval, start, end, exchange)
         ]
@@ -213,8 +218,8 @@ DATASET = DatasetSpec(
     "liquidation_aggregates",
     fetch_liquidation_aggregates,
     chunk_days=30,
-    description="CoinGlass aggregated liquidations (USD, long and short) by exchange and over Binance, OKX and Bybit "
-    "('All'), 1h and 1d; "
+    description="CoinGlass aggregated liquidations (USD, long and short) by exchange (Binance, OKX, Bybit, "
+    "Hyperliquid) and over Binance, OKX and Bybit ('All'), 1h and 1d; "
     "history depth depends on the key's plan",
 )
 DATASETS = {"liquidation_aggregates": DATASET}

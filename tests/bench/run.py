@@ -3,6 +3,8 @@
 - simulating the default scenario (time, peak memory), and its figures beside the public ones it aims at
 - backfilling the default window from the sandbox into a fresh lake, per venue and dataset (time, requests, rows)
 - one ranged dbt build over that lake (time)
+- the demo's deployment replay over the default window, beside the option-snapshot replay it replaced (the extra
+  cost of replaying a deployment's schedules)
 - parser throughput on a large synthetic Binance page
 - compacting one day of a week of landing files (a recorder flushing every minute)
 """
@@ -63,6 +65,33 @@ def bench_backfill(scenario, home: Path) -> None:
             )
             http.close()
     print(f"backfill total: {time.perf_counter() - total:.1f} s")
+    server.stop()
+
+
+def bench_deployment_replay(scenario, home: Path) -> None:
+    from pipelines.deployment_replay import deployment_jobs, replay_deployment
+    from pipelines.lib.timeutil import DAY_MS, day_start_ms
+    from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+
+    server = make_server(home, scenario=scenario).start()
+    window = (day_start_ms(scenario.start), day_start_ms(scenario.end) + DAY_MS)
+    options_only = [j for j in deployment_jobs(with_coinglass=False) if j.name == "deribit/options_snapshots"]
+    seconds = {}
+    for label, jobs, key in (
+        ("option snapshots only (the replay before)", options_only, None),
+        ("the deployment replay", None, SANDBOX_API_KEY),
+    ):
+        server.state.requests.clear()
+        started = time.perf_counter()
+        report = replay_deployment(server.url, Lake(home / label.split()[0] / "lake"), *window, jobs=jobs,
+                                   coinglass_key=key, progress=lambda message: None)  # fmt: skip
+        seconds[label] = time.perf_counter() - started
+        print(
+            f"replay, {label}: {seconds[label]:.1f} s, {report.runs} runs at {report.positions} clock positions, "
+            f"{len(server.state.requests)} requests"
+        )
+    extra = seconds["the deployment replay"] - seconds["option snapshots only (the replay before)"]
+    print(f"replay extra cost of a deployment's schedules: {extra:+.1f} s")
     server.stop()
 
 
@@ -145,6 +174,7 @@ def main() -> None:
         home = Path(tmp)
         bench_backfill(scenario, home)
         bench_dbt(scenario, home)
+        bench_deployment_replay(scenario, home)
     with tempfile.TemporaryDirectory() as tmp:
         bench_compaction(Path(tmp))
 

@@ -79,6 +79,7 @@ def test_client_rows_equal_the_sandbox_truth(sandbox):
         ("All", ("binance", "okx", "bybit")),
         ("Binance", ("binance",)),
         ("Bybit", ("bybit",)),
+        ("Hyperliquid", ("hyperliquid",)),
     ):
         for interval, step in (("1h", HOUR_MS), ("1d", DAY_MS)):
             part = table.filter(

@@ -3,8 +3,10 @@ the CSV drop-folder asset and the freshness check, each compared with the sandbo
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,10 +19,11 @@ from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.resources import VenueGateway
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
+from pipelines.lib.farside import parse_page
 from pipelines.lib.raw_checks import run_checks
-from pipelines.lib.timeutil import HOUR_MS, day_start_ms, days_between
+from pipelines.lib.timeutil import HOUR_MS, day_start_ms, day_window_ms, days_between
 from pipelines.sandbox.market import Market
-from pipelines.sandbox.routes.farside import etf_flows
+from pipelines.sandbox.routes.farside import PAGES, etf_flows, render_page
 from pipelines.sandbox.server import in_process_sandbox
 from pipelines.venues import farside
 from tests.conftest import SMALL_SCENARIO
@@ -103,7 +106,7 @@ def test_the_sandbox_turns_to_outflows_after_a_sell_off(small_scenario):
     price = np.where(hours < crash_hour, 100_000.0, 85_000.0)
     hourly = pa.table({"asset": ["BTC"] * len(ts), "ts": ts, "index_close": price})
     market = Market(scenario=scenario, hourly=hourly, funding=None, liquidations=None, truth={})
-    flows = etf_flows(market, "BTC").to_pylist()
+    flows = etf_flows(market, "BTC", published={}).to_pylist()  # the model alone, not the published history
     totals: dict[date, float] = {}
     for r in flows:
         totals[r["day"]] = totals.get(r["day"], 0.0) + (r["flow_usd_m"] or 0.0)
@@ -112,6 +115,75 @@ def test_the_sandbox_turns_to_outflows_after_a_sell_off(small_scenario):
     assert all(t < -200 for t in after), after
     assert np.mean(before) > 0
     assert date(2025, 9, 1) not in totals and date(2025, 9, 6) not in totals  # Labor Day, a Saturday
+
+
+PUBLISHED = Path(__file__).parents[2] / "pipelines" / "sandbox" / "data" / "etf_flows"
+
+
+def published_rows(name: str, first: date, last: date) -> dict[date, dict[str, float]]:
+    """The bundled CSV, read plainly: day -> {column: US$m}, the last column (Total or COL11) as 'Total'."""
+    with (PUBLISHED / name).open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = [*rows[0][1:-1], "Total"]
+    return {
+        date.fromisoformat(r[0]): dict(zip(header, map(float, r[1:]), strict=True))
+        for r in rows[1:]
+        if first <= date.fromisoformat(r[0]) <= last
+    }
+
+
+def _flat_market(small_scenario, start: date, end: date) -> Market:
+    scenario = dataclasses.replace(small_scenario, start=start, end=end)
+    ts = day_start_ms(start) + np.arange(((end - start).days + 1) * 24) * HOUR_MS
+    hourly = pa.table(
+        {
+            "asset": ["BTC"] * len(ts) + ["ETH"] * len(ts),
+            "ts": np.concatenate([ts, ts]),
+            "index_close": np.full(2 * len(ts), 3_000.0),
+        }
+    )
+    return Market(scenario=scenario, hourly=hourly, funding=None, liquidations=None, truth={})
+
+
+def test_the_november_2025_btc_page_parses_to_the_published_rows_exactly(small_scenario):
+    first, last = date(2025, 11, 1), date(2025, 11, 30)
+    market = _flat_market(small_scenario, first, last)
+    title = next(t for a, t in PAGES.values() if a == "BTC")
+    page = render_page(
+        "BTC", title, etf_flows(market, "BTC"), day_window_ms(last)[1] + 3 * 24 * HOUR_MS, (first, last)
+    )
+    table = parse_page(page, "BTC")
+    want = published_rows("btc_flows.csv", first, last)
+    assert [row.day for row in table.rows] == sorted(want)  # every trading day, Thanksgiving left out
+    assert date(2025, 11, 27) in table.holidays
+    for row in table.rows:
+        published = want[row.day]
+        assert row.total == published["Total"], row.day
+        # MSBT launched in 2026: the CSV's 0 is no fund yet, and the 2025 page has no such column
+        assert row.flows == {t: v for t, v in published.items() if t not in ("MSBT", "Total")}, row.day
+        assert published["MSBT"] == 0.0
+    assert round(sum(row.total for row in table.rows), 1) == -3466.7  # November's outflow, as published
+
+
+def test_the_eth_page_uses_the_published_total_despite_its_col11_header(small_scenario):
+    first, last = date(2025, 11, 1), date(2025, 11, 30)
+    market = _flat_market(small_scenario, first, last)
+    page = render_page(
+        "ETH", "ETH", etf_flows(market, "ETH"), day_window_ms(last)[1] + 3 * 24 * HOUR_MS, (first, last)
+    )
+    table = parse_page(page, "ETH")
+    want = published_rows("eth_flows.csv", first, last)
+    assert {row.day: row.total for row in table.rows} == {d: r["Total"] for d, r in want.items()}
+
+
+def test_the_served_crash_day_row_is_the_published_one(sandbox, http):
+    """Over HTTP, the small market's 10 Oct 2025 BTC row (spot-checked in the reference MANIFEST)."""
+    table = farside.fetch_etf_flows(
+        http, "BTC", day_start_ms(date(2025, 10, 10)), day_start_ms(date(2025, 10, 11))
+    )
+    flows = {r["symbol"]: r["flow_usd"] for r in table.to_pylist()}
+    assert flows["IBIT"] == 74.2e6 and flows["FBTC"] == -10.2e6 and flows["GBTC"] == -19.2e6
+    assert round(sum(v for v in flows.values() if v is not None) / 1e6, 1) == -4.5
 
 
 def _gateway(home, sandbox_mode=True):

@@ -90,7 +90,8 @@ def write_by_day(lake: Lake, venue: str, dataset: str, rows: pa.Table) -> None:
 
 
 def coinglass_aggregates(truth: pa.Table) -> pa.Table:
-    """CoinGlass-shaped buckets from the truth: All (Binance+OKX+Bybit) for BTC, and Binance alone for ETH."""
+    """CoinGlass-shaped buckets from the truth: All (Binance+OKX+Bybit) for BTC, and Binance alone for ETH and
+    SOL (two assets filling the same gap hour: their aggregate rows must not share an event key)."""
     return duckdb.sql(
         """
         with buckets as (
@@ -101,10 +102,10 @@ def coinglass_aggregates(truth: pa.Table) -> pa.Table:
             from truth where asset = 'BTC' and venue in ('binance', 'okx', 'bybit')
             union all
             select 'Binance', asset, '1h', date_trunc('hour', ts), side, notional_usd
-            from truth where asset = 'ETH' and venue = 'binance'
+            from truth where asset in ('ETH', 'SOL') and venue = 'binance'
             union all
             select 'Binance', asset, '1d', date_trunc('day', ts), side, notional_usd
-            from truth where asset = 'ETH' and venue = 'binance'
+            from truth where asset in ('ETH', 'SOL') and venue = 'binance'
         )
         select
             'coinglass' as venue, asset, exchange, interval, ts,
@@ -345,7 +346,7 @@ def test_sampled_estimates_recover_the_truth_from_coinglass(warehouse):
         assert estimate == pytest.approx(true_total, rel=1e-9), (asset, day)
     assert methods["BTC"] == "all_aggregate_less_complete_venues"
     assert methods["ETH"] == "exchange_aggregate"
-    assert methods["SOL"] is None
+    assert methods["SOL"] == "exchange_aggregate" and methods["DOGE"] is None
 
 
 def test_leverage_daily_carries_the_liquidations(warehouse):
@@ -369,3 +370,21 @@ def test_leverage_daily_carries_the_liquidations(warehouse):
             assert imbalance is None
         if day == CRASH_DAY:
             assert share > 0, asset
+
+
+def test_aggregate_rows_of_two_assets_in_one_hour_keep_distinct_event_keys(warehouse):
+    """CoinGlass fills the same Binance gap hour for ETH and SOL: one row per asset, hour and side."""
+    shared_hours = warehouse.execute(
+        """
+        select count(*) from (
+            select ts from wh.marts.fct_liquidations
+            where venue = 'binance' and source = 'aggregate'
+            group by ts having count(distinct asset) > 1
+        )
+        """
+    ).fetchall()[0][0]
+    assert shared_hours > 0  # the case that once collided
+    duplicates = warehouse.execute(
+        "select venue, event_key, count(*) from wh.marts.fct_liquidations group by all having count(*) > 1"
+    ).fetchall()
+    assert duplicates == []

@@ -57,8 +57,14 @@ def test_requests_carry_the_key_header_and_fetch_both_intervals_in_the_window():
     table = coinglass.fetch_liquidation_aggregates(fake(handler), "ETH", 0, 2 * 24 * HOUR)
     assert {r.headers[coinglass.KEY_HEADER] for r in seen} == {KEY}
     # the sum over the three exchanges ('All') and each exchange on its own
-    assert {r.url.params["exchange_list"] for r in seen} == {"Binance,OKX,Bybit", "Binance", "OKX", "Bybit"}
-    assert set(table["exchange"].to_pylist()) == {"All", "Binance", "OKX", "Bybit"}
+    assert {r.url.params["exchange_list"] for r in seen} == {
+        "Binance,OKX,Bybit",
+        "Binance",
+        "OKX",
+        "Bybit",
+        "Hyperliquid",
+    }
+    assert set(table["exchange"].to_pylist()) == {"All", "Binance", "OKX", "Bybit", "Hyperliquid"}
     table = table.filter(table["exchange"].to_numpy(zero_copy_only=False) == "All")
     assert KEY not in "".join(str(r.url) for r in seen)  # only ever a header
     by_interval = {

@@ -72,7 +72,8 @@ aggregate_only as (
         aggregate_sides.notional_usd,
         'aggregate' as source,
         'aggregate_only' as coverage,
-        'coinglass:1h:' || strftime(aggregate_sides.ts, '%Y-%m-%dT%H:%M') || ':' || aggregate_sides.side
+        'coinglass:1h:' || aggregate_sides.asset || ':' || strftime(aggregate_sides.ts, '%Y-%m-%dT%H:%M') || ':'
+        || aggregate_sides.side
             as event_key
 
     from aggregate_sides

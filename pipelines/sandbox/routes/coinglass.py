@@ -12,8 +12,11 @@ way counts the liquidations up to the clock; an unknown coin answers `data: []`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from aiohttp import web
 
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, int_param, state_of
@@ -95,7 +98,7 @@ def aggregated_history(request: web.Request, state: SandboxState) -> web.Respons
     hi = int(bar_open(last, step)) if end_time is None else min(int(bar_open(last, step)), end_time)
     bars = np.arange(lo, hi + 1, step, dtype=np.int64)[:limit] if hi >= lo else np.arange(0, dtype=np.int64)
     venues = {EXCHANGE_VENUES[e.lower()] for e in exchanges if e.lower() in EXCHANGE_VENUES}
-    longs, shorts = _sums(state, venues, symbol.upper(), bars, step, now)
+    longs, shorts = _sums(request.app[EVENTS_KEY], state, venues, symbol.upper(), bars, step, now)
     return web.json_response(
         {
             "code": "0",
@@ -114,22 +117,48 @@ def aggregated_history(request: web.Request, state: SandboxState) -> web.Respons
     )
 
 
-def _sums(state: SandboxState, venues: set[str], asset: str, bars: np.ndarray, step: int, now: int):
+@dataclass(frozen=True)
+class AssetEvents:
+    """One asset's forced closes sorted by time, so a request slices instead of scanning every event."""
+
+    ts: np.ndarray
+    venue: np.ndarray
+    usd: np.ndarray
+    is_long: np.ndarray
+
+
+EVENTS_KEY = web.AppKey("coinglass_events", dict)  # asset -> AssetEvents, built on first use
+
+
+def _asset_events(cache: dict, state: SandboxState, asset: str) -> AssetEvents | None:
+    if asset not in cache:
+        events = state.market.liquidation_events
+        if events is None:
+            return None
+        mine = events.filter(pc.equal(events["asset"], asset)).sort_by("ts")
+        cache[asset] = AssetEvents(
+            ts=mine["ts"].cast(pa.int64()).to_numpy(),
+            venue=mine["venue"].to_numpy(zero_copy_only=False),
+            usd=mine["notional_usd"].to_numpy(),
+            is_long=mine["side"].to_numpy(zero_copy_only=False) == "long",
+        )
+    return cache[asset]
+
+
+def _sums(
+    cache: dict, state: SandboxState, venues: set[str], asset: str, bars: np.ndarray, step: int, now: int
+):
     longs, shorts = np.zeros(len(bars)), np.zeros(len(bars))
-    events = state.market.liquidation_events
+    events = _asset_events(cache, state, asset)
     if events is None or not len(bars):
         return longs, shorts
-    ts = events["ts"].cast(pa.int64()).to_numpy()
-    keep = (
-        np.isin(events["venue"].to_numpy(zero_copy_only=False), list(venues))
-        & (events["asset"].to_numpy(zero_copy_only=False) == asset)
-        & (ts >= bars[0])
-        & (ts < bars[-1] + step)
-        & (ts <= now)
-    )
+    lo = int(np.searchsorted(events.ts, bars[0], side="left"))
+    hi = int(np.searchsorted(events.ts, min(int(bars[-1]) + step - 1, now), side="right"))
+    ts = events.ts[lo:hi]
+    keep = np.isin(events.venue[lo:hi], list(venues))
     slot = ((bar_open(ts[keep], step) - bars[0]) // step).astype(np.int64)
-    usd = events["notional_usd"].to_numpy()[keep]
-    is_long = events["side"].to_numpy(zero_copy_only=False)[keep] == "long"
+    usd = events.usd[lo:hi][keep]
+    is_long = events.is_long[lo:hi][keep]
     np.add.at(longs, slot[is_long], usd[is_long])
     np.add.at(shorts, slot[~is_long], usd[~is_long])
     return longs, shorts
@@ -151,5 +180,6 @@ def _wrap(handler):
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
+    sub[EVENTS_KEY] = {}
     sub.router.add_get(PATH, _wrap(aggregated_history))
     return sub

@@ -2,8 +2,10 @@
 and /sol/, each a `<table class="etf">` in US$m with parenthesised outflows, thousands separators, '-' cells and
 Total/Average/Maximum/Minimum footer rows, as on the real site.
 
-The flows are the sandbox's ground truth (`etf_flows`), derived from the simulated prices so that money leaves the
-funds after sell-offs: on each US trading day, the underlying's day total is
+The flows are the sandbox's ground truth (`etf_flows`). For every day the published history covers
+(pipelines/sandbox/data/etf_flows/, real Farside figures; see its ORIGIN.md), they are the published rows. Outside it
+they come from a model over the simulated prices, so that money leaves the funds after sell-offs: on each US
+trading day, the underlying's day total is
 
     base + sensitivity x (trailing 3-day return at the US close, in %) + noise,
 
@@ -20,9 +22,12 @@ answers with a Cloudflare-like "Just a moment..." challenge page; kind "challeng
 
 from __future__ import annotations
 
+import csv
+import functools
 import html
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -115,6 +120,45 @@ MODELS = {
 }
 UNDERLYING_INDEX = {asset: i for i, asset in enumerate(MODELS)}
 LOOKBACK_DAYS = 3
+PUBLISHED_DIR = Path(__file__).parent.parent / "data" / "etf_flows"
+PUBLISHED_FILES = {"BTC": "btc_flows.csv", "ETH": "eth_flows.csv"}
+
+Published = dict[date, dict[str, float | None]]
+
+
+@functools.cache
+def published_flows(asset: str) -> Published:
+    """The real daily history (US$m per fund) for `asset`, by day; empty where none is bundled.
+
+    The files' quirks: a bogus first row on 1 January 2024 (not a trading day: rows on non-trading days are
+    dropped), the total in the last column whatever its header (`COL11` for ETH; the page sums its own), and `0`
+    for funds not yet launched (Farside shows '-': None here)."""
+    name = PUBLISHED_FILES.get(asset)
+    if name is None:
+        return {}
+    with (PUBLISHED_DIR / name).open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    tickers = rows[0][1:-1]
+    history: Published = {}
+    for row in rows[1:]:
+        day = date.fromisoformat(row[0])
+        if not is_trading_day(day):
+            continue
+        history[day] = {
+            ticker: float(value) + 0.0 if day >= etf_tickers.fund(asset, ticker).launched else None
+            for ticker, value in zip(tickers, row[1:-1], strict=True)
+        }
+    return history
+
+
+def page_tickers(asset: str, published: Published, first: date, last: date) -> list[str]:
+    """The model's funds, then any fund only the published history names with a reading in [first, last]: a fund
+    launched after the window is not a column of its pages, as on Farside then."""
+    tickers = [fm.ticker for fm in MODELS[asset].funds]
+    for day, flows in published.items():
+        if first <= day <= last:
+            tickers += [t for t, v in flows.items() if v is not None and t not in tickers]
+    return tickers
 
 
 def _us_close_prices(market: Market, asset: str) -> dict[int, float]:
@@ -129,14 +173,17 @@ def _price_at(prices: dict[int, float], ms: int, first_ms: int) -> float:
     return prices[max(ms, first_ms)]  # before the simulation starts: its first price
 
 
-def etf_flows(market: Market, asset: str) -> pa.Table:
+def etf_flows(market: Market, asset: str, published: Published | None = None) -> pa.Table:
     """The ground truth: every fund's flow (US$m, None before its launch) on every US trading day of the window.
 
     Columns: day (date), ticker, issuer, flow_usd_m, trailing_return_pct. Rows come in page order (day, then
-    column). A fund's flow is rounded to 0.1 like Farside's cells; the day's total is the sum of those.
+    column). A fund's flow is rounded to 0.1 like Farside's cells; the day's total is the sum of those. Days the
+    published history holds (default: the bundled real one) are its rows; the model fills every other day.
     """
+    published = published_flows(asset) if published is None else published
     model = MODELS[asset]
     scenario = market.scenario
+    tickers = page_tickers(asset, published, scenario.start, scenario.end)
     prices = _us_close_prices(market, asset)
     if not prices:
         return _empty_truth()
@@ -148,6 +195,19 @@ def etf_flows(market: Market, asset: str) -> pa.Table:
         if is_trading_day(day) and close_ms <= last_ms:
             before = _price_at(prices, close_ms - LOOKBACK_DAYS * 24 * HOUR_MS, first_ms)
             trailing_pct = 100.0 * (prices[close_ms] / before - 1.0)
+            if day in published:
+                rows += [
+                    {
+                        "day": day,
+                        "ticker": ticker,
+                        "issuer": etf_tickers.issuer(asset, ticker),
+                        "flow_usd_m": published[day].get(ticker),
+                        "trailing_return_pct": trailing_pct,
+                    }
+                    for ticker in tickers
+                ]
+                day += timedelta(1)
+                continue
             rng = np.random.default_rng([scenario.seed, UNDERLYING_INDEX[asset], day.toordinal()])
             total = (
                 model.base_usd_m + model.sensitivity_usd_m * trailing_pct + rng.normal(0, model.noise_usd_m)
@@ -168,6 +228,16 @@ def etf_flows(market: Market, asset: str) -> pa.Table:
                         "trailing_return_pct": trailing_pct,
                     }
                 )
+            rows += [  # funds only the published history names have no reading on modelled days
+                {
+                    "day": day,
+                    "ticker": ticker,
+                    "issuer": etf_tickers.issuer(asset, ticker),
+                    "flow_usd_m": None,
+                    "trailing_return_pct": trailing_pct,
+                }
+                for ticker in tickers[len(model.funds) :]
+            ]
         day += timedelta(1)
     return pa.Table.from_pylist(rows, schema=_TRUTH_SCHEMA)
 
@@ -206,10 +276,14 @@ def _td(text: str, tag: str = "td") -> str:
 def render_page(
     asset: str, title: str, truth: pa.Table, now_ms: int, scenario_days: tuple[date, date]
 ) -> str:
-    tickers = [fm.ticker for fm in MODELS[asset].funds]
     by_day: dict[date, dict[str, float | None]] = {}
+    tickers: list[str] = []
     for row in truth.to_pylist():
         by_day.setdefault(row["day"], {})[row["ticker"]] = row["flow_usd_m"]
+        if row["ticker"] not in tickers:
+            tickers.append(row["ticker"])
+    fees = {fm.ticker: fm.fee for fm in MODELS[asset].funds}
+    tickers = tickers or list(fees)
     for holiday in NYSE_HOLIDAYS:  # weekday closures appear as all-'-' rows
         if scenario_days[0] <= holiday <= scenario_days[1] and holiday.weekday() < 5:
             by_day.setdefault(holiday, dict.fromkeys(tickers))
@@ -233,7 +307,7 @@ def render_page(
         + "</tr>",
         "<tr>"
         + _td("Fee", "th")
-        + "".join(_td(fm.fee, "th") for fm in MODELS[asset].funds)
+        + "".join(_td(fees.get(t, ""), "th") for t in tickers)
         + _td("", "th")
         + "</tr>",
         "</thead>",

@@ -1,0 +1,239 @@
+"""A deployment's history over a past window, for the demo: the SANDBOX's clock is walked hour by hour and, at each
+position, the datasets a venue serves only for a while are fetched as the live schedules would have fetched them.
+
+A backfill on the window's last day cannot see what a deployment running since its first day saw: Binance keeps
+30 days of OI and ratios, OKX 60 days of both and 24 h of liquidation orders, and Hyperliquid's OI and Deribit's
+book exist only as snapshots. So, like the option replay (pipelines/options_replay.py), this walks the clock
+(`POST /_sandbox/clock`) and calls the normal ingest code (ingest_days, as the Dagster assets do) with now = the
+clock. Everything else (full-history datasets, dbt) is left to the one ranged Dagster run after it.
+
+Runs are batched where the venue allows: a run at one clock position may cover many past days, as long as every
+request is one the venue would have answered then (its days are within retention at that clock). Each job has a
+period and an hour offset; a day is "settled" for a job once a run at or after the day's end has fetched it.
+Rate limits run on replayed time: each client's limiter counts replayed seconds (ReplayedTime), and the sandbox
+moves its own rate-limit windows with its clock, so a run every simulated hour is never throttled.
+
+Against a live venue this refuses: there is no clock to move. The original clock is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import httpx
+
+from pipelines.ingest import DayResult, ingest_days
+from pipelines.instruments import ASSETS
+from pipelines.lake import Lake
+from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms, ms_to_day
+from pipelines.options_replay import ReplayedTime, sandbox_root
+from pipelines.venues import binance, bybit, coinglass, deribit, hyperliquid, okx
+from pipelines.venues.base import DatasetSpec
+from pipelines.venues.http import VenueHttp, WeightLimiter
+from pipelines.venues.registry import VENUE_MODULES
+
+log = logging.getLogger(__name__)
+FLUSH_STEP_MS = 60_000
+KLINES_1M = "klines_1m"  # the replay fetches them; the demo's ranged run leaves them out (see replayed_only)  # the final catch-up runs a simulated minute apart, so rate-limit windows keep moving
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """One dataset (optionally one asset) run every `period_hours`, at hours where (hour - offset) % period == 0."""
+
+    venue: str
+    spec: DatasetSpec
+    period_hours: int
+    offset_hours: int = 0
+    assets: tuple[str, ...] | None = None  # None: every configured asset
+    include_today: bool = False  # also fetch the day under way (a rolling window: see it while it is served)
+
+    @property
+    def name(self) -> str:
+        suffix = f"[{','.join(self.assets)}]" if self.assets else ""
+        return f"{self.venue}/{self.spec.name}{suffix}"
+
+
+def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = True) -> list[ReplayJob]:
+    """What a deployment's schedules would have fetched of the retention-limited and snapshot datasets, batched
+    as far as each venue's retention allows."""
+    jobs = [
+        # snapshots: options every hour, as the hourly schedule takes them; Hyperliquid's OI every sixth hour (the
+        # day's last at 23:00, the reading leverage_daily keeps), to hold the demo's time
+        ReplayJob(deribit.VENUE, deribit.DATASETS["options_snapshots"], 1),
+        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 6, offset_hours=5),
+        # OKX keeps liquidation orders 24 h, (now - 24 h, now]: a run each day at 12:00 sees every minute
+        ReplayJob(okx.VENUE, okx.DATASETS["liquidations"], 24, offset_hours=12, include_today=True),
+        # 30 and 60 days of history: a run every 20 days covers each day well inside retention
+        ReplayJob(binance.VENUE, binance.DATASETS["open_interest"], 20 * 24, offset_hours=2),
+        ReplayJob(binance.VENUE, binance.DATASETS["long_short_ratios"], 20 * 24, offset_hours=2),
+        ReplayJob(okx.VENUE, okx.DATASETS["open_interest"], 30 * 24, offset_hours=3),
+        ReplayJob(okx.VENUE, okx.DATASETS["long_short_ratios"], 30 * 24, offset_hours=3),
+        # minute klines: OKX serves 100 per request (about 6,550 requests for the demo's window), so a wall-clock
+        # backfill would wait 14 minutes on its limit; a deployment fetches them as they happen. Hyperliquid keeps
+        # only the latest 5,000 minutes (3.5 days): daily; the others weekly in one batch
+        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS[KLINES_1M], 24, offset_hours=1),
+        *(
+            ReplayJob(module.VENUE, module.DATASETS[KLINES_1M], 7 * 24, offset_hours=1)
+            for module in (binance, bybit, okx)
+        ),
+    ]
+    if with_coinglass:
+        # weekly per asset, an hour apart: each run's ten requests fit the per-minute budget of replayed time. A
+        # run for one asset adds its rows to the day's file instead of replacing the other assets' rows
+        per_asset = dataclasses.replace(coinglass.DATASET, accumulate=True)
+        jobs += [
+            ReplayJob(coinglass.VENUE, per_asset, 7 * 24, offset_hours=4 + i, assets=(asset,))
+            for i, asset in enumerate(assets)
+        ]
+    return jobs
+
+
+def replayed_only(asset_key: str) -> bool:
+    """Raw assets whose whole history the replay fetched and a venue would serve again in full: the demo's
+    ranged run leaves them out rather than fetch the same minutes twice on wall-clock rate limits."""
+    return asset_key.startswith("raw/") and asset_key.endswith(f"/{KLINES_1M}")
+
+
+def make_replay_http(
+    venue: str,
+    base_url: str,
+    replayed: ReplayedTime,
+    *,
+    coinglass_key: str | None,
+    wait: Callable[[float], None] | None = None,
+) -> VenueHttp:
+    """The venue's own client, its limiter counting replayed seconds instead of wall seconds; `wait` (if given)
+    is how the limiter waits: by moving the sandbox clock, not by sleeping."""
+    if venue == coinglass.VENUE:
+        if not coinglass_key:
+            raise ValueError(f"the CoinGlass job needs a key ({coinglass.KEY_ENV})")
+        http = coinglass.make_http(base_url, coinglass_key)
+    else:
+        http = VENUE_MODULES[venue].make_http(base_url)
+    if http.limiter is not None:
+        http.limiter = WeightLimiter(
+            http.limiter.capacity, http.limiter.window_s, clock=replayed, sleep=wait or time.sleep
+        )
+    return http
+
+
+@dataclass
+class ReplayReport:
+    positions: int = 0
+    runs: int = 0
+    results: dict[str, list[DayResult]] = field(default_factory=dict)
+
+    def days_with_rows(self, job_name: str) -> set[date]:
+        return {r.day for r in self.results.get(job_name, []) if r.rows > 0}
+
+
+def replay_deployment(
+    gateway_or_base_url,
+    lake: Lake,
+    start_ms: int,
+    end_ms: int,
+    *,
+    jobs: list[ReplayJob] | None = None,
+    coinglass_key: str | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> ReplayReport:
+    """Walk the clock hourly over [start, end) and run each job at its hours; then, at end (and a minute apart
+    per job), one catch-up run for the days each non-snapshot job has not settled. Returns what was run."""
+    if end_ms <= start_ms:
+        raise ValueError(f"empty replay window: end {end_ms} <= start {start_ms}")
+    if start_ms % HOUR_MS:
+        raise ValueError("the replay starts on a whole hour")
+    jobs = deployment_jobs(with_coinglass=coinglass_key is not None) if jobs is None else jobs
+    root = sandbox_root(gateway_or_base_url)
+    first_day = ms_to_day(start_ms)
+    pending = {job.name: first_day for job in jobs}  # each job's first unsettled day
+    report = ReplayReport()
+    replayed = ReplayedTime()
+    clients: dict[str, VenueHttp] = {}
+    with httpx.Client(base_url=root, timeout=5) as control:
+        original = int(control.get("/_sandbox/health").json()["clock_ms"])
+        last_clock = None
+
+        def set_clock(clock_ms: int) -> None:
+            nonlocal last_clock
+            control.post("/_sandbox/clock", json={"clock_ms": clock_ms}).raise_for_status()
+            if last_clock is not None and clock_ms > last_clock:
+                replayed.skipped_s += (clock_ms - last_clock) / 1000
+            last_clock = clock_ms
+
+        def wait(seconds: float) -> None:
+            """A limiter's wait, spent on the replayed clock: the venue's window (and ours) elapses by as much."""
+            set_clock(last_clock + max(1, math.ceil(seconds * 1000)))
+
+        def run(job: ReplayJob, clock: int) -> None:
+            days = _days_to_fetch(job, pending[job.name], clock)
+            if not days:
+                return
+            http = clients.get(job.venue)
+            if http is None:
+                http = clients[job.venue] = make_replay_http(
+                    job.venue, f"{root}/{job.venue}", replayed, coinglass_key=coinglass_key, wait=wait
+                )
+            results = ingest_days(
+                job.venue,
+                job.spec,
+                days,
+                http=http,
+                lake=lake,
+                now_ms=clock,
+                run_id=f"deployment-replay-{clock}",
+                assets=job.assets or ASSETS,
+                progress=lambda message: None,
+            )
+            report.runs += 1
+            report.results.setdefault(job.name, []).extend(results)
+            # every day before the clock's has ended, so this run saw all of it the venue still served
+            pending[job.name] = max(pending[job.name], ms_to_day(clock))
+
+        try:
+            for clock in range(start_ms, end_ms, HOUR_MS):
+                set_clock(clock)
+                report.positions += 1
+                hour = (clock - start_ms) // HOUR_MS
+                for job in jobs:
+                    if (hour - job.offset_hours) % job.period_hours == 0:
+                        run(job, clock)
+                if clock % DAY_MS == DAY_MS - HOUR_MS:
+                    progress(f"{ms_to_day(clock)}: the day's scheduled runs replayed ({report.runs} so far)")
+            # catch-up: the days since each job's last run, now that the window has ended
+            clock = end_ms
+            for job in jobs:
+                if job.spec.snapshot or pending[job.name] >= ms_to_day(end_ms):
+                    continue
+                set_clock(clock)
+                report.positions += 1
+                run(job, clock)
+                clock += FLUSH_STEP_MS
+        finally:
+            for http in clients.values():
+                http.close()
+            control.post("/_sandbox/clock", json={"clock_ms": original}).raise_for_status()
+    return report
+
+
+def _days_to_fetch(job: ReplayJob, first_pending: date, clock: int) -> list[date]:
+    """A snapshot: the clock's day. Otherwise the unsettled days up to the last complete one, and the day under
+    way when the job asks for it. A day that has not started at the clock is never asked for."""
+    today = ms_to_day(clock)
+    if job.spec.snapshot:
+        return [today]
+    # the day starting right now has nothing to see yet
+    last = today if job.include_today and clock > day_start_ms(today) else today - timedelta(days=1)
+    days = []
+    day = first_pending
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    return days
