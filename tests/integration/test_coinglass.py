@@ -193,15 +193,19 @@ def test_with_the_key_the_lake_holds_the_truth(sandbox, tmp_path, monkeypatch):
     clock = ReplayedClock(sandbox)
     result, _ = run_asset(sandbox, tmp_path, monkeypatch, key=SANDBOX_API_KEY, clock=clock)
     assert result.success
-    # 5 assets x 4 exchange sets x 2 intervals: more than one minute's budget, so the limiter had to pace them
-    assert len(clock.sent) == 40 and clock.skipped_s > 0
+    # 5 assets x 2 intervals x (All + each of SERIES_EXCHANGES): more than one minute's budget, so the limiter had
+    # to pace them
+    requests = 5 * 2 * (1 + len(coinglass.SERIES_EXCHANGES))
+    assert requests == 50 and len(clock.sent) == requests and clock.skipped_s > 0
     assert most_in_any_window(clock.sent, coinglass.RATE_WINDOW_S) <= coinglass.LIMITER_CAPACITY
     health = [
         row
         for path in (tmp_path / "lake" / "coinglass" / "api_health").rglob("*.parquet")
         for row in pq.read_table(path).to_pylist()
     ]
-    assert len(health) == 40 and all(row["ok"] and row["status"] == 200 for row in health)  # never a 429
+    assert len(health) == requests and all(
+        row["ok"] and row["status"] == 200 for row in health
+    )  # never a 429
     materialized = result.get_asset_materialization_events()
     assert {e.asset_key for e in materialized} == {ASSET_KEY} and len(materialized) == 4  # one per day
     lake = Lake(tmp_path / "lake")
