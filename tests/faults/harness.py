@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -257,3 +260,32 @@ def format_table(rows: list[FaultRow]) -> str:
         )
         lines.append("| " + " | ".join(cell(v) for v in values) + " |")
     return "\n".join(lines)
+
+
+# a publisher SIGKILLed halfway through its copy: it copies half the file, says so, and waits for the kill
+KILLED_MID_COPY = """
+import shutil, sys, time
+from pathlib import Path
+from pipelines import warehouse
+
+def half_then_hang(fsrc, fdst, length=0):
+    data = fsrc.read()
+    fdst.write(data[: len(data) // 2])
+    fdst.flush()
+    print("copying", flush=True)
+    time.sleep(60)
+
+shutil.copyfileobj = half_then_hang
+warehouse.publish(Path(sys.argv[1]))
+"""
+
+
+def publish_killed_mid_copy(home: Path) -> None:
+    """Start a publish of `home` in a child process and SIGKILL it halfway through its copy."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_COPY, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "copying"
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(10) == -signal.SIGKILL
+    child.stdout.close()

@@ -46,6 +46,7 @@ from tests.faults.harness import (
     compare,
     measure,
     orphan_files,
+    publish_killed_mid_copy,
     requests_since,
     run_ingest,
     script,
@@ -256,22 +257,6 @@ while True:
 print(json.dumps({"reads": reads, "errors": errors, "torn": torn, "versions": sorted(versions)}), flush=True)
 """
 
-KILLED_MID_COPY = """
-import shutil, sys, time
-from pathlib import Path
-from pipelines import warehouse
-
-def half_then_hang(fsrc, fdst, length=0):
-    data = fsrc.read()
-    fdst.write(data[: len(data) // 2])
-    fdst.flush()
-    print("copying", flush=True)
-    time.sleep(60)
-
-shutil.copyfileobj = half_then_hang
-warehouse.publish(Path(sys.argv[1]))
-"""
-
 
 def build(home: Path, version: int) -> None:
     build_path(home).parent.mkdir(parents=True, exist_ok=True)
@@ -347,12 +332,7 @@ def test_kill_9_during_publish_keeps_the_old_warehouse_and_the_next_publish_reco
     publish(home)
     readers = Readers(home)
     build(home, 2)
-    publisher = subprocess.Popen(
-        [sys.executable, "-c", KILLED_MID_COPY, str(home)], stdout=subprocess.PIPE, text=True
-    )
-    assert publisher.stdout.readline().strip() == "copying"
-    publisher.send_signal(signal.SIGKILL)
-    assert publisher.wait(10) == -signal.SIGKILL
+    publish_killed_mid_copy(home)
     killed_at = time.monotonic()
     assert published_rows(home) == (ROWS_PER_BUILD, ROWS_PER_BUILD, 1)  # the old warehouse, whole
     assert len(list(home.glob(".levwatch-*"))) == 1  # the half copy, until the next publish

@@ -15,6 +15,7 @@ from pipelines.warehouse import (
     published_path,
     run_analyst_query,
 )
+from tests.faults.harness import publish_killed_mid_copy
 
 
 def build(home, value):
@@ -63,37 +64,6 @@ def test_the_published_file_is_group_readable_and_a_killed_publish_leaves_nothin
     assert stat.S_IMODE(os.stat(published_path(tmp_path)).st_mode) == 0o644
     with connect_read_only(tmp_path) as con:
         assert con.execute("select v from marts.t").fetchall() == [(1,)]
-
-
-# a publisher SIGKILLed halfway through its copy: it copies half the file, says so, and waits for the kill
-KILLED_MID_COPY = """
-import shutil, sys, time
-from pathlib import Path
-from pipelines import warehouse
-
-def half_then_hang(fsrc, fdst, length=0):
-    data = fsrc.read()
-    fdst.write(data[: len(data) // 2])
-    fdst.flush()
-    print("copying", flush=True)
-    time.sleep(60)
-
-shutil.copyfileobj = half_then_hang
-warehouse.publish(Path(sys.argv[1]))
-"""
-
-
-def publish_killed_mid_copy(home):
-    import signal
-    import subprocess
-    import sys
-
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_MID_COPY, str(home)], stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout.readline().strip() == "copying"
-    child.send_signal(signal.SIGKILL)
-    assert child.wait(10) == -signal.SIGKILL
 
 
 def test_a_publisher_killed_mid_copy_leaves_the_published_file_whole_and_the_next_publish_sweeps_its_temp(
