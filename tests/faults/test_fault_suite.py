@@ -8,6 +8,7 @@ table printed at the end of the session (`make faults`). Lost and duplicated row
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import multiprocessing
@@ -452,16 +453,13 @@ def recorder_row(fault, server, home, start, end, **kw) -> tuple[FaultRow, list[
     return row, gaps
 
 
-def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home, small_scenario, tmp_path):
-    """`levwatch record liquidations` SIGKILLed with an events file half-written in the landing area, restarted
-    while the replay goes on, then compacted: everything pushed outside the restart gap lands once."""
-    home, marker = tmp_path / "home", tmp_path / "stalled"
-    start, end = iso_to_ms("2025-10-10T16:00:00Z"), iso_to_ms("2025-10-10T20:00:00Z")
-    server = make_server(sandbox_home, scenario=small_scenario).start()
-    hub = server.state.streams
+@contextlib.contextmanager
+def bybit_recorders(sandbox_home, scenario, home: Path):
+    """A sandbox of its own and a `launch(*python_args)` for recorder processes pointed at its Bybit stream; on the
+    way out every process still running is killed and the sandbox stopped."""
+    server = make_server(sandbox_home, scenario=scenario).start()
     env = dict(os.environ) | {"LEVWATCH_HOME": str(home), "LEVWATCH_SOURCE": "sandbox",
                               "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit")}  # fmt: skip
-    args = ["record", "liquidations", "--venues", "bybit", "--flush-seconds", "0.2", "--until-ms", str(end)]
     procs = []
 
     def launch(*cmd):
@@ -469,6 +467,24 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
         return procs[-1]
 
     try:
+        yield server, launch
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            proc.stderr.close()
+        server.stop()
+
+
+def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home, small_scenario, tmp_path):
+    """`levwatch record liquidations` SIGKILLed with an events file half-written in the landing area, restarted
+    while the replay goes on, then compacted: everything pushed outside the restart gap lands once."""
+    home, marker = tmp_path / "home", tmp_path / "stalled"
+    start, end = iso_to_ms("2025-10-10T16:00:00Z"), iso_to_ms("2025-10-10T20:00:00Z")
+    args = ["record", "liquidations", "--venues", "bybit", "--flush-seconds", "0.2", "--until-ms", str(end)]
+    with bybit_recorders(sandbox_home, small_scenario, home) as (server, launch):
+        hub = server.state.streams
         killed = launch("-m", "tests.faults.children", str(marker), str(start), *args)
         landing = Landing.under(home)
         # a recorder that has been running: its first file landed (one killed before that leaves no trace)
@@ -487,13 +503,6 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
         recover = since(killed_at)
         _, err = restarted.communicate(timeout=60)  # stops at --until-ms, flushing on the way out
         assert restarted.returncode == 0, err.decode()[-2000:]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            proc.stderr.close()
-        server.stop()
     row, gaps = recorder_row("kill -9 during recorder flush", server, home, start, end, recover_s=recover)
     assert len(gaps) == 1, gaps
     [gap] = gaps
@@ -512,18 +521,9 @@ def test_kill_9_before_the_recorders_first_periodic_flush_leaves_a_restart_gap(
     subscription, so its successor logs the restart gap from there: what it heard is covered, not silently lost."""
     home = tmp_path / "home"
     start, end = iso_to_ms("2025-10-10T16:00:00Z"), iso_to_ms("2025-10-10T20:00:00Z")
-    server = make_server(sandbox_home, scenario=small_scenario).start()
-    hub = server.state.streams
-    env = dict(os.environ) | {"LEVWATCH_HOME": str(home), "LEVWATCH_SOURCE": "sandbox",
-                              "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit")}  # fmt: skip
     args = ["-m", "pipelines.cli", "record", "liquidations", "--venues", "bybit", "--until-ms", str(end)]
-    procs = []
-
-    def launch(*cmd):
-        procs.append(subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stderr=subprocess.PIPE))
-        return procs[-1]
-
-    try:
+    with bybit_recorders(sandbox_home, small_scenario, home) as (server, launch):
+        hub = server.state.streams
         killed = launch(*args, "--flush-seconds", "3600")
         landing = Landing.under(home)
         wait_until(lambda: subscribed(hub, "bybit") and landing.files("bybit", EVENTS), "a landing file at subscription",
@@ -536,13 +536,6 @@ def test_kill_9_before_the_recorders_first_periodic_flush_leaves_a_restart_gap(
         restarted = launch(*args, "--flush-seconds", "0.2")
         _, err = restarted.communicate(timeout=60)
         assert restarted.returncode == 0, err.decode()[-2000:]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            proc.stderr.close()
-        server.stop()
     row, gaps = recorder_row("kill -9 before the first flush", server, home, start, end)
     restart = [g for g in gaps if g["reason"] == "recorder not running (restart)"]
     assert len(restart) == 1, gaps
