@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -18,49 +19,26 @@ def iso_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
 
 
-def _number(text: str, kind: type, what: str) -> int | float:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if kind is float and not math.isfinite(value):  # nan, inf
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
+def _number_type(kind: type, what: str, accepts) -> Callable[[str], int | float]:
+    """An argparse type: `text` parsed as `kind` (finite), kept only where `accepts(value)`; else one clear line."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if (kind is float and not math.isfinite(value)) or not accepts(value):  # nan, inf, out of range
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int, "a whole number > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = _number(text, int, "a whole number >= 0")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float, "a number > 0")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def hour_of_day(text: str) -> int:
-    value = _number(text, int, "an hour 0-23")
-    if not 0 <= value <= 23:
-        raise argparse.ArgumentTypeError(f"expected an hour 0-23, got {text!r}")
-    return value
-
-
-def tcp_port(text: str) -> int:
-    value = _number(text, int, "a TCP port 0-65535")
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a TCP port 0-65535 (0: any free port), got {text!r}")
-    return value
+positive_int = _number_type(int, "a whole number > 0", lambda v: v > 0)
+non_negative_int = _number_type(int, "a whole number >= 0", lambda v: v >= 0)
+positive_float = _number_type(float, "a number > 0", lambda v: v > 0)
+hour_of_day = _number_type(int, "an hour 0-23", lambda v: 0 <= v <= 23)
+tcp_port = _number_type(int, "a TCP port 0-65535 (0: any free port)", lambda v: 0 <= v <= 65535)
 
 
 def existing_file(text: str) -> Path:
