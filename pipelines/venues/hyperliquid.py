@@ -106,30 +106,14 @@ def parse_candles(payload: Any, asset: str) -> list[dict]:
 
 
 def parse_candles_1m(payload: Any, asset: str) -> list[dict]:
-    """candleSnapshot at 1m: traded-price candles (Hyperliquid has no mark-price candles), so price_type last."""
-    rows = []
-    for r in parse_candles(payload, asset):
+    """candleSnapshot at 1m: traded-price candles (Hyperliquid has no mark-price candles), so price_type last.
+    The rows keep the hourly parser's extra columns; the klines_1m table takes only its own."""
+    rows = parse_candles(payload, asset)
+    for r in rows:
         if r["interval"] != MINUTE_INTERVAL:
             raise PayloadError(
                 f"hyperliquid candleSnapshot: expected {MINUTE_INTERVAL} candles, got {r['interval']!r}"
             )
-        rows.append(
-            {
-                k: r[k]
-                for k in (
-                    "venue",
-                    "asset",
-                    "symbol",
-                    "price_type",
-                    "open_time",
-                    "open",
-                    "high",
-                    "low",
-                    "close",
-                    "raw",
-                )
-            }
-        )
     return rows
 
 
