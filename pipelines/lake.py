@@ -218,6 +218,28 @@ SCHEMAS: dict[str, pa.Schema] = {
             _RAW,
         ]
     ),
+    # venue status and maintenance announcements, one row per (event, snapshot): a current-state endpoint, so its
+    # history starts when recording starts. Deribit's platform lock is one row per snapshot (event_id "platform_lock")
+    "system_status": pa.schema(
+        [
+            pa.field("venue", pa.string(), nullable=False),
+            pa.field(
+                "event_id", pa.string(), nullable=False
+            ),  # the venue's id, or title|begin where it has none
+            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+            pa.field("title", pa.string()),
+            pa.field(
+                "state", pa.string(), nullable=False
+            ),  # the venue's word: ongoing, completed, ... or locked
+            pa.field("event_type", pa.string(), nullable=False),  # maintenance | incident | lock
+            pa.field("begin", TS),  # the announced window; null for a lock reading
+            pa.field("end", TS),  # expected end before completion, actual end after
+            pa.field(
+                "services", pa.string()
+            ),  # the venue's service / product codes or locked currencies, as text
+            _RAW,
+        ]
+    ),
     "api_health": pa.schema(
         [
             pa.field("venue", pa.string(), nullable=False),
@@ -258,6 +280,7 @@ TIME_COLUMN = {
     "instruments": "ts",
     "asset_contexts": "ts",
     "api_health": "requested_at",
+    "system_status": "ts",
     "ingest_outcomes": "attempted_at",
     "liquidations": "ts",
     "liquidation_gaps": "gap_start",
@@ -285,6 +308,7 @@ KEY_COLUMNS = {
     "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
     "options_snapshots": ("venue", "symbol", "ts"),
     "ingest_outcomes": ("venue", "dataset", "run_id", "day"),
+    "system_status": ("venue", "event_id", "ts"),
 }
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed

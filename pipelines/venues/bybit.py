@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from pipelines.instruments import venue_symbol
+from pipelines.instruments import ASSETS, venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import floor_hour_ms
+from pipelines.lib.venue_status import codes_text, event_type_of
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
 
@@ -391,6 +392,41 @@ def fetch_klines_1m(
     return to_table("klines_1m", _in_window(rows, "open_time", start, end))
 
 
+STATUS_PATH = "/v5/system/status"
+
+
+def parse_system_status(payload: Any, ts: int) -> list[dict]:
+    """One row per announced event (result.list, every state), stamped with the snapshot time `ts`.
+    `maintainType` and `env` are strings in the field table and integers in the doc's own example: both parse."""
+    rows = []
+    for i, rec in enumerate(_records(payload, "bybit system/status")):
+        where = f"bybit system/status.list[{i}]"
+        end_raw = rec.get("end")
+        rows.append(
+            {
+                "venue": VENUE,
+                "event_id": require(rec, "id", where),
+                "ts": ts,
+                "title": rec.get("title") or None,
+                "state": require(rec, "state", where),
+                "event_type": event_type_of(require(rec, "maintainType", where), where),
+                "begin": to_int(require(rec, "begin", where), f"{where}.begin"),
+                "end": None if end_raw in (None, "") else to_int(end_raw, f"{where}.end"),
+                "services": codes_text(rec.get("serviceTypes")),
+                "raw": raw_json(rec),
+            }
+        )
+    return rows
+
+
+def fetch_system_status(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms). `asset` is a stand-in."""
+    ts = end - 1
+    if not start <= ts < end:
+        return to_table("system_status", [])
+    return to_table("system_status", parse_system_status(http.get_json(STATUS_PATH), ts))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
@@ -413,6 +449,15 @@ DATASETS = {
         fetch_klines_1m,
         chunk_days=10,  # 14,400 minutes: 15 pages of 1,000
         description="1-minute mark-price klines (mark-price-kline), newest first, 1,000 per page",
+    ),
+    "system_status": DatasetSpec(
+        "system_status",
+        fetch_system_status,
+        snapshot=True,
+        assets=ASSETS[:1],  # venue-wide: one stand-in asset, so the ingest calls the fetch once
+        may_be_empty=True,  # no announcement is the usual answer
+        description="GET /v5/system/status: maintenance and incident announcements (every state) with their "
+        "windows, one snapshot per run. A snapshot: its history starts when recording starts",
     ),
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
 from pipelines.lib.option_names import OptionNameError, parse_option_name
 from pipelines.lib.timeutil import DAY_MS, floor_hour_ms
+from pipelines.lib.venue_status import LOCK, codes_text, deribit_locked
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
 
@@ -20,6 +21,7 @@ VENUE = "deribit"
 API = "/api/v2/public"
 BOOK_SUMMARY_PATH = f"{API}/get_book_summary_by_currency"
 FUNDING_HISTORY_PATH = f"{API}/get_funding_rate_history"
+STATUS_PATH = f"{API}/status"
 
 TOO_MANY_REQUESTS = 10028
 # Public calls draw 500 credits from a 50,000 pool refilled at 10,000/s: about 20 requests a second, burst 100.
@@ -163,6 +165,39 @@ def fetch_funding_rates(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("funding_rates", [rows[t] for t in sorted(rows)])
 
 
+def parse_status(payload: Any, ts: int) -> list[dict]:
+    """public/status: one `platform_lock` row per snapshot, the all-clear included (so a reading shows the check
+    was made). The schema documents `locked` as "true"/"partial"/"false" with `locked_indices`; the doc's own
+    example sends a boolean with `locked_currencies`: both parse."""
+    result = unwrap(payload, "status")
+    if not isinstance(result, dict):
+        raise PayloadError(f"deribit status: expected `result` to be an object, got {type(result).__name__}")
+    locked = deribit_locked(require(result, "locked", "deribit status result"), "deribit status result")
+    which = result.get("locked_indices", result.get("locked_currencies"))
+    return [
+        {
+            "venue": VENUE,
+            "event_id": "platform_lock",
+            "ts": ts,
+            "title": None,
+            "state": locked,
+            "event_type": LOCK,
+            "begin": None,
+            "end": None,
+            "services": codes_text(which),
+            "raw": raw_json(result),
+        }
+    ]
+
+
+def fetch_system_status(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms). `asset` is a stand-in."""
+    ts = end - 1
+    if not start <= ts < end:
+        return to_table("system_status", [])
+    return to_table("system_status", parse_status(http.get_json(STATUS_PATH), ts))
+
+
 DATASETS = {
     "options_snapshots": DatasetSpec(
         "options_snapshots",
@@ -180,6 +215,14 @@ DATASETS = {
         assets=tuple(PERPETUALS),
         chunk_days=30,
         description="BTC-PERPETUAL and ETH-PERPETUAL funding: get_funding_rate_history's hourly interest_1h",
+    ),
+    "system_status": DatasetSpec(
+        "system_status",
+        fetch_system_status,
+        snapshot=True,
+        assets=OPTION_CURRENCIES[:1],  # venue-wide: one stand-in asset, so the ingest calls the fetch once
+        description="public/status: whether the platform is locked (true, partial, false) and which currencies, "
+        "one reading per run. A snapshot: its history starts when recording starts",
     ),
 }
 

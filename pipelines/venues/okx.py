@@ -10,13 +10,15 @@ time of the page.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from pipelines.instruments import venue_symbol
+from pipelines.instruments import ASSETS, venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import HOUR_MS, floor_hour_ms
+from pipelines.lib.venue_status import codes_text, event_type_of
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
 
@@ -533,6 +535,70 @@ def fetch_liquidations(
     return to_table("liquidations", (r for r in rows.values() if start <= r["ts"] < end))
 
 
+# -- system status: announcements of maintenance and disruptions (current state: a snapshot) --------------------
+
+STATUS_PATH = "/api/v5/system/status"
+# Without `state` OKX answers scheduled, ongoing and pre_open events; completed ones need state=completed, so a
+# snapshot is two requests. The endpoint allows 1 request per 5 s: its own limiter, on the client's clock.
+STATUS_STATES = (None, "completed")
+STATUS_WINDOW_S = 5.0
+_STATUS_LIMITERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def parse_system_status(payload: Any, ts: int) -> list[dict]:
+    """One row per announced event, stamped with the snapshot time `ts`. OKX gives events no id: title|begin."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "system/status")):
+        where = f"okx system/status[{i}]"
+        title = require(rec, "title", where)
+        begin = to_int(require(rec, "begin", where), f"{where}.begin")
+        end_raw = rec.get("end")
+        rows.append(
+            {
+                "venue": VENUE,
+                "event_id": f"{title}|{begin}",
+                "ts": ts,
+                "title": title or None,
+                "state": require(rec, "state", where),
+                "event_type": event_type_of(require(rec, "maintType", where), where),
+                "begin": begin,
+                "end": None if end_raw in (None, "") else to_int(end_raw, f"{where}.end"),
+                "services": codes_text(rec.get("serviceType")),
+                "raw": raw_json(rec),
+            }
+        )
+    return rows
+
+
+def _status_limiter(http: VenueHttp) -> WeightLimiter | None:
+    if http.limiter is None:
+        return None
+    if http not in _STATUS_LIMITERS:  # the client's own clock and sleep: replayed time in the demo's replay
+        _STATUS_LIMITERS[http] = WeightLimiter(
+            1, STATUS_WINDOW_S, clock=http.limiter._clock, sleep=http.limiter._sleep
+        )
+    return _STATUS_LIMITERS[http]
+
+
+def fetch_system_status(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms). `asset` is a stand-in."""
+    ts = end - 1
+    if not start <= ts < end:
+        return to_table("system_status", [])
+    limiter = _status_limiter(http)
+    rows: dict[str, dict] = {}
+    for state in STATUS_STATES:
+        reservation = limiter.acquire() if limiter else None
+        try:
+            payload = http.get_json(STATUS_PATH, {"state": state}, weight=WEIGHT_20_PER_2S)
+        finally:
+            if reservation is not None:
+                limiter.settle(reservation)
+        for row in parse_system_status(payload, ts):
+            rows[row["event_id"]] = row  # an event in both answers (it completed in between) is kept once
+    return to_table("system_status", rows.values())
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates",
@@ -582,6 +648,16 @@ DATASETS = {
         may_be_empty=True,
         description="filled SWAP liquidation orders (side of the liquidated position, coins via ctVal); "
         "OKX serves only the last 24 hours, so a day is complete only if recorded within a day of its end",
+    ),
+    "system_status": DatasetSpec(
+        "system_status",
+        fetch_system_status,
+        snapshot=True,
+        assets=ASSETS[:1],  # venue-wide: one stand-in asset, so the ingest calls the fetch once
+        may_be_empty=True,  # no announcement is the usual answer
+        description="GET /api/v5/system/status (scheduled, ongoing, pre_open, and state=completed): maintenance "
+        "and disruption announcements with their windows, one snapshot per run; 1 request per 5 s. A snapshot: "
+        "its history starts when recording starts",
     ),
 }
 
