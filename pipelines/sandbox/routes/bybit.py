@@ -14,6 +14,7 @@ from aiohttp import web
 
 from pipelines.sandbox.minutes import minute_book
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, fmt, int_param, state_of
+from pipelines.sandbox.status import DISRUPTION, status_events
 
 VENUE = "bybit"
 QUOTE = "USDT"  # linear perpetuals: BTCUSDT, ETHUSDT, ...
@@ -295,6 +296,35 @@ def mark_price_kline(request: web.Request, state: SandboxState) -> dict:
     return {"symbol": symbol, "category": "linear", "list": candles}
 
 
+STATUS_STATES = ("scheduled", "ongoing", "completed", "canceled")
+
+
+def system_status(request: web.Request, state: SandboxState) -> dict:
+    """Every listed event (the doc's example, asked without `state`, lists completed ones); `state` and `id` filter."""
+    wanted, wanted_id = request.query.get("state"), request.query.get("id")
+    if wanted and wanted not in STATUS_STATES:
+        raise BybitError(f"state {wanted} is invalid")
+    return {
+        "list": [
+            {
+                "id": e.event_id,
+                "title": e.title,
+                "state": e.state,
+                "begin": str(e.begin_ms),
+                "end": str(e.end_ms),
+                "href": "",
+                "serviceTypes": [1, 2, 3, 4, 5],
+                "product": [1, 2, 3, 4],
+                "uidSuffix": [],
+                "maintainType": DISRUPTION,  # an integer, as in the doc's example
+                "env": 1,
+            }
+            for e in status_events(state.market.scenario, VENUE, state.now_ms())
+            if (not wanted or e.state == wanted) and (not wanted_id or e.event_id == wanted_id)
+        ]
+    }
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -303,4 +333,5 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/v5/market/account-ratio", _wrap(account_ratio))
     sub.router.add_get("/v5/market/kline", _wrap(kline))
     sub.router.add_get("/v5/market/mark-price-kline", _wrap(mark_price_kline))
+    sub.router.add_get("/v5/system/status", _wrap(system_status))
     return sub

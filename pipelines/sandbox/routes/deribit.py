@@ -35,6 +35,7 @@ from aiohttp import web
 from pipelines.lib.option_names import EXPIRY_HOUR_UTC, MONTHS, format_option_name
 from pipelines.sandbox.market import BASE_FUNDING_8H, Market
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, state_of
+from pipelines.sandbox.status import locked
 
 VENUE = "deribit"
 API = "/api/v2/public"
@@ -371,9 +372,16 @@ def funding_rate_history(request: web.Request, state: SandboxState) -> list[dict
     return funding_history(state.market, currency, start, end, state.now_ms())
 
 
+def status(request: web.Request, state: SandboxState) -> dict:
+    """public/status in the documented schema's shape: `locked` a string, `locked_indices` a list."""
+    value = locked(state.market.scenario, VENUE, state.now_ms())
+    return {"locked": value, "locked_indices": ["btc_usd", "eth_usd"] if value == "true" else []}
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
     sub.router.add_get(f"{API}/get_book_summary_by_currency", _wrap(book_summary_by_currency))
     sub.router.add_get(f"{API}/get_funding_rate_history", _wrap(funding_rate_history))
+    sub.router.add_get(f"{API}/status", _wrap(status))
     return sub

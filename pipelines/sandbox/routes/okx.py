@@ -36,6 +36,7 @@ from pipelines.sandbox.serving import (
     int_param,
     state_of,
 )
+from pipelines.sandbox.status import DISRUPTION, status_events
 
 VENUE = "okx"
 DAY_MS = 24 * HOUR_MS
@@ -444,6 +445,39 @@ def system_time(request: web.Request, state: SandboxState) -> web.Response:
     return _envelope([{"ts": str(state.now_ms())}])
 
 
+STATUS_STATES = ("scheduled", "ongoing", "pre_open", "completed", "canceled")
+STATUS_DEFAULT_STATES = ("scheduled", "ongoing", "pre_open")  # without `state`: these only
+STATUS_WINDOW_S = 5.0  # 1 request per 5 seconds
+
+
+def system_status(request: web.Request, state: SandboxState) -> web.Response:
+    if state.spend(VENUE, "status", 1, 1, STATUS_WINDOW_S) is not None:
+        raise OkxError("50011", "Too Many Requests", 429)
+    wanted = request.query.get("state")
+    if wanted and wanted not in STATUS_STATES:
+        raise OkxError("51000", "Parameter state error", 400)
+    states = (wanted,) if wanted else STATUS_DEFAULT_STATES
+    return _envelope(
+        [
+            {
+                "begin": str(e.begin_ms),
+                "end": str(e.end_ms),
+                "href": "",
+                "preOpenBegin": "",
+                "scheDesc": "",
+                "serviceType": "5",  # trading service
+                "state": e.state,
+                "maintType": str(DISRUPTION),
+                "env": "1",
+                "system": "unified",
+                "title": e.title,
+            }
+            for e in status_events(state.market.scenario, VENUE, state.now_ms())
+            if e.state in states
+        ]
+    )
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -458,4 +492,5 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/api/v5/public/time", _wrap(system_time))
     sub[LIQUIDATIONS_KEY] = liquidation_books(state)
     sub.router.add_get("/api/v5/public/liquidation-orders", _wrap(liquidation_orders))
+    sub.router.add_get("/api/v5/system/status", _wrap(system_status))
     return sub

@@ -1,0 +1,1 @@
+{{ stage_system_status('bybit') }}
