@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import httpx
 import pyarrow.compute as pc
 import pytest
 
@@ -32,6 +34,7 @@ from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
 from pipelines.sandbox.scenario import Outage
 from pipelines.venues import binance, bybit, coinglass, deribit, okx
 from pipelines.venues.http import WeightLimiter
+from tests.conformance.json_shape import shape
 from tests.integration.test_dbt_marts import run_dbt, source_datasets
 
 QUERY = Path(__file__).resolve().parents[2] / "warehouse" / "queries" / "down_while_liquidated.sql"
@@ -107,31 +110,35 @@ def read_status(lake: Lake, server) -> dict[str, list[str]]:
     return outcomes
 
 
+@contextlib.contextmanager
+def extra_outages(server):
+    """The running sandbox's scenario with an OKX, a Bybit and a Deribit outage added, for the block's duration."""
+    state = server.state
+    original = state.market
+    start, end = iso_to_ms(STATUS_OUTAGE[0]), iso_to_ms(STATUS_OUTAGE[1])
+    extra = [Outage(m.VENUE, start, end, "503") for m in STATUS_MODULES]
+    scenario = dataclasses.replace(original.scenario, outages=[*original.scenario.outages, *extra])
+    state.market = dataclasses.replace(original, scenario=scenario)
+    try:
+        yield extra
+    finally:
+        state.market = original
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, sandbox, small_scenario):
     home = tmp_path_factory.mktemp("oprisk_home")
     lake = Lake(home / "lake")
-    state = sandbox.state
-    original_market, original_clock = state.market, state.clock_ms
-    extra = [
-        Outage(m.VENUE, iso_to_ms(STATUS_OUTAGE[0]), iso_to_ms(STATUS_OUTAGE[1]), "503")
-        for m in STATUS_MODULES
-    ]
+    original_clock = sandbox.state.clock_ms
     started = time.monotonic()
     try:
         ask_binance(lake, sandbox)
         print(f"\nBinance polls: {time.monotonic() - started:.1f} s")
-        state.market = dataclasses.replace(
-            original_market,
-            scenario=dataclasses.replace(
-                original_market.scenario, outages=[*original_market.scenario.outages, *extra]
-            ),
-        )
-        status_outcomes = read_status(lake, sandbox)
+        with extra_outages(sandbox) as extra:
+            status_outcomes = read_status(lake, sandbox)
         print(f"status reads: {time.monotonic() - started:.1f} s")
     finally:
-        state.market = original_market
-        state.move_clock(original_clock)
+        sandbox.state.move_clock(original_clock)
     cg = coinglass.make_http(sandbox.base_url("coinglass"), SANDBOX_API_KEY, sleep=lambda s: None)
     with cg:
         ingest_days(
@@ -236,3 +243,31 @@ def test_status_endpoints_report_the_extra_outages(built):
     assert flags[("deribit", datetime(2025, 10, 11, 2))] == (True, False)
     assert flags[("deribit", datetime(2025, 10, 11, 5))] == (True, False)
     assert flags.get(("deribit", datetime(2025, 10, 11, 1)), (False, None)) == (False, None)
+
+
+def test_sandbox_status_answers_have_the_documented_shapes(sandbox):
+    """After the extra outages: OKX and Bybit list them in the shape of their docs' examples (same field names and
+    JSON types); OKX lists completed events only when asked (state=completed), refuses an unknown state, and allows
+    1 request per 5 s; Deribit answers the schema's shape."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    with extra_outages(sandbox):
+        sandbox.state.move_clock(iso_to_ms(STATUS_READS[-1]))
+        okx_url = sandbox.base_url("okx") + "/api/v5/system/status"
+        completed = httpx.get(okx_url, params={"state": "completed"}).json()
+        assert shape(completed) == shape(json.loads((fixtures / "okx" / "system_status.json").read_text()))
+        sandbox.state.move_clock(sandbox.state.now_ms() + 5_001)
+        assert (
+            httpx.get(okx_url).json()["data"] == []
+        )  # the default states: nothing scheduled, ongoing, pre_open
+        limited = httpx.get(okx_url)
+        assert (limited.status_code, limited.json()["code"]) == (429, "50011")
+        sandbox.state.move_clock(sandbox.state.now_ms() + 5_001)
+        refused = httpx.get(okx_url, params={"state": "done"})
+        assert (refused.status_code, refused.json()["code"]) == (400, "51000")
+        listed = httpx.get(sandbox.base_url("bybit") + "/v5/system/status").json()
+        doc = json.loads((fixtures / "bybit" / "system_status_doc.json").read_text())
+        assert shape(listed["result"]) == shape(doc["result"])
+        deribit_status = httpx.get(sandbox.base_url("deribit") + "/api/v2/public/status").json()
+        schema_example = json.loads((fixtures / "deribit" / "status_schema_example.json").read_text())
+        assert deribit_status["result"]["locked"] == "false"
+        assert set(deribit_status["result"]) == set(schema_example["result"])

@@ -269,8 +269,9 @@ def test_dataset_specs_state_retention_and_snapshots():
         "klines_1m": None,  # mark-price history covers "recent years"
         "instruments": None,
         "liquidations": 1,
+        "system_status": None,  # a snapshot: current state only
     }
-    assert [name for name, s in specs.items() if s.snapshot] == ["instruments"]
+    assert [name for name, s in specs.items() if s.snapshot] == ["instruments", "system_status"]
     assert [name for name, s in specs.items() if s.accumulate] == ["liquidations"]
 
 
