@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -54,6 +54,13 @@ ANCESTOR_TEST_PATHS = (
     "seeds",
 )
 QUICK_RETRIES = {"max_attempts": 2, "backoff_base_s": 0.001, "backoff_cap_s": 0.001}
+
+
+HOUR = timedelta(hours=1)
+
+
+def naive_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
 
 
 def naive_hour(ms: int) -> datetime:
@@ -179,6 +186,7 @@ def test_the_query_finds_binance_down_while_its_users_were_liquidated(built, san
         )
     )
     truth_ms = pc.cast(binance_events["ts"], "int64").to_pylist()
+    truth_usd = binance_events["notional_usd"].to_pylist()
     # the truth: hours the outage overlaps (inside the polled span) in which the simulator liquidated Binance users
     expected = {}
     for outage in outages:
@@ -197,7 +205,11 @@ def test_the_query_finds_binance_down_while_its_users_were_liquidated(built, san
     for hour, minutes in expected.items():
         # the polls land on the outage's first and last minute (10-minute steps from the hour): exact here
         assert found[hour]["outage_minutes"] == pytest.approx(minutes)
-        assert found[hour]["total_usd_m"] > 0
+        # what the simulator liquidated of Binance's users in that hour (the assets fetched), in US$m
+        liquidated_m = sum(
+            u for t, u in zip(truth_ms, truth_usd, strict=True) if hour <= naive_ms(t) < hour + HOUR
+        )
+        assert found[hour]["total_usd_m"] == pytest.approx(liquidated_m / 1e6, abs=0.01)
         assert found[hour]["liquidation_coverage"] == "aggregate_only"  # CoinGlass stands in for the feed
     # no other venue was degraded in this lake
     assert {r[0] for r in rows} == {"binance"}
