@@ -54,8 +54,6 @@ ANCESTOR_TEST_PATHS = (
     "seeds",
 )
 QUICK_RETRIES = {"max_attempts": 2, "backoff_base_s": 0.001, "backoff_cap_s": 0.001}
-
-
 HOUR = timedelta(hours=1)
 
 
@@ -99,9 +97,12 @@ def read_status(lake: Lake, server) -> dict[str, list[str]]:
     """Each status dataset at STATUS_READS; returns, per venue, how each read ended."""
     outcomes: dict[str, list[str]] = {}
     for module in STATUS_MODULES:
-        sandbox_time = SandboxTime(server)
-        limiter = WeightLimiter(16, 2.0, clock=sandbox_time.now, sleep=sandbox_time.sleep)
-        http = module.make_http(server.base_url(module.VENUE), limiter=limiter, **QUICK_RETRIES)
+        http = module.make_http(server.base_url(module.VENUE), **QUICK_RETRIES)
+        sandbox_time = SandboxTime(server)  # the venue's own limits, on the sandbox's time (OKX: 1 per 5 s)
+        own = http.limiter
+        http.limiter = WeightLimiter(
+            own.capacity, own.window_s, clock=sandbox_time.now, sleep=sandbox_time.sleep
+        )
         http.clock_ms = server.state.now_ms
         for at in STATUS_READS:
             server.state.move_clock(iso_to_ms(at))
