@@ -80,7 +80,9 @@ def fit_var(data: np.ndarray, lags: int):
     if not np.all(np.isfinite(data)):
         raise ValueError("the VAR's input has missing or infinite values")
     if data.shape[0] <= lags * data.shape[1] + 1 + data.shape[1]:
-        raise ValueError(f"{data.shape[0]} observations are too few for a VAR({lags}) in {data.shape[1]} series")
+        raise ValueError(
+            f"{data.shape[0]} observations are too few for a VAR({lags}) in {data.shape[1]} series"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels warns about the missing date index
         return VAR(data).fit(lags, trend="c")

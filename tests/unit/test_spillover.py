@@ -56,7 +56,9 @@ def test_with_a_diagonal_covariance_it_equals_statsmodels_orthogonalized_fevd():
     variances = np.diag(np.asarray(result.sigma_u))
     result.sigma_u = np.diag(variances)  # diagonal: no correlated shocks
     theta = generalized_fevd(result.ma_rep(horizon - 1), result.sigma_u)
-    np.testing.assert_allclose(theta.sum(axis=1), 1.0, atol=1e-12)  # already normalised when Sigma is diagonal
+    np.testing.assert_allclose(
+        theta.sum(axis=1), 1.0, atol=1e-12
+    )  # already normalised when Sigma is diagonal
     # statsmodels' Cholesky factor of the diagonal covariance is diag(sqrt(sigma_jj)); equation x horizon x shock
     orthogonalized = result.fevd(horizon, var_decomp=np.diag(np.sqrt(variances))).decomp[:, horizon - 1, :]
     np.testing.assert_allclose(theta, orthogonalized, atol=1e-10)
@@ -66,7 +68,9 @@ def test_one_way_dependence_spills_only_from_driver_to_follower():
     # x drives y (y_t = 0.8 x_{t-1} + ...), y never feeds back, shocks independent
     coef = np.array([[0.2, 0.0], [0.8, 0.1]])
     s = var_spillover(simulate_var1(coef, np.eye(2), 3000, seed=2), ["x", "y"], lags=1, horizon=10)
-    print(f"\none-way VAR: table {np.round(s.table, 3).tolist()}, to {s.to_others.round(1)}, net {s.net.round(1)}")
+    print(
+        f"\none-way VAR: table {np.round(s.table, 3).tolist()}, to {s.to_others.round(1)}, net {s.net.round(1)}"
+    )
     assert s.table[1, 0] > 0.25  # y's variance is largely x's shocks
     assert s.table[0, 1] < 0.01  # x's variance owes (almost) nothing to y
     assert s.net[0] > 10 and s.net[1] < -10
