@@ -154,21 +154,23 @@ def daily_lead_lag(
     value = np.asarray(value, dtype=float)
     if np.any(ts_ms % MINUTE_MS):
         raise ValueError("daily_lead_lag: timestamps must be whole minutes")
-    asset_arr, venue_arr = np.asarray(asset, dtype=object), np.asarray(venue, dtype=object)
+    asset_names, asset_code = np.unique(np.asarray(asset, dtype=str), return_inverse=True)
+    venue_names, venue_code = np.unique(np.asarray(venue, dtype=str), return_inverse=True)
     day_idx = ts_ms // DAY_MS
-    order = np.lexsort((ts_ms, venue_arr.astype(str), day_idx, asset_arr.astype(str)))
-    keys = list(zip(asset_arr[order], day_idx[order], venue_arr[order], strict=True))
+    order = np.lexsort((venue_code, day_idx, asset_code))
+    key = np.stack([asset_code[order], day_idx[order], venue_code[order]], axis=1)
     # contiguous runs of one (asset, day, venue)
-    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    starts = np.r_[0, np.nonzero(np.any(np.diff(key, axis=0) != 0, axis=1))[0] + 1]
+    ends = np.r_[starts[1:], len(order)]
     groups: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in zip(starts, ends, strict=True):
         if hi <= lo:
             continue
-        a, d, v = keys[lo]
+        a, d, v = asset_names[key[lo, 0]], int(key[lo, 1]), venue_names[key[lo, 2]]
         idx = order[lo:hi]
         grid = np.full(1440, np.nan if fill_missing is None else fill_missing)
         grid[(ts_ms[idx] - d * DAY_MS) // MINUTE_MS] = value[idx]
-        groups.setdefault((a, int(d)), {})[v] = grid
+        groups.setdefault((str(a), d), {})[str(v)] = grid
     out = []
     for (a, d), series in sorted(groups.items()):
         venues = sorted(series)
