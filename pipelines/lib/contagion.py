@@ -2,9 +2,10 @@
 venue pairs on a minute panel. Pure numpy; the dbt Python models call these with rows read from the warehouse.
 
 Spillover of day d: the VAR is fitted on the `window_hours` hours ending at d's end (d 23:00 is the last hour).
-A node (venue:asset) takes part when its series has a value in every hour of the window and varies; hours
-missing for the nodes that remain are not bridged. A day needs at least two nodes and `min_hours` hours with all
-of them present; else it has no figure (and says why in `note`).
+A node (venue:asset) takes part when its series has a value in every hour of the window and varies (a gap is
+never bridged: the node sits out the days whose window holds it). The window is shorter where the data start or
+end inside it (the lake's first days, today); a day needs `min_hours` hours of window and two taking part nodes,
+else it has no figure and says why in `note`.
 """
 
 from __future__ import annotations
