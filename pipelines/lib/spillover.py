@@ -128,6 +128,27 @@ def lagged_correlation(x: np.ndarray, y: np.ndarray, lag: int, min_pairs: int = 
     return float((a * b).sum() / denom), int(len(a))
 
 
+def lagged_correlations(x: np.ndarray, y: np.ndarray, max_lag: int, min_pairs: int = 30):
+    """corr(x_t, y_{t+k}) for every k in [-max_lag, max_lag] at once (lagged_correlation, vectorised over k).
+    Returns (lags, correlations with NaN where too few pairs or no variation, pair counts)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    lags = np.arange(-max_lag, max_lag + 1)
+    idx = np.arange(n)[None, :] + lags[:, None]  # where y_{t+k} sits
+    inside = (idx >= 0) & (idx < n)
+    yy = np.where(inside, y[np.clip(idx, 0, max(n - 1, 0))], np.nan)
+    ok = np.isfinite(x)[None, :] & np.isfinite(yy)
+    pairs = ok.sum(axis=1)
+    xs, ys = np.where(ok, x[None, :], 0.0), np.where(ok, yy, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(ok, xs - xs.sum(axis=1, keepdims=True) / pairs[:, None], 0.0)
+        dy = np.where(ok, ys - ys.sum(axis=1, keepdims=True) / pairs[:, None], 0.0)
+        denom = np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+        corr = (dx * dy).sum(axis=1) / denom
+    corr[(pairs < min_pairs) | ~(denom > 0)] = np.nan
+    return lags, corr, pairs
+
+
 def lead_lag(x: np.ndarray, y: np.ndarray, max_lag: int, min_pairs: int = 30) -> LeadLag | None:
     """The lag in [-max_lag, max_lag] that maximises corr(x_t, y_{t+lag}), and that correlation.
 
@@ -137,9 +158,9 @@ def lead_lag(x: np.ndarray, y: np.ndarray, max_lag: int, min_pairs: int = 30) ->
         raise ValueError(f"x and y must share one time grid, got lengths {len(x)} and {len(y)}")
     if max_lag < 0:
         raise ValueError(f"max_lag must be >= 0, got {max_lag}")
+    lags, corr, pairs = lagged_correlations(x, y, max_lag, min_pairs)
     best: LeadLag | None = None
-    for lag in sorted(range(-max_lag, max_lag + 1), key=lambda k: (abs(k), -k)):
-        corr, pairs = lagged_correlation(x, y, lag, min_pairs)
-        if np.isfinite(corr) and (best is None or corr > best.correlation + 1e-12):
-            best = LeadLag(lag, corr, pairs)
+    for i in sorted(range(len(lags)), key=lambda i: (abs(lags[i]), -lags[i])):
+        if np.isfinite(corr[i]) and (best is None or corr[i] > best.correlation + 1e-12):
+            best = LeadLag(int(lags[i]), float(corr[i]), int(pairs[i]))
     return best

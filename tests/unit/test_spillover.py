@@ -113,3 +113,19 @@ def test_lead_lag_of_identical_series_is_zero_and_missing_data_gives_none():
     x = np.sin(np.arange(200) / 3.0)
     assert lead_lag(x, x.copy(), max_lag=5).lag == 0
     assert lead_lag(np.full(200, np.nan), x, max_lag=5) is None
+
+
+def test_vectorised_lagged_correlations_equal_the_one_lag_definition():
+    from pipelines.lib.spillover import lagged_correlation, lagged_correlations
+
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal(300), rng.standard_normal(300)
+    x[rng.integers(0, 300, 40)] = np.nan
+    y[rng.integers(0, 300, 40)] = np.nan
+    lags, corr, pairs = lagged_correlations(x, y, max_lag=12, min_pairs=30)
+    for k, c, p in zip(lags, corr, pairs, strict=True):
+        expected, expected_pairs = lagged_correlation(x, y, int(k), min_pairs=30)
+        assert p == expected_pairs
+        np.testing.assert_allclose(c, expected, rtol=1e-10)
+    short = lagged_correlations(x[:20], y[:20], max_lag=3, min_pairs=30)[1]
+    assert np.isnan(short).all()
