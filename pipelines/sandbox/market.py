@@ -697,6 +697,16 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
         events.append(
             {"type": "outage", "venue": o.venue, "start_ms": o.start_ms, "end_ms": o.end_ms, "mode": o.mode}
         )
+    if (
+        scenario.minute_lead_minutes
+    ):  # a venue's minute prices lead the others' (pipelines/sandbox/minutes.py)
+        events.append(
+            {
+                "type": "minute_lead",
+                "venue": scenario.minute_lead_venue,
+                "minutes": scenario.minute_lead_minutes,
+            }
+        )
     # daily liquidations by side, market-wide, and the worst day
     day = pc.floor_temporal(hourly["ts"], unit="day")
     daily = (

@@ -3,10 +3,16 @@
 The simulator keeps one minute path per asset (index price, `Market.minutes`). A venue's mark price is that path
 times (1 + the venue's premium of the hour) and its traded price adds the venue's basis, the same formulas as the
 hourly series, so a venue's minute candles aggregate exactly to its hourly mark and last candles.
+
+A scenario's `minute_lead: {venue, minutes}` makes that venue's minute path run `minutes` ahead of the index path
+the others follow (its candle at t is the index candle at t + minutes, held at the last one past the market's
+end), so the others lag it by a known number of minutes. Its minute candles then no longer aggregate to its
+hourly ones; it is off unless a scenario sets it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +39,9 @@ class MinuteBook:
     index_ohlc: dict[str, np.ndarray]  # asset -> (minutes, 4) index prices
     premium: dict[tuple[str, str], np.ndarray]  # (venue, asset) -> hourly mean premium
     basis: dict[str, float]  # venue -> traded-price basis over mark
+    lead_minutes: dict[str, int] = dataclasses.field(
+        default_factory=dict
+    )  # venue -> minutes ahead of the index
 
     @classmethod
     def from_market(cls, market: Market) -> MinuteBook:
@@ -50,7 +59,11 @@ class MinuteBook:
         }
         basis = {v: spec.basis_bps / 1e4 for v, spec in market.scenario.venues.items()}
         start_ms = int(m["ts"][0].value) if m.num_rows else day_start_ms(market.scenario.start)
-        return cls(start_ms=start_ms, index_ohlc=index_ohlc, premium=premium, basis=basis)
+        scenario = market.scenario
+        lead = (
+            {scenario.minute_lead_venue: scenario.minute_lead_minutes} if scenario.minute_lead_minutes else {}
+        )
+        return cls(start_ms=start_ms, index_ohlc=index_ohlc, premium=premium, basis=basis, lead_minutes=lead)
 
     @property
     def minutes(self) -> int:
@@ -70,7 +83,8 @@ class MinuteBook:
         if price_type == "last":
             factor = factor * (1 + self.basis[venue])
         ts = self.start_ms + np.arange(lo, hi, dtype=np.int64) * MINUTE_MS
-        return MinuteBars(ts, self.index_ohlc[asset][lo:hi] * factor[:, None])
+        path = np.minimum(np.arange(lo, hi) + self.lead_minutes.get(venue, 0), self.minutes - 1)
+        return MinuteBars(ts, self.index_ohlc[asset][path] * factor[:, None])
 
     def index_of(self, ts_ms: int) -> int:
         """The minute index whose candle contains ts_ms (may lie outside the market)."""

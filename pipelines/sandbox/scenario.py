@@ -80,6 +80,9 @@ class Scenario:
     derisk_distance: float = 0.0
     derisk_hours: float = 0.0
     rate_limit_scale: float = 1.0  # multiply venue limits, so tests can exercise 429s cheaply
+    # one venue's minute prices run this many minutes ahead of the others' (lead-lag tests); off by default
+    minute_lead_venue: str = ""
+    minute_lead_minutes: int = 0
     digest: str = field(default="")
 
     def outage_at(self, venue: str, ms: int) -> Outage | None:
@@ -181,6 +184,10 @@ def _parse(doc: dict, digest: str) -> Scenario:
         if mode not in ("503", "timeout"):
             raise ScenarioError(f"outage on {o['venue']}: mode must be 503 or timeout, got {mode!r}")
         outages.append(Outage(o["venue"], _ms(o["start"], "outage start"), _ms(o["end"], "outage end"), mode))
+    lead = doc.get("minute_lead") or {}
+    lead_venue, lead_minutes = str(lead.get("venue", "")), int(lead.get("minutes", 0))
+    if lead and (lead_venue not in venues or not 0 < lead_minutes < 1440):
+        raise ScenarioError(f"minute_lead: needs a scenario venue and 1..1439 minutes, got {lead!r}")
     clock = doc.get("clock")
     clock_ms = (
         _ms(clock, "clock") if clock else _ms(f"{end.isoformat()}T23:59:59Z", "clock") + 1 + 30 * 60_000
@@ -208,5 +215,7 @@ def _parse(doc: dict, digest: str) -> Scenario:
         derisk_distance=float(doc.get("derisk_distance", 0.0)),
         derisk_hours=float(doc.get("derisk_hours", 0.0)),
         rate_limit_scale=float(doc.get("rate_limit_scale", 1.0)),
+        minute_lead_venue=lead_venue,
+        minute_lead_minutes=lead_minutes,
         digest=digest,
     )

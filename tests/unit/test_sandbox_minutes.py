@@ -73,3 +73,29 @@ def test_hyperliquid_prices_keep_their_integer_zeros():
     assert _px(116838.2) == "116838.0"
     assert _px(0.19234567) == "0.19235"
     assert _px(2.5) == "2.5"
+
+
+def test_a_minute_lead_shifts_only_the_leading_venues_path(market):
+    """scenario key minute_lead: the leader's candle at minute t is the index candle at t + k (held at the end);
+    every other venue keeps the index path, and the default scenarios set no lead."""
+    assert market.scenario.minute_lead_minutes == 0 and MinuteBook.from_market(market).lead_minutes == {}
+    plain = MinuteBook.from_market(market)
+    led = MinuteBook(plain.start_ms, plain.index_ohlc, plain.premium, plain.basis, lead_minutes={"okx": 3})
+    n = plain.minutes
+    hour = np.arange(n) // 60
+    okx = led.bars("okx", "BTC", "mark", 0, n).ohlc / (1 + plain.premium[("okx", "BTC")][hour])[:, None]
+    index = plain.index_ohlc["BTC"]
+    np.testing.assert_allclose(okx[:-3], index[3:], rtol=1e-12)
+    np.testing.assert_allclose(okx[-3:], np.repeat(index[-1:], 3, axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(
+        led.bars("binance", "BTC", "mark", 0, n).ohlc, plain.bars("binance", "BTC", "mark", 0, n).ohlc
+    )
+
+
+def test_a_bad_minute_lead_is_refused(tmp_path):
+    from pipelines.sandbox.scenario import ScenarioError
+
+    path = tmp_path / "lead.yaml"
+    path.write_text(f"extends: {SMALL_SCENARIO}\nminute_lead: {{venue: nowhere, minutes: 3}}\n")
+    with pytest.raises(ScenarioError, match="minute_lead"):
+        load_scenario(path)
