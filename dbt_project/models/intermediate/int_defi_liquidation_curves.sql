@@ -39,7 +39,7 @@ protocol_assets as (
     from lending
     inner join assumptions
         on
-            assumptions.protocol = lending.protocol
+            lending.protocol = assumptions.protocol
             or (
                 assumptions.protocol = '*'
                 and lending.protocol not in (select distinct a.protocol from assumptions as a)

@@ -18,19 +18,18 @@ totals as (
     select
         date,
         sum(contribution) as risk_score,
-        count(zscore) as components_scored,
         -- the component that pushed the index up most; none on a day without a positive contribution
         case when max(contribution) > 0 then arg_max(component, contribution) end as driver,
         case when max(contribution) > 0 then arg_max(category, contribution) end as driver_category,
-        {%- for category in categories %}
-        coalesce(sum(contribution) filter (where category = '{{ category }}'), 0) as {{ category }}_subindex,
-        {%- endfor %}
-        {%- for component in components %}
-        max(value) filter (where component = '{{ component }}') as {{ component }},
-        max(zscore) filter (where component = '{{ component }}') as {{ component }}_z,
-        coalesce(max(contribution) filter (where component = '{{ component }}'), 0)
-            as {{ component }}_contribution{{ ',' if not loop.last }}
-        {%- endfor %}
+        {% for category in categories -%}
+            coalesce(sum(contribution) filter (where category = '{{ category }}'), 0) as {{ category }}_subindex,
+        {% endfor -%}
+        {% for component in components -%}
+            max(value) filter (where component = '{{ component }}') as {{ component }},
+            max(zscore) filter (where component = '{{ component }}') as {{ component }}_z,
+            coalesce(max(contribution) filter (where component = '{{ component }}'), 0) as {{ component }}_contribution,
+        {% endfor -%}
+        count(zscore) as components_scored
 
     from scores
     group by date
@@ -46,15 +45,15 @@ final as (
         risk_score,
         driver,
         driver_category,
-        components_scored,
-        {%- for category in categories %}
-        {{ category }}_subindex,
-        {%- endfor %}
-        {%- for component in components %}
-        {{ component }},
-        {{ component }}_z,
-        {{ component }}_contribution{{ ',' if not loop.last }}
-        {%- endfor %}
+        {% for category in categories -%}
+            {{ category }}_subindex,
+        {% endfor -%}
+        {% for component in components -%}
+            {{ component }},
+            {{ component }}_z,
+            {{ component }}_contribution,
+        {% endfor -%}
+        components_scored
 
     from totals
 
