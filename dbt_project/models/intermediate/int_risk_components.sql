@@ -118,11 +118,11 @@ stablecoin_peg_deviation as (
 
 oi_weighted_funding as (
 
-    -- percent per 8h; its size in either direction is crowding
+    -- percent per 8h, signed; the seed scores it two-sided (crowded longs, or capitulation)
     select
         date,
         'oi_weighted_funding' as component,
-        abs(100 * sum(funding_rate_8h_oi_weighted * oi_usd) / nullif(sum(oi_usd), 0)) as value
+        100 * sum(funding_rate_8h_oi_weighted * oi_usd) / nullif(sum(oi_usd), 0) as value
 
     from leverage
     where funding_rate_8h_oi_weighted is not null and oi_usd is not null
