@@ -160,12 +160,15 @@ def daily_curves(
     """Run one book per (venue, asset) through its hours (in time order) and read the curve at each day's last hour.
 
     Returns rows (venue, asset, day, shock_pct, reference_price, liquidatable_usd), the reference price being the
-    close of the day's last hour."""
+    close of the day's last hour. A venue and asset without any OI reading yet has no book, and no rows."""
     books: dict[tuple[str, str], LiquidationBook] = {}
     last: dict[tuple[str, str], tuple[object, float]] = {}
+    fed: set[tuple[str, str]] = set()
     rows: list[tuple[str, str, object, float, float, float]] = []
 
     def emit(key: tuple[str, str]) -> None:
+        if key not in fed:
+            return
         day, close = last[key]
         book = books[key]
         for s in shocks_pct:
@@ -179,6 +182,8 @@ def daily_curves(
         if book is None:
             book = books[key] = LiquidationBook(bar.venue, bar.asset)
         book.step(bar.hour)
+        if bar.hour.oi_coin is not None:
+            fed.add(key)
         last[key] = (bar.day, bar.hour.close)
     for key in last:
         emit(key)

@@ -94,9 +94,14 @@ def test_daily_curves_read_each_day_at_its_last_hour_and_are_monotonic():
             Hour(high=close, low=close, close=close, oi_coin=oi, long_share=0.5),
         )
 
-    rows = daily_curves([bar(9, 100, 10), bar(9, 100, 10), bar(10, 200, 30)], shocks_pct=(-20, -10, 10, 20))
+    no_oi = Bar(
+        "bybit", "ETH", date(2025, 10, 9), Hour(high=100, low=100, close=100, oi_coin=None, long_share=None)
+    )
+    rows = daily_curves(
+        [bar(9, 100, 10), no_oi, bar(9, 100, 10), bar(10, 200, 30)], shocks_pct=(-20, -10, 10, 20)
+    )
     by_key = {(r[2], r[3]): r for r in rows}
-    assert len(rows) == 8
+    assert len(rows) == 8 and {r[0] for r in rows} == {"okx"}  # a venue without OI readings has no book
     # day 9 ends at 100 with 5 long coins over the default tiers; day 10 adds 10 long coins at 200
     assert by_key[(date(2025, 10, 9), -20)][4] == 100
     assert by_key[(date(2025, 10, 10), -10)][4] == 200
