@@ -57,6 +57,9 @@ class Market:
     )
     # asset, ts, OHLC of the index price per minute (venue mark and last prices: see minute_bars)
     minutes: pa.Table | None = None
+    # the position books at each day's end: venue, asset, ts (00:00 UTC of the next day), side, liq_price,
+    # qty_coin (one row per non-empty liquidation-price bin), index_price (the index close at that instant)
+    books: pa.Table | None = None
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -234,6 +237,8 @@ def simulate(scenario: Scenario) -> Market:
     impact_at_close = np.zeros((A, n_steps))
     ret_hist = np.zeros((A,))
     prev_close = ex_open[:, 0].copy()
+    book_snapshots: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    steps_per_day = 1440 // step
 
     for t in range(n_steps):
         day = scenario.start + timedelta(days=(t * step) // 1440)
@@ -335,10 +340,52 @@ def simulate(scenario: Scenario) -> Market:
         buy_share = 0.5 + 0.15 * np.tanh(z / 2)[None, :]
         rec["volume"][:, :, t] = base_vol + liq_long + liq_short
         rec["taker_buy"][:, :, t] = base_vol * buy_share + liq_short
+        if (t + 1) % steps_per_day == 0:  # ground truth for the collateral-at-risk estimate
+            end_ms = start_ms + (t + 1) * step * 60_000
+            book_snapshots.append((end_ms, hist_long.copy(), hist_short.copy(), price.copy()))
 
     market = _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
     minutes = minute_paths(by_step, impact_at_open, impact_at_close, log_price)
-    return dataclasses.replace(market, minutes=_minute_table(assets, start_ms, minutes))
+    return dataclasses.replace(
+        market,
+        minutes=_minute_table(assets, start_ms, minutes),
+        books=_books_table(venues, assets, bin_price, book_snapshots),
+    )
+
+
+def _books_table(venues, assets, bin_price, snapshots) -> pa.Table:
+    """The day-end position books as rows: the true liquidation levels the estimate is judged against."""
+    cols: dict[str, list] = {
+        k: [] for k in ("venue", "asset", "ts", "side", "liq_price", "qty_coin", "index_price")
+    }
+    for end_ms, hist_long, hist_short, price in snapshots:
+        for v, venue in enumerate(venues):
+            for a, asset in enumerate(assets):
+                for side, hist in (("long", hist_long), ("short", hist_short)):
+                    nz = np.nonzero(hist[v, a] > 1e-12)[0]
+                    n = len(nz)
+                    cols["venue"] += [venue] * n
+                    cols["asset"] += [asset] * n
+                    cols["ts"].append(np.full(n, end_ms, np.int64))
+                    cols["side"] += [side] * n
+                    cols["liq_price"].append(bin_price[a, nz])
+                    cols["qty_coin"].append(hist[v, a, nz])
+                    cols["index_price"].append(np.full(n, price[a]))
+
+    def cat(name, dtype=np.float64):
+        return np.concatenate(cols[name]) if cols[name] else np.array([], dtype)
+
+    return pa.table(
+        {
+            "venue": pa.array(cols["venue"], pa.string()),
+            "asset": pa.array(cols["asset"], pa.string()),
+            "ts": pa.array(cat("ts", np.int64), pa.timestamp("ms", tz="UTC")),
+            "side": pa.array(cols["side"], pa.string()),
+            "liq_price": pa.array(cat("liq_price")),
+            "qty_coin": pa.array(cat("qty_coin")),
+            "index_price": pa.array(cat("index_price")),
+        }
+    )
 
 
 def minute_paths(
@@ -739,7 +786,8 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
 
 def load_market(scenario: Scenario, cache_root: Path) -> Market:
     folder = cache_root / f"{scenario.name}-{scenario.digest}"
-    if not (folder / "truth.json").exists():
+    # a cache from before the day-end books were recorded is simulated again (the same market, plus its books)
+    if not (folder / "truth.json").exists() or not (folder / "books.parquet").exists():
         market = simulate(scenario)
         tmp = Path(tempfile.mkdtemp(prefix=".sim-", dir=_mkdir(cache_root)))
         pq.write_table(market.hourly, tmp / "hourly.parquet", compression="zstd")
@@ -747,10 +795,13 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         pq.write_table(market.liquidations, tmp / "liquidations.parquet", compression="zstd")
         pq.write_table(market.liquidation_events, tmp / "liquidation_events.parquet", compression="zstd")
         pq.write_table(market.minutes, tmp / "minutes.parquet", compression="zstd")
+        pq.write_table(market.books, tmp / "books.parquet", compression="zstd")
         (tmp / "truth.json").write_text(json.dumps(market.truth, indent=2))
         try:
             os.replace(tmp, folder)
-        except OSError:  # another process finished first; its market is identical
+        except OSError:  # another process finished first, or an older cache lacks the books: add them
+            if not (folder / "books.parquet").exists():
+                os.replace(tmp / "books.parquet", folder / "books.parquet")
             shutil.rmtree(tmp, ignore_errors=True)
         return market
     return Market(
@@ -760,6 +811,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         liquidations=pq.read_table(folder / "liquidations.parquet"),
         liquidation_events=pq.read_table(folder / "liquidation_events.parquet"),
         minutes=pq.read_table(folder / "minutes.parquet"),
+        books=pq.read_table(folder / "books.parquet"),
         truth=json.loads((folder / "truth.json").read_text()),
     )
 

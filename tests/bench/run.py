@@ -111,6 +111,9 @@ def bench_dbt(scenario, home: Path) -> None:
         check=True,
     )
     print(f"dbt build over {scenario.start}..{scenario.end}: {time.perf_counter() - started:.1f} s")
+    from tests.bench.risk_index import main as risk_index_checks  # the index's full-window checks
+
+    risk_index_checks(home / "build" / "levwatch.duckdb")
 
 
 def bench_parser() -> None:

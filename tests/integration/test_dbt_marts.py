@@ -14,7 +14,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -384,3 +384,137 @@ def test_minute_returns_of_the_simulated_market_follow_each_close(con):
         [HAND_ASSET],
     ).fetchone()[0]
     assert bad == 0
+
+
+# --- collateral at risk and the systemic-risk index (issue 12) -------------------------------------------------
+# The CeFi curve is an estimate (a book rebuilt from OI, price and long share); the sandbox knows its true books
+# (market.books, each day's end). Documented factors (notes/carisk.md; measured on this lake: 0.37-8.4 at shocks of
+# 10% or more, 0.39-9.4 at 5-7.5%): summed over the venues with OI, the estimate is within CAR_FACTOR_DAY_BEFORE of
+# the truth at shocks of 10% or more on the day before the crash, and within CAR_FACTOR_ANY_DAY at shocks of 5% or
+# more on any day. Near the price (|shock| < 5%) it is printed, not bounded: the method cannot see de-risking or
+# turnover, so it over-counts the newest high-leverage levels (up to x80 here) and, right after a sweep, misses the
+# refill.
+CAR_FACTOR_DAY_BEFORE = 4.0
+CAR_FACTOR_ANY_DAY = 10.0
+CAR_CRASH_FACTOR = 3.0  # the day-before curve at the realised drawdown vs the crash day's long liquidations
+CAR_TRUTH_SQL = """
+    with estimate as (
+        select venue, asset, date, shock_pct, liquidatable_usd
+        from wh.intermediate.int_cefi_liquidation_curves
+    ),
+    truth as (
+        select
+            e.venue, e.asset, e.date, e.shock_pct,
+            sum(b.qty_coin * b.liq_price) filter (
+                where (e.shock_pct < 0 and b.side = 'long' and b.liq_price >= b.index_price * (1 + e.shock_pct / 100))
+                or (e.shock_pct > 0 and b.side = 'short' and b.liq_price <= b.index_price * (1 + e.shock_pct / 100))
+            ) as true_usd
+        from estimate as e
+        inner join truth_books as b
+            on b.venue = e.venue and b.asset = e.asset and cast(b.ts as date) = e.date + 1
+        group by all
+    )
+    select estimate.date, estimate.asset, estimate.shock_pct, sum(liquidatable_usd), sum(true_usd)
+    from estimate inner join truth using (venue, asset, date, shock_pct)
+    group by all order by 1, 2, 3
+"""
+
+
+@pytest.fixture()
+def risk_con(con, sandbox):
+    con.register("truth_books_raw", sandbox.state.market.books)
+    con.execute(
+        "create temp view truth_books as select * replace (timezone('UTC', ts) as ts) from truth_books_raw"
+    )
+    return con
+
+
+def test_collateral_at_risk_is_monotonic_in_the_shock(con):
+    rows = con.execute(
+        "select date, asset, shock_pct, cefi_liquidatable_usd, defi_liquidatable_usd, total_liquidatable_usd, "
+        "cefi_basis, defi_basis from wh.marts.collateral_at_risk order by date, asset, abs(shock_pct)"
+    ).fetchall()
+    assert {r[1] for r in rows} >= set(LAKE_ASSETS)
+    last: dict[tuple, tuple] = {}
+    for day, asset, shock, cefi, defi, total, *basis in rows:
+        assert basis == ["estimated", "estimated"]
+        assert total == pytest.approx(cefi + defi)
+        key = (day, asset, shock > 0)
+        if key in last:  # a larger move liquidates at least what a smaller one does, in each column
+            assert all(
+                now >= before - 1e-6 for now, before in zip((cefi, defi, total), last[key], strict=True)
+            ), (
+                day,
+                asset,
+                shock,
+            )
+        last[key] = (cefi, defi, total)
+    btc_falls = [r for r in rows if r[1] == "BTC" and r[2] < 0 and r[0] == date(2025, 10, 9)]
+    assert max(r[4] for r in btc_falls) > 0, "DeFi loans backed by BTC are liquidatable at some fall"
+
+
+def test_cefi_estimate_within_the_documented_factor_of_the_true_books(risk_con):
+    rows = risk_con.execute(CAR_TRUTH_SQL).fetchall()
+    assert {r[0] for r in rows} >= {date(2025, 10, 9), date(2025, 10, 10)}
+    print("\ncollateral at risk, CeFi estimate / true liquidatable notional (summed over venues)")
+    failures = []
+    for day, asset, shock, estimate, truth in rows:
+        factor = estimate / truth if truth else float("inf")
+        print(
+            f"  {day} {asset:4} {shock:+6.1f}%  estimate {estimate / 1e6:9.1f}M  true {truth / 1e6:9.1f}M  x{factor:.2f}"
+        )
+        day_before = day == CRASH_DAY - timedelta(days=1)
+        bound = CAR_FACTOR_DAY_BEFORE if day_before and abs(shock) >= 10 else CAR_FACTOR_ANY_DAY
+        if abs(shock) >= 5:
+            failures += [] if 1 / bound <= factor <= bound else [(day, asset, shock, round(factor, 2), bound)]
+    assert not failures
+
+
+def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
+    day_before = CRASH_DAY - timedelta(days=1)
+    for asset in LAKE_ASSETS:
+        curve = con.execute(
+            "select shock_pct, reference_price, cefi_liquidatable_usd from wh.marts.collateral_at_risk "
+            "where date = ? and asset = ? and shock_pct < 0 order by shock_pct",
+            [day_before, asset],
+        ).fetchall()
+        reference = curve[0][1]
+        # the realised drawdown and the crash day's long liquidations, from the simulator on the same venues
+        low, liquidated = con.execute(
+            "select min(index_low), sum(liq_long_usd) from truth_hourly "
+            "where asset = ? and cast(ts as date) = ? and venue in (select distinct venue from wh.marts.fct_open_interest)",
+            [asset, CRASH_DAY],
+        ).fetchone()
+        drawdown = 100 * (low / reference - 1)
+        shocks = [r[0] for r in curve]
+        values = [r[2] for r in curve]
+        at_drawdown = float(np.interp(drawdown, shocks, values))  # linear between the documented steps
+        factor = at_drawdown / liquidated
+        print(
+            f"\n{asset}: drawdown {drawdown:.1f}%, curve {at_drawdown / 1e6:.0f}M, liquidated {liquidated / 1e6:.0f}M, x{factor:.2f}"
+        )
+        assert 1 / CAR_CRASH_FACTOR <= factor <= CAR_CRASH_FACTOR
+
+
+def test_risk_components_are_wired_to_the_marts(con):
+    seeded = {r[0] for r in con.execute("select component from wh.seeds.risk_component_weights").fetchall()}
+    present = {
+        r[0]
+        for r in con.execute("select distinct component from wh.intermediate.int_risk_components").fetchall()
+    }
+    # the lake holds three days and no liquidation feed: components needing those may be missing here (their
+    # formulas are unit tests in the models' YAML)
+    assert {"oi_weighted_funding", "est_leverage_ratio", "collateral_at_risk_10"} <= present <= seeded
+    car = con.execute(
+        "select value from wh.intermediate.int_risk_components where component = 'collateral_at_risk_10' and date = ?",
+        [CRASH_DAY],
+    ).fetchone()[0]
+    day_before = con.execute(
+        "select sum(total_liquidatable_usd) from wh.marts.collateral_at_risk where shock_pct = -10 and date = ?",
+        [CRASH_DAY - timedelta(days=1)],
+    ).fetchone()[0]
+    assert car == pytest.approx(day_before)  # the exposure going into the day: the previous close's curve
+    index = con.execute(
+        "select min(risk_index), max(risk_index), count(*) from wh.marts.systemic_risk_daily"
+    ).fetchone()
+    assert 0 <= index[0] <= index[1] <= 100 and index[2] >= 3
