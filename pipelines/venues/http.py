@@ -235,6 +235,7 @@ class VenueHttp:
         max_ban_s: float = MAX_BAN_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self.venue = venue
         self.base_url = base_url.rstrip("/")
@@ -250,6 +251,9 @@ class VenueHttp:
         self.ban_dir = ban_dir  # shared with every process of this LEVWATCH_HOME; None: this process only
         self.max_retry_after_s, self.max_ban_s = max_retry_after_s, max_ban_s
         self._sleep = sleep
+        # what stamps each ApiCall (seconds since the epoch): the sandbox's clock when a replay walks it, so the
+        # api_health log says when, in the market's time, a venue failed
+        self.wall_clock = wall_clock
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
@@ -322,7 +326,7 @@ class VenueHttp:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
         reservation = self.limiter.acquire(weight) if self.limiter else None
         try:
-            started_wall = int(time.time() * 1000)
+            started_wall = int(self.wall_clock() * 1000)
             started = time.perf_counter()
             status: int | None = None
             try:
