@@ -89,8 +89,8 @@ def lake_rows(venue: str, source: str, events: pa.Table) -> pa.Table:
     )
 
 
-def write_by_day(lake: Lake, venue: str, dataset: str, rows: pa.Table) -> None:
-    for day in DAYS:
+def write_by_day(lake: Lake, venue: str, dataset: str, rows: pa.Table, days: list[date] = DAYS) -> None:
+    for day in days:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         day_rows = duckdb.sql(
             "select * from rows where ts >= $start and ts < $end",
