@@ -77,8 +77,8 @@ liquidation_thresholds as (
     left join minute_buckets as history
         on
             bucket_days.asset = history.asset
-            and history.minute_ts >= bucket_days.minute_date - interval {{ lookback }} day
-            and history.minute_ts < bucket_days.minute_date
+            and bucket_days.minute_date - interval {{ lookback }} day <= history.minute_ts
+            and bucket_days.minute_date > history.minute_ts
     group by bucket_days.asset, bucket_days.minute_date
 
 ),
@@ -136,8 +136,8 @@ sigmas as (
     inner join return_days
         on
             bucket_days.asset = return_days.asset
-            and return_days.return_date >= bucket_days.minute_date - interval {{ lookback }} day
-            and return_days.return_date < bucket_days.minute_date
+            and bucket_days.minute_date - interval {{ lookback }} day <= return_days.return_date
+            and bucket_days.minute_date > return_days.return_date
     group by bucket_days.asset, bucket_days.minute_date
     having sum(return_days.returns) >= greatest({{ var('cascade_min_history_minutes') }}, 2)
 
@@ -195,6 +195,23 @@ scored as (
 
 ),
 
+tested as (
+
+    select
+        *,
+        total_usd >= threshold_usd as meets_volume,
+        dominant_share >= {{ var('cascade_side_share') }} as meets_side,
+        -- longs are flushed by a fall, shorts squeezed by a rise: the move must run against the dominant side
+        coalesce(
+            case when dominant_side = 'long' then -move_sigmas else move_sigmas end
+            >= {{ var('cascade_price_sigmas') }},
+            false
+        ) as meets_price
+
+    from scored
+
+),
+
 final as (
 
     select
@@ -214,21 +231,12 @@ final as (
         price_venues,
         sigma_1m,
         move_sigmas,
-        total_usd >= threshold_usd as meets_volume,
-        dominant_share >= {{ var('cascade_side_share') }} as meets_side,
-        -- longs are flushed by a fall, shorts squeezed by a rise: the move must run against the dominant side
-        coalesce(
-            case when dominant_side = 'long' then -move_sigmas else move_sigmas end >= {{ var('cascade_price_sigmas') }},
-            false
-        ) as meets_price,
-        total_usd >= threshold_usd
-        and dominant_share >= {{ var('cascade_side_share') }}
-        and coalesce(
-            case when dominant_side = 'long' then -move_sigmas else move_sigmas end >= {{ var('cascade_price_sigmas') }},
-            false
-        ) as is_flagged
+        meets_volume,
+        meets_side,
+        meets_price,
+        meets_volume and meets_side and meets_price as is_flagged
 
-    from scored
+    from tested
 
 )
 

@@ -80,6 +80,14 @@ flagged as (
 
 ),
 
+flagged_minute_list as (
+
+    select distinct minute_ts
+
+    from flagged
+
+),
+
 flagged_starts as (
 
     select
@@ -90,7 +98,7 @@ flagged_starts as (
             true
         ) as starts_episode
 
-    from (select distinct minute_ts from flagged)
+    from flagged_minute_list
 
 ),
 
@@ -153,8 +161,8 @@ episode_minutes as (
     inner join minutes
         on
             list_contains(episodes.assets, minutes.asset)
-            and minutes.minute_ts >= episodes.start_ts
-            and minutes.minute_ts < episodes.end_ts
+            and episodes.start_ts <= minutes.minute_ts
+            and episodes.end_ts > minutes.minute_ts
 
 ),
 
@@ -197,6 +205,18 @@ peaks as (
 
 ),
 
+episode_asset_totals as (
+
+    select
+        episode_id,
+        asset,
+        sum(total_usd) as asset_usd
+
+    from episode_minutes
+    group by episode_id, asset
+
+),
+
 -- the asset with the most USD liquidated: its price tells the episode's drawdown (or run-up)
 primary_assets as (
 
@@ -204,15 +224,7 @@ primary_assets as (
         episode_id,
         arg_max(asset, asset_usd) as primary_asset
 
-    from (
-        select
-            episode_id,
-            asset,
-            sum(total_usd) as asset_usd
-
-        from episode_minutes
-        group by episode_id, asset
-    )
+    from episode_asset_totals
     group by episode_id
 
 ),
@@ -255,8 +267,8 @@ venue_price_changes as (
     inner join klines
         on
             episode_sides.primary_asset = klines.asset
-            and klines.ts >= episode_sides.start_ts - interval {{ window }} minute
-            and klines.ts < episode_sides.end_ts
+            and episode_sides.start_ts - interval {{ window }} minute <= klines.ts
+            and episode_sides.end_ts > klines.ts
     group by episode_sides.episode_id, klines.venue
 
 ),
@@ -285,8 +297,12 @@ oi_pairs as (
         arg_max(open_interest.oi_coin, open_interest.ts) filter (
             where open_interest.ts <= episodes.start_ts
         ) as coin_before,
-        arg_max(open_interest.oi_usd, open_interest.ts) filter (where open_interest.ts <= episodes.start_ts) as usd_before,
-        arg_min(open_interest.oi_coin, open_interest.ts) filter (where open_interest.ts >= episodes.end_ts) as coin_after
+        arg_max(open_interest.oi_usd, open_interest.ts) filter (
+            where open_interest.ts <= episodes.start_ts
+        ) as usd_before,
+        arg_min(open_interest.oi_coin, open_interest.ts) filter (
+            where open_interest.ts >= episodes.end_ts
+        ) as coin_after
 
     from episodes
     inner join open_interest
@@ -339,8 +355,8 @@ episode_events as (
     inner join liquidations
         on
             list_contains(episodes.assets, liquidations.asset)
-            and liquidations.ts >= episodes.start_ts - interval {{ window }} minute
-            and liquidations.ts < episodes.end_ts
+            and episodes.start_ts - interval {{ window }} minute <= liquidations.ts
+            and episodes.end_ts > liquidations.ts
 
 ),
 
@@ -371,8 +387,8 @@ venue_thresholds as (
         on
             venue_days.venue = history.venue
             and venue_days.asset = history.asset
-            and history.minute_ts >= venue_days.minute_date - interval {{ lookback }} day
-            and history.minute_ts < venue_days.minute_date
+            and venue_days.minute_date - interval {{ lookback }} day <= history.minute_ts
+            and venue_days.minute_date > history.minute_ts
     group by venue_days.venue, venue_days.asset, venue_days.minute_date
 
 ),
@@ -464,31 +480,35 @@ outages as (
 ),
 
 -- liquidation feeds that went unwatched during the episode: their share of it is missing
+unwatched_windows as (
+
+    select
+        venue,
+        gap_start,
+        gap_end
+
+    from recorder_gaps
+
+    union all
+
+    select
+        venue,
+        gap_start,
+        gap_end
+
+    from okx_unobserved
+
+),
+
 watch_gaps as (
 
     select distinct episodes.episode_id
 
     from episodes
-    inner join (
-        select
-            venue,
-            gap_start,
-            gap_end
-
-        from recorder_gaps
-
-        union all
-
-        select
-            venue,
-            gap_start,
-            gap_end
-
-        from okx_unobserved
-    ) as unwatched
+    inner join unwatched_windows as unwatched
         on
-            unwatched.gap_start < episodes.end_ts
-            and unwatched.gap_end > episodes.start_ts
+            episodes.end_ts > unwatched.gap_start
+            and episodes.start_ts < unwatched.gap_end
 
 ),
 
