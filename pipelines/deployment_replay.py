@@ -181,8 +181,7 @@ def replay_deployment(
                 http = clients[job.venue] = make_replay_http(
                     job.venue, f"{root}/{job.venue}", replayed, coinglass_key=coinglass_key, wait=wait
                 )
-                # api_health in the market's time: a scenario outage shows when, replayed, it happened
-                http.wall_clock = lambda: last_clock / 1000
+                http.clock_ms = lambda: last_clock  # api_health on the replayed clock, like the market
             results = ingest_days(
                 job.venue,
                 job.spec,

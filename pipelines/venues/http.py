@@ -235,7 +235,6 @@ class VenueHttp:
         max_ban_s: float = MAX_BAN_S,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
-        wall_clock: Callable[[], float] = time.time,
     ):
         self.venue = venue
         self.base_url = base_url.rstrip("/")
@@ -251,9 +250,9 @@ class VenueHttp:
         self.ban_dir = ban_dir  # shared with every process of this LEVWATCH_HOME; None: this process only
         self.max_retry_after_s, self.max_ban_s = max_retry_after_s, max_ban_s
         self._sleep = sleep
-        # what stamps each ApiCall (seconds since the epoch): the sandbox's clock when a replay walks it, so the
-        # api_health log says when, in the market's time, a venue failed
-        self.wall_clock = wall_clock
+        # what stamps each api_health row's requested_at: the wall clock, or a replay's simulated clock, so that a
+        # replayed deployment's log lines up with the market it replays (latency is always measured for real)
+        self.clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
@@ -326,7 +325,7 @@ class VenueHttp:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
         reservation = self.limiter.acquire(weight) if self.limiter else None
         try:
-            started_wall = int(self.wall_clock() * 1000)
+            started_wall = self.clock_ms()
             started = time.perf_counter()
             status: int | None = None
             try:

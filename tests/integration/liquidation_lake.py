@@ -89,8 +89,10 @@ def lake_rows(venue: str, source: str, events: pa.Table) -> pa.Table:
     )
 
 
-def write_by_day(lake: Lake, venue: str, dataset: str, rows: pa.Table, days: list[date] = DAYS) -> None:
-    for day in days:
+def write_by_day(
+    lake: Lake, venue: str, dataset: str, rows: pa.Table, days: list[date] | None = None
+) -> None:
+    for day in days or DAYS:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         day_rows = duckdb.sql(
             "select * from rows where ts >= $start and ts < $end",

@@ -246,9 +246,8 @@ def poll_okx_liquidations(server, lake: Lake, clock_ms: int, days: list[date]) -
     sandbox's clock, so a scenario outage shows in api_health when, in the market's time, it happened."""
     server.state.move_clock(clock_ms)
     module = VENUE_MODULES["okx"]
-    with module.make_http(
-        server.base_url("okx"), sleep=lambda _: None, wall_clock=lambda: server.state.now_ms() / 1000
-    ) as http:
+    with module.make_http(server.base_url("okx"), sleep=lambda _: None) as http:
+        http.clock_ms = server.state.now_ms
         ingest_days(
             "okx",
             module.DATASETS["liquidations"],

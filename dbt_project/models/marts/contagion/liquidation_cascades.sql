@@ -48,7 +48,7 @@ okx_unobserved as (
 api_health as (
 
     select * from {{ ref('stg_levwatch__api_health') }}
-    where is_outage_failure
+    where is_unavailable
 
 ),
 

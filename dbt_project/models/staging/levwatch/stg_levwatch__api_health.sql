@@ -13,14 +13,15 @@ renamed as (
         endpoint,
         method,
         timezone('UTC', requested_at) as requested_at,
-        status,
+        status as http_status,
         latency_ms,
         attempt,
-        ok,
+        ok as is_ok,
         error,
         run_id,
-        -- the venue failed to serve (5xx, timeout, connection): an outage sign; a 4xx or 429 is the caller's problem
-        not ok and (status is null or status >= 500) as is_outage_failure
+        -- the venue could not answer: no response at all (timeout, connection), or a 5xx. Rate limits, bans and
+        -- other 4xx are answers (ours to fix), and so is a bad payload under HTTP 200
+        not ok and (status is null or status >= 500) as is_unavailable
 
     from source
 
