@@ -304,8 +304,17 @@ def build_squeeze_warehouse(home: Path) -> tuple[Market, duckdb.DuckDBPyConnecti
         for dataset in datasets:
             lake.ensure_anchor(venue, dataset)
     (home / "build").mkdir()
-    # the cascade mart and its ancestors, and the mart's own tests (its asset checks)
-    run_dbt(home, "build", "--select", "+liquidation_cascades,resource_type:model", "liquidation_cascades")
+    # the cascade models and their ancestors, and only the cascade models' own data tests (their asset checks)
+    run_dbt(
+        home,
+        "build",
+        "--select",
+        "+liquidation_cascades,resource_type:model",
+        "int_liquidation_minutes_flagged+1,resource_type:test",
+        "liquidation_cascades+1,resource_type:test",
+        "--indirect-selection",
+        "empty",
+    )
     con = duckdb.connect()
     con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as wh (read_only)")
     return market, con, failures
