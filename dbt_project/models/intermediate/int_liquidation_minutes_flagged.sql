@@ -20,10 +20,11 @@ liquidations as (
 
 ),
 
+-- a day more: the trailing window's first minute takes its return from the minute before it, as in a full build
 klines as (
 
     select * from {{ ref('int_klines_1m_unioned') }}
-    where {{ in_run_window('ts', lookback_days=lookback) }}
+    where {{ in_run_window('ts', lookback_days=lookback + 1) }}
 
 ),
 
