@@ -34,6 +34,18 @@ etf as (
 
 ),
 
+contagion as (
+
+    select * from {{ ref('contagion_daily') }}
+
+),
+
+operations as (
+
+    select * from {{ ref('venue_operational_risk') }}
+
+),
+
 weights as (
 
     select * from {{ ref('risk_component_weights') }}
@@ -167,6 +179,43 @@ etf_flow_5d as (
 
 ),
 
+cascade_minutes as (
+
+    -- minutes the cascade detector flagged (any asset), from the contagion mart's co-movement
+    select
+        date,
+        'cascade_minutes' as component,
+        cast(cascade_minutes as double) as value
+
+    from contagion
+
+),
+
+spillover_index as (
+
+    -- the Diebold-Yilmaz total spillover index of hourly returns across venues x assets (0..100)
+    select
+        date,
+        'spillover_index' as component,
+        returns_spillover_index as value
+
+    from contagion
+
+),
+
+venue_outage_minutes as (
+
+    -- minutes venues failed our requests, summed over venues (venue_operational_risk, a lower bound)
+    select
+        cast(ts as date) as date,
+        'venue_outage_minutes' as component,
+        sum(coalesce(outage_minutes, 0)) as value
+
+    from operations
+    group by cast(ts as date)
+
+),
+
 unioned as (
 
     select * from est_leverage_ratio
@@ -182,6 +231,12 @@ unioned as (
     select * from oi_weighted_funding
     union all
     select * from etf_flow_5d
+    union all
+    select * from cascade_minutes
+    union all
+    select * from spillover_index
+    union all
+    select * from venue_outage_minutes
 
 ),
 

@@ -14,9 +14,24 @@ lead_lag as (
 
 ),
 
+flagged_minutes as (
+
+    select * from {{ ref('int_liquidation_minutes_flagged') }}
+
+),
+
+-- the cascade detector's flagged minutes, one row per venue with liquidations in the minute
 cascade_minutes as (
 
-    select * from {{ ref('int_contagion_cascade_minutes') }}
+    select
+        cast(flagged_minutes.minute_ts as date) as date,
+        flagged_minutes.minute_ts as ts,
+        flagged_minutes.asset,
+        venue_list.venue
+
+    from flagged_minutes,
+        unnest(flagged_minutes.venues) as venue_list (venue)
+    where flagged_minutes.is_flagged
 
 ),
 

@@ -33,6 +33,12 @@ liquidation_cells as (
 
 ),
 
+cascades as (
+
+    select * from {{ ref('liquidation_cascades') }}
+
+),
+
 -- Every attempt counts as a request, retries included: what the venue was asked, and how it answered
 requests_hourly as (
 
@@ -133,6 +139,24 @@ spine as (
 
 ),
 
+-- The cascade episodes live in each hour: any (market-wide), and those whose venues include this one
+cascade_hours as (
+
+    select
+        spine.venue,
+        spine.ts,
+        bool_or(list_contains(cascades.venues, spine.venue)) as cascade_live_on_venue,
+        string_agg(distinct cascades.episode_id, ',' order by cascades.episode_id) as cascade_episode_ids
+
+    from spine
+    inner join cascades
+        on
+            spine.ts + interval 1 hour > cascades.start_ts
+            and spine.ts < cascades.end_ts
+    group by spine.venue, spine.ts
+
+),
+
 final as (
 
     select
@@ -161,6 +185,9 @@ final as (
         end as total_usd,
         liquidations_venue_hourly.estimated_total_usd,
         liquidations_venue_hourly.liquidation_coverage,
+        cascade_hours.ts is not null as cascade_live,
+        coalesce(cascade_hours.cascade_live_on_venue, false) as cascade_live_on_venue,
+        cascade_hours.cascade_episode_ids,
         coalesce(outage_minutes_hourly.outage_minutes, 0) > 0
         or coalesce(gap_minutes_hourly.gap_minutes, 0) > 0
         or coalesce(status_hourly.status_incident, false)
@@ -177,6 +204,8 @@ final as (
         on spine.venue = status_hourly.venue and spine.ts = status_hourly.ts
     left join liquidations_venue_hourly
         on spine.venue = liquidations_venue_hourly.venue and spine.ts = liquidations_venue_hourly.ts
+    left join cascade_hours
+        on spine.venue = cascade_hours.venue and spine.ts = cascade_hours.ts
     where spine.venue in {{ quoted_list(venues) }}
 
 )

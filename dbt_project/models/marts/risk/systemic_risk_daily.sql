@@ -1,7 +1,8 @@
 {#- The components shown as columns; a new component adds its name here (and three columns in the YAML). -#}
 {%- set components = [
     'est_leverage_ratio', 'collateral_at_risk_10', 'debt_ledger_growth', 'liquidation_imbalance',
-    'stablecoin_peg_deviation', 'oi_weighted_funding', 'etf_flow_5d',
+    'stablecoin_peg_deviation', 'oi_weighted_funding', 'etf_flow_5d', 'cascade_minutes', 'spillover_index',
+    'venue_outage_minutes',
 ] -%}
 {%- set categories = ['leverage', 'liquidations', 'contagion', 'funding_and_liquidity', 'infrastructure'] -%}
 
