@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
+from pipelines.sandbox.insurance import simulate_funds
 from pipelines.sandbox.scenario import Scenario
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -57,6 +58,10 @@ class Market:
     )
     # asset, ts, OHLC of the index price per minute (venue mark and last prices: see minute_bars)
     minutes: pa.Table | None = None
+    # insurance funds and ADL (pipelines/sandbox/insurance.py): ledger, ADL events, ADL episodes
+    insurance: pa.Table | None = None
+    adl_events: pa.Table | None = None
+    adl_episodes: pa.Table | None = None
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -337,8 +342,17 @@ def simulate(scenario: Scenario) -> Market:
         rec["taker_buy"][:, :, t] = base_vol * buy_share + liq_short
 
     market = _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
-    minutes = minute_paths(by_step, impact_at_open, impact_at_close, log_price)
-    return dataclasses.replace(market, minutes=_minute_table(assets, start_ms, minutes))
+    minutes = _minute_table(
+        assets, start_ms, minute_paths(by_step, impact_at_open, impact_at_close, log_price)
+    )
+    funds = simulate_funds(scenario, market.liquidations, minutes)
+    return dataclasses.replace(
+        market,
+        minutes=minutes,
+        insurance=funds.ledger,
+        adl_events=funds.adl_events,
+        adl_episodes=funds.adl_episodes,
+    )
 
 
 def minute_paths(
@@ -727,6 +741,9 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
 # -- caching: simulate once, every process serves the same market ------------------------------------------------
 
 
+INSURANCE_TABLES = ("insurance", "adl_events", "adl_episodes")
+
+
 def load_market(scenario: Scenario, cache_root: Path) -> Market:
     folder = cache_root / f"{scenario.name}-{scenario.digest}"
     if not (folder / "truth.json").exists():
@@ -737,6 +754,8 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         pq.write_table(market.liquidations, tmp / "liquidations.parquet", compression="zstd")
         pq.write_table(market.liquidation_events, tmp / "liquidation_events.parquet", compression="zstd")
         pq.write_table(market.minutes, tmp / "minutes.parquet", compression="zstd")
+        for name in INSURANCE_TABLES:
+            pq.write_table(getattr(market, name), tmp / f"{name}.parquet", compression="zstd")
         (tmp / "truth.json").write_text(json.dumps(market.truth, indent=2))
         try:
             os.replace(tmp, folder)
@@ -750,6 +769,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         liquidations=pq.read_table(folder / "liquidations.parquet"),
         liquidation_events=pq.read_table(folder / "liquidation_events.parquet"),
         minutes=pq.read_table(folder / "minutes.parquet"),
+        **{name: pq.read_table(folder / f"{name}.parquet") for name in INSURANCE_TABLES},
         truth=json.loads((folder / "truth.json").read_text()),
     )
 

@@ -13,7 +13,7 @@ import yaml
 from pipelines.lib.timeutil import iso_to_ms
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
-SIM_VERSION = "3"  # bump when the simulator's output changes, so cached markets are rebuilt
+SIM_VERSION = "4"  # bump when the simulator's output changes, so cached markets are rebuilt
 
 
 class ScenarioError(ValueError):
@@ -80,6 +80,7 @@ class Scenario:
     derisk_distance: float = 0.0
     derisk_hours: float = 0.0
     rate_limit_scale: float = 1.0  # multiply venue limits, so tests can exercise 429s cheaply
+    insurance: dict = field(default_factory=dict)  # insurance funds and ADL (pipelines/sandbox/insurance.py)
     digest: str = field(default="")
 
     def outage_at(self, venue: str, ms: int) -> Outage | None:
@@ -208,5 +209,6 @@ def _parse(doc: dict, digest: str) -> Scenario:
         derisk_distance=float(doc.get("derisk_distance", 0.0)),
         derisk_hours=float(doc.get("derisk_hours", 0.0)),
         rate_limit_scale=float(doc.get("rate_limit_scale", 1.0)),
+        insurance=dict(doc.get("insurance") or {}),
         digest=digest,
     )

@@ -391,6 +391,54 @@ def fetch_klines_1m(
     return to_table("klines_1m", _in_window(rows, "open_time", start, end))
 
 
+# -- insurance pools: GET /v5/market/insurance (current balances only; isolated pools update every minute, shared
+# pools every 24 h) ---------------------------------------------------------------------------------------------
+
+INSURANCE_COIN = "USDT"  # the settlement coin of the linear USDT perpetuals
+
+
+def parse_insurance(payload: Any, asset: str, symbol: str, ts_ms: int) -> list[dict]:
+    """The pools whose `symbols` list `symbol` (one for an isolated pool, several for a shared one), at ts_ms."""
+    where = "bybit insurance"
+    result = _result(payload, where)
+    updated = to_int(require(result, "updatedTime", f"{where} result"), "updatedTime")
+    rows = []
+    for i, rec in enumerate(_records(payload, where)):
+        at = f"{where} list[{i}]"
+        symbols = str(require(rec, "symbols", at))
+        if symbol not in symbols.split(","):
+            continue
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "pool": symbols,
+                "currency": str(require(rec, "coin", at)),
+                "entry_type": "snapshot",
+                "ts": ts_ms,
+                "balance": _required_float(rec, "balance", at),
+                "balance_usd": to_float(require(rec, "value", at), "value"),
+                "amount": None,
+                "adl_type": None,
+                "max_balance": None,
+                "updated_at": updated,
+                "raw": raw_json(rec),
+            }
+        )
+    return rows
+
+
+def fetch_insurance_funds(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms), to the minute."""
+    symbol = venue_symbol(VENUE, asset)
+    ts = (end - 1) // 60_000 * 60_000
+    if not start <= ts < end:
+        return to_table("insurance_funds", [])
+    payload = http.get_json("/v5/market/insurance", {"coin": INSURANCE_COIN})
+    return to_table("insurance_funds", parse_insurance(payload, asset, symbol, ts))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
@@ -413,6 +461,13 @@ DATASETS = {
         fetch_klines_1m,
         chunk_days=10,  # 14,400 minutes: 15 pages of 1,000
         description="1-minute mark-price klines (mark-price-kline), newest first, 1,000 per page",
+    ),
+    "insurance_funds": DatasetSpec(
+        "insurance_funds",
+        fetch_insurance_funds,
+        snapshot=True,
+        description="the USDT insurance pools of each asset's symbol; the current balance only, so history "
+        "starts when recording starts",
     ),
 }
 
