@@ -187,6 +187,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             pa.field("amount", pa.float64()),  # OKX `amt`: the change the entry books
             pa.field("adl_type", pa.string()),  # OKX adl rows: rate_adl_start | bal_adl_start | adl_end | ...
             pa.field("max_balance", pa.float64()),  # OKX adl rows: the fund's high of the past eight hours
+            pa.field("max_balance_ts", TS),  # OKX adl rows: when that high was reached
             pa.field("updated_at", TS),  # the venue's own update time of the balance
             _RAW,
         ]

@@ -387,6 +387,7 @@ def parse_insurance_balance(payload: Any, asset: str, symbol: str, ts_ms: int) -
                     "amount": None,
                     "adl_type": None,
                     "max_balance": None,
+                    "max_balance_ts": None,
                     "updated_at": to_int(require(rec, "updateTime", at), "updateTime"),
                     "raw": raw_json(rec),
                 }

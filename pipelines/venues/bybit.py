@@ -422,6 +422,7 @@ def parse_insurance(payload: Any, asset: str, symbol: str, ts_ms: int) -> list[d
                 "amount": None,
                 "adl_type": None,
                 "max_balance": None,
+                "max_balance_ts": None,
                 "updated_at": updated,
                 "raw": raw_json(rec),
             }

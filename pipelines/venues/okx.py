@@ -574,7 +574,8 @@ def parse_insurance_fund(payload: Any, asset: str) -> list[dict]:
                     "amount": to_float(d.get("amt"), "amt"),
                     "adl_type": d.get("adlType") or None,
                     "max_balance": to_float(d.get("maxBal"), "maxBal"),
-                    "updated_at": to_int(d["maxBalTs"], "maxBalTs") if d.get("maxBalTs") else None,
+                    "max_balance_ts": to_int(d["maxBalTs"], "maxBalTs") if d.get("maxBalTs") else None,
+                    "updated_at": None,
                     "raw": raw_json({**d, "instFamily": family, "instType": rec.get("instType")}),
                 }
             )
