@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
+from pipelines.deployment_replay import insurance_snapshot_jobs, replay_deployment
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import day_window_ms, days_between, iso_to_ms, ms_to_day
@@ -162,6 +163,9 @@ def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
 
     with ThreadPoolExecutor(max_workers=len(VENUE_MODULES) or 1) as pool:  # venues do not share rate budgets
         list(pool.map(fill, VENUE_MODULES))
+    # Binance's and Bybit's insurance funds are snapshots: taken as a deployment would, daily at 23:00
+    first, last = day_window_ms(LAKE_DAYS[0])[0], day_window_ms(LAKE_DAYS[-1])[1]
+    replay_deployment(sandbox.url, lake, first, last, jobs=insurance_snapshot_jobs())
     add_hand_minutes(lake)
     for venue, datasets in source_datasets().items():
         for dataset in datasets:

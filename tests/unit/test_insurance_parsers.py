@@ -20,7 +20,9 @@ def load(path: str):
 
 
 def test_binance_pool_of_a_symbol_gives_one_row_per_margin_asset():
-    rows = binance.parse_insurance_balance(load("binance/insurance_balance_symbol_doc.json"), "BTC", "BTCUSDT", TS)
+    rows = binance.parse_insurance_balance(
+        load("binance/insurance_balance_symbol_doc.json"), "BTC", "BTCUSDT", TS
+    )
     assert [(r["currency"], r["balance"]) for r in rows] == [
         ("USDC", 299999998.6497832),
         ("USDT", 793930579.315848),
@@ -56,7 +58,11 @@ def test_bybit_shared_pool_row_for_a_listed_symbol_only():
     assert len(rows) == 1
     row = rows[0]
     assert row["pool"] == "SOLUSDT,OMNIUSDT,ALGOUSDT"
-    assert (row["currency"], row["balance"], row["balance_usd"]) == ("USDT", 14454.51626125, 14449.515598975464)
+    assert (row["currency"], row["balance"], row["balance_usd"]) == (
+        "USDT",
+        14454.51626125,
+        14449.515598975464,
+    )
     assert row["updated_at"] == 1714003200000
     assert bybit.parse_insurance(payload, "BTC", "BTCUSDT", TS) == []  # BTCUSDT is in no listed pool
     assert to_table("insurance_funds", rows).num_rows == 1
@@ -73,14 +79,20 @@ def test_okx_deposit_entry_keeps_its_amount_and_balance():
     rows = okx.parse_insurance_fund(load("okx/insurance_fund_deposit_doc.json"), "ETH")
     assert len(rows) == 1
     row = rows[0]
-    assert (row["entry_type"], row["currency"], row["pool"]) == ("liquidation_balance_deposit", "ETH", "ETH-USD")
+    assert (row["entry_type"], row["currency"], row["pool"]) == (
+        "liquidation_balance_deposit",
+        "ETH",
+        "ETH-USD",
+    )
     assert (row["balance"], row["amount"], row["ts"]) == (1369179138.7489, 1343.1308, 1704883083000)
     assert row["adl_type"] is None and row["max_balance"] is None and row["max_balance_ts"] is None
 
 
 def test_okx_regular_update_has_no_amount():
     rows = okx.parse_insurance_fund(load("okx/insurance_fund_regular_update_doc.json"), "ETH")
-    assert [(r["entry_type"], r["balance"], r["amount"]) for r in rows] == [("regular_update", 1343.1308, None)]
+    assert [(r["entry_type"], r["balance"], r["amount"]) for r in rows] == [
+        ("regular_update", 1343.1308, None)
+    ]
 
 
 def test_okx_adl_entry_in_the_documented_shape():
@@ -99,7 +111,16 @@ def test_okx_adl_entry_in_the_documented_shape():
             "type": "adl",
         },
         # the deprecated types answer empty values: nothing to record
-        {"adlType": "", "amt": "", "balance": "", "ccy": "", "maxBal": "", "maxBalTs": "", "ts": "", "type": "adl"},
+        {
+            "adlType": "",
+            "amt": "",
+            "balance": "",
+            "ccy": "",
+            "maxBal": "",
+            "maxBalTs": "",
+            "ts": "",
+            "type": "adl",
+        },
     ]
     rows = okx.parse_insurance_fund(payload, "ETH")
     assert len(rows) == 1

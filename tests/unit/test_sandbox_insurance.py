@@ -40,7 +40,11 @@ def _scenario(fund: float, adl_drawdown: float):
         base,
         venues={"okx": dataclasses.replace(base.venues["okx"], leverage={10: 1.0})},
         maintenance_margin=0.005,
-        insurance={"liquidation_fee_rate": 0.005, "adl_drawdown": adl_drawdown, "funds_usd": {"okx": {"SOL": fund}}},
+        insurance={
+            "liquidation_fee_rate": 0.005,
+            "adl_drawdown": adl_drawdown,
+            "funds_usd": {"okx": {"SOL": fund}},
+        },
     )
 
 
@@ -79,7 +83,9 @@ def test_fund_pays_down_to_the_floor_and_deleverages_the_rest():
     shortfall = 1000 * (100 * (1 - gap) - 90)  # 9447.5...
     fund = 20_000.0
     tables = simulate_funds(
-        _scenario(fund, 0.7), _liquidations([(0, "long", 1000.0, 100_000.0), (1, "long", 1.0, 100.0)]), _minutes(closes)
+        _scenario(fund, 0.7),
+        _liquidations([(0, "long", 1000.0, 100_000.0), (1, "long", 1.0, 100.0)]),
+        _minutes(closes),
     )
     ledger = tables.ledger.to_pylist()
     assert [r["balance_usd"] for r in ledger][0] == fund  # the opening entry
