@@ -25,15 +25,16 @@ after the last entry at or before t.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from pipelines.lib.timeutil import DAY_MS, HOUR_MS
 from pipelines.sandbox.scenario import Scenario
 
-EIGHT_HOURS_MS = 8 * 3_600_000
+EIGHT_HOURS_MS = 8 * HOUR_MS
+OKX_DAILY_ENTRY_MS = 8 * HOUR_MS  # OKX books deposit and bankruptcy-loss entries once a day, around 08:00 UTC
 TS = pa.timestamp("ms", tz="UTC")
 VENUES_WITH_FUNDS = ("binance", "bybit", "okx")  # the venues whose funds the pipeline reads
 
@@ -50,7 +51,7 @@ LEDGER_SCHEMA = pa.schema(
         ("loss_paid_usd", pa.float64()),  # the part the fund paid
         ("adl_usd", pa.float64()),  # notional auto-deleveraged
         ("balance_usd", pa.float64()),  # after the entry
-        ("max_8h_usd", pa.float64()),  # the fund's high of the past eight hours, at the entry
+        ("max_8h_usd", pa.float64()),  # the floor's 8-hour high, on entries with a bankruptcy (else null)
     ]
 )
 ADL_SCHEMA = pa.schema(
@@ -105,21 +106,16 @@ def bankruptcy_gaps(leverage: dict[int, float], mmr: float) -> tuple[float, floa
     return g_long, g_short
 
 
-def close_outcome(
-    side: str, qty: float, p_liq: float, close: float, gap: float, fee_rate: float
-) -> tuple[float, float, float]:
-    """One forced close: (fill price, shortfall the fund owes, fee the fund earns)."""
-    if side == "long":
-        fill = min(p_liq, close)
-        bankrupt = p_liq * (1 - gap)
-        margin_left = qty * (fill - bankrupt)
-    else:
-        fill = max(p_liq, close)
-        bankrupt = p_liq * (1 + gap)
-        margin_left = qty * (bankrupt - fill)
-    if margin_left < 0:
-        return fill, -margin_left, 0.0
-    return fill, 0.0, min(fee_rate * qty * fill, margin_left)
+def close_outcomes(is_long, qty, p_liq, close, gaps: tuple[float, float], fee_rate: float):
+    """Forced closes, as arrays: (fill price, bankruptcy price, shortfall the fund owes, fee the fund earns)."""
+    is_long, qty, p_liq, close = (np.asarray(x) for x in (is_long, qty, p_liq, close))
+    gap = np.where(is_long, gaps[0], gaps[1])
+    fill = np.where(is_long, np.minimum(p_liq, close), np.maximum(p_liq, close))
+    bankrupt_px = np.where(is_long, p_liq * (1 - gap), p_liq * (1 + gap))
+    margin_left = qty * np.where(is_long, fill - bankrupt_px, bankrupt_px - fill)
+    owed = np.maximum(-margin_left, 0.0)
+    fee = np.where(margin_left >= 0, np.minimum(fee_rate * qty * fill, margin_left), 0.0)
+    return fill, bankrupt_px, owed, fee
 
 
 @dataclass(frozen=True)
@@ -135,46 +131,37 @@ def simulate_funds(scenario: Scenario, liquidations: pa.Table, minutes: pa.Table
     step_ms = scenario.step_minutes * 60_000
     start_ms = int(minutes["ts"].cast(pa.int64())[0].as_py()) if minutes.num_rows else 0
     closes = _minute_closes(minutes)
-    ledger: dict[str, list] = {name: [] for name in LEDGER_SCHEMA.names}
-    adl: dict[str, list] = {name: [] for name in ADL_SCHEMA.names}
-    episodes: dict[str, list] = {name: [] for name in EPISODE_SCHEMA.names}
-    liq = {
-        "venue": liquidations["venue"].to_pylist(),
-        "asset": liquidations["asset"].to_pylist(),
+    venues = np.array(liquidations["venue"].to_pylist(), dtype=object)
+    assets = np.array(liquidations["asset"].to_pylist(), dtype=object)
+    rows = {
         "ts": liquidations["ts"].cast(pa.int64()).to_numpy(),
-        "side": liquidations["side"].to_pylist(),
+        "long": np.array([side == "long" for side in liquidations["side"].to_pylist()], dtype=bool),
         "qty": liquidations["qty_coin"].to_numpy(),
         "usd": liquidations["notional_usd"].to_numpy(),
     }
-    rows_of: dict[tuple[str, str], list[int]] = {}
-    for i, key in enumerate(zip(liq["venue"], liq["asset"], strict=True)):
-        rows_of.setdefault(key, []).append(i)
+    ledgers, adl_parts, episode_parts = [], [], []
     for venue, per_asset in sorted(params.funds_usd.items()):
         if venue not in scenario.venues:
             continue
         gaps = bankruptcy_gaps(scenario.venues[venue].leverage, scenario.maintenance_margin)
         for asset, opening in sorted(per_asset.items()):
-            rows = sorted(rows_of.get((venue, asset), []), key=lambda i: (liq["ts"][i], liq["side"][i]))
-            _run_fund(
-                venue,
-                asset,
-                opening,
-                start_ms,
-                step_ms,
-                rows,
-                liq,
-                closes[asset],
-                gaps,
-                params,
-                ledger,
-                adl,
-                episodes,
+            mask = (venues == venue) & (assets == asset) & (rows["qty"] > 0)
+            fund = {k: v[mask] for k, v in rows.items()}
+            ledger, adl, episodes = _run_fund(
+                venue, asset, opening, start_ms, step_ms, fund, closes[asset], gaps, params
             )
+            ledgers.append(ledger)
+            adl_parts.append(adl)
+            episode_parts.append(episodes)
     return FundTables(
-        ledger=pa.table(ledger, schema=LEDGER_SCHEMA),
-        adl_events=pa.table(adl, schema=ADL_SCHEMA),
-        adl_episodes=pa.table(episodes, schema=EPISODE_SCHEMA),
+        ledger=_concat(ledgers, LEDGER_SCHEMA),
+        adl_events=_concat(adl_parts, ADL_SCHEMA),
+        adl_episodes=_concat(episode_parts, EPISODE_SCHEMA),
     )
+
+
+def _concat(parts: list[dict], schema: pa.Schema) -> pa.Table:
+    return pa.concat_tables([pa.table(p, schema=schema) for p in parts]) if parts else schema.empty_table()
 
 
 def _minute_closes(minutes: pa.Table) -> dict[str, tuple[int, np.ndarray]]:
@@ -188,87 +175,98 @@ def _minute_closes(minutes: pa.Table) -> dict[str, tuple[int, np.ndarray]]:
     return out
 
 
-def _run_fund(
-    venue, asset, opening, start_ms, step_ms, rows, liq, closes, gaps, params, ledger, adl, episodes
-) -> None:
-    """One fund through the simulation: a ledger entry per step with forced closes, in time order."""
+def _run_fund(venue, asset, opening, start_ms, step_ms, rows, closes, gaps, params):
+    """One fund through the simulation: a ledger entry per step with forced closes, in time order.
+
+    Within a step the fund first earns the step's fees, then pays its bankruptcies (longs, then shorts) down to
+    the floor set by the 8-hour high (the balance after the step's fees included). Only bankrupt steps are walked
+    one by one; between them the balance only grows by fees."""
     first_minute, close_path = closes
-    balance = opening
-    window: deque[tuple[int, float]] = deque([(start_ms, opening)])  # (ts, balance) of the past eight hours
-    episode: dict | None = None
-    _append(ledger, venue, asset, start_ms, 0.0, 0.0, 0.0, 0.0, balance, balance)
-    by_step: dict[int, list[int]] = {}
-    for i in rows:
-        by_step.setdefault(int(liq["ts"][i]), []).append(i)
-    for step_start, idx in by_step.items():
-        at = step_start + step_ms
-        close = float(close_path[(at - first_minute) // 60_000 - 1])  # the step's last minute's close
-        fee = shortfall = paid = deleveraged = 0.0
-        deleveraged_sides: dict[str, float] = {}
-        while window and window[0][0] < at - EIGHT_HOURS_MS:
-            window.popleft()
-        for i in idx:
-            side, qty, usd = liq["side"][i], float(liq["qty"][i]), float(liq["usd"][i])
-            if qty <= 0:
-                continue
-            p_liq = usd / qty
-            gap = gaps[0] if side == "long" else gaps[1]
-            fill, owed, earned = close_outcome(side, qty, p_liq, close, gap, params.fee_rate)
-            fee += earned
-            balance += earned
-            if owed <= 0:
-                continue
-            high = max([b for _, b in window] + [balance])
-            floor = (1 - params.adl_drawdown) * high
-            pay = min(owed, max(balance - floor, 0.0))
-            balance -= pay
-            shortfall += owed
-            paid += pay
-            if owed - pay > 1e-9:
-                notional = qty * p_liq * (1 - gap if side == "long" else 1 + gap)  # at the bankruptcy price
-                amount = notional * (owed - pay) / owed
-                opposite = "short" if side == "long" else "long"
-                deleveraged_sides[opposite] = deleveraged_sides.get(opposite, 0.0) + amount
-                deleveraged += amount
-        high = max([b for _, b in window] + [balance])
-        if deleveraged > 0:
-            if episode is None:
-                top_ts, top = max(window, key=lambda x: x[1]) if window else (at, balance)
-                episode = {"start": at, "max": top, "max_ts": top_ts, "balance": balance}
-            for side, amount in sorted(deleveraged_sides.items()):
+    steps, inverse = np.unique(rows["ts"], return_inverse=True)
+    at = steps + step_ms
+    close = close_path[(at - first_minute) // 60_000 - 1][inverse]  # each step's last minute's close, per row
+    p_liq = rows["usd"] / rows["qty"]
+    is_long = rows["long"]
+    _, bankrupt_px, owed, fee = close_outcomes(is_long, rows["qty"], p_liq, close, gaps, params.fee_rate)
+
+    n = len(steps)
+    fee_step = np.bincount(inverse, weights=fee, minlength=n)
+    shortfall_step = np.bincount(inverse, weights=owed, minlength=n)
+    paid_step = np.zeros(n)
+    adl_step = np.zeros(n)
+    high_step = np.full(n, np.nan)
+    balance = opening + np.cumsum(fee_step)  # after each step; lowered below by what the fund pays
+    adl_cols: dict[str, list] = {name: [] for name in ADL_SCHEMA.names}
+    episodes: dict[str, list] = {name: [] for name in EPISODE_SCHEMA.names}
+    episode_of_step: dict[int, tuple[int, float, int]] = {}  # ADL step -> (start ts, 8-hour high, its ts)
+    order = np.lexsort((~is_long, inverse))  # by step, longs first
+    bankrupt_rows = order[owed[order] > 0]
+    for k in np.unique(inverse[bankrupt_rows]):
+        lo = int(np.searchsorted(at, at[k] - EIGHT_HOURS_MS, side="left"))
+        candidates = [(balance[k], at[k])]  # the balance after this step's fees
+        if lo < k:
+            j = lo + int(np.argmax(balance[lo:k]))
+            candidates.append((balance[j], at[j]))
+        if start_ms >= at[k] - EIGHT_HOURS_MS:
+            candidates.append((opening, start_ms))
+        high, high_ts = max(candidates, key=lambda c: c[0])
+        floor = (1 - params.adl_drawdown) * high
+        available = max(balance[k] - floor, 0.0)
+        deleveraged: dict[str, float] = {}
+        for i in bankrupt_rows[inverse[bankrupt_rows] == k]:
+            pay = min(owed[i], available)
+            available -= pay
+            paid_step[k] += pay
+            if owed[i] - pay > 1e-9:
+                side = "short" if is_long[i] else "long"  # the profitable side, opposite the bankrupt one
+                amount = rows["qty"][i] * bankrupt_px[i] * (owed[i] - pay) / owed[i]
+                deleveraged[side] = deleveraged.get(side, 0.0) + amount
+        balance[k:] -= paid_step[k]
+        high_step[k] = high
+        if deleveraged:
+            adl_step[k] = sum(deleveraged.values())
+            previous = episode_of_step.get(k - 1)
+            episode_of_step[k] = previous or (int(at[k]), high, int(high_ts))
+            for side, amount in sorted(deleveraged.items()):
                 for name, value in zip(
-                    ADL_SCHEMA.names, (venue, asset, at, side, amount, episode["start"]), strict=True
+                    ADL_SCHEMA.names,
+                    (venue, asset, int(at[k]), side, amount, episode_of_step[k][0]),
+                    strict=True,
                 ):
-                    adl[name].append(value)
-        elif episode is not None:
-            _close_episode(episodes, venue, asset, episode, at, balance)
-            episode = None
-        window.append((at, balance))
-        _append(ledger, venue, asset, at, fee, shortfall, paid, deleveraged, balance, high)
-    if episode is not None:
-        _close_episode(episodes, venue, asset, episode, None, balance)
-
-
-def _append(ledger, venue, asset, ts, fee, shortfall, paid, deleveraged, balance, high) -> None:
-    for name, value in zip(
-        LEDGER_SCHEMA.names, (venue, asset, ts, fee, shortfall, paid, deleveraged, balance, high), strict=True
-    ):
-        ledger[name].append(value)
-
-
-def _close_episode(episodes, venue, asset, episode, end, balance) -> None:
-    values = (
-        venue,
-        asset,
-        episode["start"],
-        end,
-        episode["max"],
-        episode["max_ts"],
-        episode["balance"],
-        balance,
-    )
-    for name, value in zip(EPISODE_SCHEMA.names, values, strict=True):
-        episodes[name].append(value)
+                    adl_cols[name].append(value)
+    # an episode: consecutive ADL steps; it ends at the next step with forced closes, which needed no ADL
+    for k in sorted(episode_of_step):
+        if k - 1 in episode_of_step:
+            continue
+        last = k
+        while last + 1 in episode_of_step:
+            last += 1
+        start_ts, high, high_ts = episode_of_step[k]
+        ended = last + 1 < n
+        values = (
+            venue,
+            asset,
+            start_ts,
+            int(at[last + 1]) if ended else None,
+            high,
+            high_ts,
+            float(balance[k]),
+            float(balance[last + 1] if ended else balance[last]),
+        )
+        for name, value in zip(EPISODE_SCHEMA.names, values, strict=True):
+            episodes[name].append(value)
+    ledger = {
+        "venue": [venue] * (n + 1),
+        "asset": [asset] * (n + 1),
+        "ts": np.concatenate([[start_ms], at]),  # the opening balance first
+        "fee_usd": np.concatenate([[0.0], fee_step]),
+        "shortfall_usd": np.concatenate([[0.0], shortfall_step]),
+        "loss_paid_usd": np.concatenate([[0.0], paid_step]),
+        "adl_usd": np.concatenate([[0.0], adl_step]),
+        "balance_usd": np.concatenate([[opening], balance]),
+        "max_8h_usd": pa.array(np.concatenate([[np.nan], high_step]), from_pandas=True),
+    }
+    return ledger, adl_cols, episodes
 
 
 class FundBook:
@@ -307,11 +305,6 @@ class FundBook:
 
     def opened_at(self, venue: str, asset: str) -> int:
         return int(self._funds[(venue, asset)]["ts"][0])
-
-
-OKX_DAILY_ENTRY_MS = (
-    8 * 3_600_000
-)  # OKX books deposit and bankruptcy-loss entries once a day, around 08:00 UTC
 
 
 @dataclass(frozen=True)
@@ -369,6 +362,3 @@ def okx_history(
 
 def _ms(value) -> int:
     return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
-
-
-DAY_MS = 86_400_000

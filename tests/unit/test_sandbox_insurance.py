@@ -7,7 +7,7 @@ import dataclasses
 import pyarrow as pa
 import pytest
 
-from pipelines.sandbox.insurance import bankruptcy_gaps, close_outcome, simulate_funds
+from pipelines.sandbox.insurance import bankruptcy_gaps, close_outcomes, simulate_funds
 from pipelines.sandbox.scenario import load_scenario
 
 T0 = 1_760_054_400_000  # 2025-10-10 00:00 UTC
@@ -24,14 +24,23 @@ def test_bankruptcy_gap_over_a_leverage_mix():
 
 
 def test_close_outcomes():
-    # a long liquidated at 100 with bankruptcy at 99.5: the market closed at 99 -> fill 99, fund owes 0.5 per coin
-    assert close_outcome("long", 2.0, 100.0, 99.0, 0.005, 0.005) == pytest.approx((99.0, 1.0, 0.0))
-    # the market held above: fill at 100, margin left 0.5 per coin, fee min(0.5% x 200, 1.0) = 1.0
-    assert close_outcome("long", 2.0, 100.0, 101.0, 0.005, 0.005) == pytest.approx((100.0, 0.0, 1.0))
+    # one row per case; gaps 0.5% for both sides, fee rate 0.5%
+    fill, bankrupt, owed, fee = close_outcomes(
+        [True, True, True, False],
+        [2.0, 2.0, 2.0, 2.0],
+        [100.0, 100.0, 100.0, 100.0],
+        [99.0, 101.0, 99.8, 102.0],
+        (0.005, 0.005),
+        0.005,
+    )
+    # a long liquidated at 100, bankruptcy at 99.5: the market closed at 99 -> fill 99, fund owes 2 x 0.5
+    # the market held above: fill at 100, margin left 2 x 0.5 = 1.0, fee min(0.5% x 200, 1.0) = 1.0
     # fill between liquidation and bankruptcy: margin left 2 x (99.8 - 99.5) = 0.6 caps the fee (0.998)
-    assert close_outcome("long", 2.0, 100.0, 99.8, 0.005, 0.005) == pytest.approx((99.8, 0.0, 0.6))
     # a short liquidated at 100, bankruptcy 100.5, the market closed at 102 -> owes 2 x 1.5 = 3
-    assert close_outcome("short", 2.0, 100.0, 102.0, 0.005, 0.005) == pytest.approx((102.0, 3.0, 0.0))
+    assert fill.tolist() == pytest.approx([99.0, 100.0, 99.8, 102.0])
+    assert bankrupt.tolist() == pytest.approx([99.5, 99.5, 99.5, 100.5])
+    assert owed.tolist() == pytest.approx([1.0, 0.0, 0.0, 3.0])
+    assert fee.tolist() == pytest.approx([0.0, 1.0, 0.6, 0.0])
 
 
 def _scenario(fund: float, adl_drawdown: float):
