@@ -1,10 +1,7 @@
-"""Insurance funds and ADL through the real path: sandbox routes -> venue clients -> lake -> dbt marts, compared with
-the simulator's ground-truth ledger (market.insurance) and ADL episodes (market.adl_episodes), computed by the
-simulator independently of the clients and the SQL.
-
-The marts come from the session warehouse of test_dbt_marts.py (`builds`: OKX's history fetched for 9-11 Oct,
-Binance's and Bybit's snapshots taken by the deployment replay's jobs at 23:00). The OKX paging and ADL entries
-are checked on a variant of the small scenario with thin OKX alt funds, so OKX has ADL to publish.
+"""Insurance funds and ADL from the sandbox's routes through the venue clients into the lake, compared with the
+simulator's ground-truth ledger (market.insurance) and ADL episodes (market.adl_episodes). On a variant of the
+small scenario with thin OKX alt funds, so OKX has ADL to publish. The marts' tests against the same truth are in
+test_dbt_marts.py (they share its session warehouse).
 """
 
 from __future__ import annotations
@@ -12,118 +9,18 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.ingest import ingest_days
-from pipelines.instruments import ASSETS
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, day_start_ms
 from pipelines.sandbox.scenario import load_scenario
 from pipelines.sandbox.server import make_server
 from pipelines.venues import binance, bybit, okx
 from pipelines.venues.http import VenueError
-from tests.integration.test_dbt_marts import (  # noqa: F401 (builds, dbt_home: fixtures)
-    CRASH_DAY,
-    LAKE_ASSETS,
-    LAKE_DAYS,
-    builds,
-    dbt_home,
-)
+from tests.integration.insurance_truth import balance_at, truth_connection
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-SNAPSHOT_HOUR_MS = 23 * 3_600_000  # insurance_snapshot_jobs: daily at 23:00
-OKX_ENTRY_MS = 8 * 3_600_000  # OKX books its daily entries at 08:00
-
-
-def truth_connection(market) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("set TimeZone = 'UTC'")
-    con.register("ledger", market.insurance)
-    con.register("episodes", market.adl_episodes)
-    return con
-
-
-def balance_at(con, venue: str, asset: str, t_ms: int) -> float:
-    """The ledger's balance after its last entry at or before t."""
-    return con.execute(
-        "select arg_max(balance_usd, ts) from ledger where venue = ? and asset = ? and epoch_ms(ts) <= ?",
-        [venue, asset, t_ms],
-    ).fetchone()[0]
-
-
-def reading_times(con, venue: str, asset: str, day: date) -> list[int]:
-    """When the pipeline read the fund that day: snapshots at 23:00; OKX's 08:00 entry and its ADL entries."""
-    start = day_start_ms(day)
-    if venue != "okx":
-        return [start + SNAPSHOT_HOUR_MS]
-    adl = con.execute(
-        "select epoch_ms(start_ts), epoch_ms(end_ts) from episodes where venue = ? and asset = ?",
-        [venue, asset],
-    ).fetchall()
-    times = [start + OKX_ENTRY_MS] + [t for pair in adl for t in pair if t is not None]
-    return [t for t in times if start <= t < start + DAY_MS]
-
-
-def expected_daily(con, venue: str, assets: list[str]) -> dict[date, float]:
-    """Per day, the sum over the venue's funds of the balance at the fund's last reading of the day."""
-    return {
-        day: sum(balance_at(con, venue, a, max(reading_times(con, venue, a, day))) for a in assets)
-        for day in LAKE_DAYS
-    }
-
-
-@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
-def test_insurance_funds_daily_reproduces_the_ground_truth(builds, sandbox, venue):  # noqa: F811
-    market = sandbox.state.market
-    con = truth_connection(market)
-    # OKX's history is fetched for LAKE_ASSETS; the snapshot replay asks about every configured asset
-    assets = LAKE_ASSETS if venue == "okx" else ASSETS
-    expected = expected_daily(con, venue, list(assets))
-    with duckdb.connect(str(builds.db), read_only=True) as wh:
-        got = {
-            row[0]: row[1:]
-            for row in wh.execute(
-                "select date, balance_usd, change_usd, high_30d_usd, drawdown_from_30d_high_pct, pool_count "
-                "from marts.insurance_funds_daily where venue = ? and currency = 'USDT' order by date",
-                [venue],
-            ).fetchall()
-        }
-    assert sorted(got) == list(LAKE_DAYS)
-    high = 0.0
-    for i, day in enumerate(LAKE_DAYS):
-        balance, change, high_30d, drawdown, pools = got[day]
-        high = max(high, expected[day])
-        assert pools == len(assets)
-        # the routes print balances to 4 (OKX) or 8 decimals: a cent per fund at most
-        assert balance == pytest.approx(expected[day], abs=0.05)
-        assert high_30d == pytest.approx(high, abs=0.05)
-        assert drawdown == pytest.approx(100 * (high - expected[day]) / high, abs=1e-6)
-        if i:
-            assert change == pytest.approx(expected[day] - expected[LAKE_DAYS[i - 1]], abs=0.1)
-    # the crash costs every venue's funds something by the day's (or, for OKX's 08:00 entries, the next day's) close
-    crash_loss = con.execute(
-        "select sum(loss_paid_usd) from ledger where venue = ? and cast(ts as date) = ?", [venue, CRASH_DAY]
-    ).fetchone()[0]
-    assert crash_loss > 0
-    print(
-        f"{venue}: crash-day losses paid ${crash_loss / 1e6:.2f}M; daily drawdowns "
-        + ", ".join(f"{d}: {got[d][3]:.3f}%" for d in LAKE_DAYS)
-    )
-
-
-def test_adl_events_hold_exactly_what_the_venues_publish(builds, sandbox):  # noqa: F811
-    """OKX publishes its ADL entries; the small scenario's OKX funds never reach their floor, Bybit's alt funds do,
-    and Bybit publishes no ADL feed: the mart holds exactly OKX's episodes (none here)."""
-    con = truth_connection(sandbox.state.market)
-    okx_truth = con.execute("select count(*) from episodes where venue = 'okx'").fetchone()[0]
-    bybit_truth = con.execute(
-        "select count(*) from episodes where venue = 'bybit' and cast(start_ts as date) = ?", [CRASH_DAY]
-    ).fetchone()[0]
-    with duckdb.connect(str(builds.db), read_only=True) as wh:
-        rows = wh.execute("select venue, source from marts.adl_events").fetchall()
-    assert okx_truth == 0 and bybit_truth > 0
-    assert rows == []
 
 
 @pytest.fixture(scope="module")
