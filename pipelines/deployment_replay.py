@@ -68,6 +68,9 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
         # day's last at 23:00, the reading leverage_daily keeps), to hold the demo's time
         ReplayJob(deribit.VENUE, deribit.DATASETS["options_snapshots"], 1),
         ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["asset_contexts"], 6, offset_hours=5),
+        # insurance funds: Binance and Bybit serve only the current balance, so a daily snapshot at 23:00 (the
+        # day's closing reading insurance_funds_daily keeps); OKX's fund history is left to the ranged run
+        *insurance_snapshot_jobs(),
         # OKX keeps liquidation orders 24 h, (now - 24 h, now]: a run each day at 12:00 sees every minute
         ReplayJob(okx.VENUE, okx.DATASETS["liquidations"], 24, offset_hours=12, include_today=True),
         # 30 and 60 days of history: a run every 20 days covers each day well inside retention
@@ -93,6 +96,14 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
             for i, asset in enumerate(assets)
         ]
     return jobs
+
+
+def insurance_snapshot_jobs() -> list[ReplayJob]:
+    """The snapshot-only insurance funds (Binance, Bybit), once a day at 23:00."""
+    return [
+        ReplayJob(module.VENUE, module.DATASETS["insurance_funds"], 24, offset_hours=23)
+        for module in (binance, bybit)
+    ]
 
 
 def replayed_only(asset_key: str) -> bool:

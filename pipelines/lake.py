@@ -171,6 +171,27 @@ SCHEMAS: dict[str, pa.Schema] = {
             _RAW,
         ]
     ),
+    # insurance-fund readings: a pool's balance in one currency at ts. Binance and Bybit serve the current balance
+    # (entry_type 'snapshot', ts = when it was taken); OKX serves history entries (entry_type = its `type`)
+    "insurance_funds": pa.schema(
+        _COMMON  # asset: the instrument asked about; symbol: its venue symbol (OKX: the instFamily)
+        + [
+            pa.field(
+                "pool", pa.string(), nullable=False
+            ),  # the pool: its symbols joined by ',' (OKX: instFamily)
+            pa.field("currency", pa.string(), nullable=False),
+            pa.field("entry_type", pa.string(), nullable=False),  # snapshot | regular_update | adl | ...
+            pa.field("ts", TS, nullable=False),
+            pa.field("balance", pa.float64(), nullable=False),  # in `currency`
+            pa.field("balance_usd", pa.float64()),  # where the venue states it (Bybit `value`)
+            pa.field("amount", pa.float64()),  # OKX `amt`: the change the entry books
+            pa.field("adl_type", pa.string()),  # OKX adl rows: rate_adl_start | bal_adl_start | adl_end | ...
+            pa.field("max_balance", pa.float64()),  # OKX adl rows: the fund's high of the past eight hours
+            pa.field("max_balance_ts", TS),  # OKX adl rows: when that high was reached
+            pa.field("updated_at", TS),  # the venue's own update time of the balance
+            _RAW,
+        ]
+    ),
     # DefiLlama lending and CDP protocols: one row per protocol, chain and day (not per perp asset)
     "lending": pa.schema(
         [
@@ -289,6 +310,7 @@ TIME_COLUMN = {
     "lending": "ts",
     "stablecoins": "ts",
     "options_snapshots": "ts",
+    "insurance_funds": "ts",
 }
 
 # Columns that identify a row; a partition must never repeat them.
@@ -307,6 +329,14 @@ KEY_COLUMNS = {
     "lending": ("venue", "protocol", "chain", "ts"),
     "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
     "options_snapshots": ("venue", "symbol", "ts"),
+    "insurance_funds": (
+        "venue",
+        "asset",
+        "pool",
+        "currency",
+        "entry_type",
+        "ts",
+    ),  # a shared pool repeats per asset
     "ingest_outcomes": ("venue", "dataset", "run_id", "day"),
     "system_status": ("venue", "event_id", "ts"),
 }

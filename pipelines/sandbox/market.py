@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
+from pipelines.sandbox.insurance import simulate_funds
 from pipelines.sandbox.scenario import Scenario
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -60,6 +61,10 @@ class Market:
     # the position books at each day's end: venue, asset, ts (00:00 UTC of the next day), side, liq_price,
     # qty_coin (one row per non-empty liquidation-price bin), index_price (the index close at that instant)
     books: pa.Table | None = None
+    # insurance funds and ADL (pipelines/sandbox/insurance.py): ledger, ADL events, ADL episodes
+    insurance: pa.Table | None = None
+    adl_events: pa.Table | None = None
+    adl_episodes: pa.Table | None = None
 
     def series(self, venue: str, asset: str) -> pa.Table:
         mask = pc.and_(pc.equal(self.hourly["venue"], venue), pc.equal(self.hourly["asset"], asset))
@@ -345,11 +350,17 @@ def simulate(scenario: Scenario) -> Market:
             book_snapshots.append((end_ms, hist_long.copy(), hist_short.copy(), price.copy()))
 
     market = _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
-    minutes = minute_paths(by_step, impact_at_open, impact_at_close, log_price)
+    minutes = _minute_table(
+        assets, start_ms, minute_paths(by_step, impact_at_open, impact_at_close, log_price)
+    )
+    funds = simulate_funds(scenario, market.liquidations, minutes)
     return dataclasses.replace(
         market,
-        minutes=_minute_table(assets, start_ms, minutes),
+        minutes=minutes,
         books=_books_table(venues, assets, bin_price, book_snapshots),
+        insurance=funds.ledger,
+        adl_events=funds.adl_events,
+        adl_episodes=funds.adl_episodes,
     )
 
 
@@ -784,10 +795,12 @@ def _truth_log(scenario: Scenario, hourly: pa.Table, funding: pa.Table) -> dict:
 # -- caching: simulate once, every process serves the same market ------------------------------------------------
 
 
+INSURANCE_TABLES = ("insurance", "adl_events", "adl_episodes")
+
+
 def load_market(scenario: Scenario, cache_root: Path) -> Market:
     folder = cache_root / f"{scenario.name}-{scenario.digest}"
-    # a cache from before the day-end books were recorded is simulated again (the same market, plus its books)
-    if not (folder / "truth.json").exists() or not (folder / "books.parquet").exists():
+    if not (folder / "truth.json").exists():
         market = simulate(scenario)
         tmp = Path(tempfile.mkdtemp(prefix=".sim-", dir=_mkdir(cache_root)))
         pq.write_table(market.hourly, tmp / "hourly.parquet", compression="zstd")
@@ -796,12 +809,12 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         pq.write_table(market.liquidation_events, tmp / "liquidation_events.parquet", compression="zstd")
         pq.write_table(market.minutes, tmp / "minutes.parquet", compression="zstd")
         pq.write_table(market.books, tmp / "books.parquet", compression="zstd")
+        for name in INSURANCE_TABLES:
+            pq.write_table(getattr(market, name), tmp / f"{name}.parquet", compression="zstd")
         (tmp / "truth.json").write_text(json.dumps(market.truth, indent=2))
         try:
             os.replace(tmp, folder)
-        except OSError:  # another process finished first, or an older cache lacks the books: add them
-            if not (folder / "books.parquet").exists():
-                os.replace(tmp / "books.parquet", folder / "books.parquet")
+        except OSError:  # another process finished first: its copy is the same market
             shutil.rmtree(tmp, ignore_errors=True)
         return market
     return Market(
@@ -812,6 +825,7 @@ def load_market(scenario: Scenario, cache_root: Path) -> Market:
         liquidation_events=pq.read_table(folder / "liquidation_events.parquet"),
         minutes=pq.read_table(folder / "minutes.parquet"),
         books=pq.read_table(folder / "books.parquet"),
+        **{name: pq.read_table(folder / f"{name}.parquet") for name in INSURANCE_TABLES},
         truth=json.loads((folder / "truth.json").read_text()),
     )
 

@@ -13,7 +13,7 @@ import yaml
 from pipelines.lib.timeutil import iso_to_ms
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
-SIM_VERSION = "3"  # bump when the simulator's output changes, so cached markets are rebuilt
+SIM_VERSION = "5"  # bump when the simulator's output changes, so cached markets are rebuilt
 
 
 class ScenarioError(ValueError):
@@ -83,6 +83,7 @@ class Scenario:
     # one venue's minute prices run this many minutes ahead of the others' (lead-lag tests); off by default
     minute_lead_venue: str = ""
     minute_lead_minutes: int = 0
+    insurance: dict = field(default_factory=dict)  # insurance funds and ADL (pipelines/sandbox/insurance.py)
     digest: str = field(default="")
 
     def outage_at(self, venue: str, ms: int) -> Outage | None:
@@ -217,5 +218,6 @@ def _parse(doc: dict, digest: str) -> Scenario:
         rate_limit_scale=float(doc.get("rate_limit_scale", 1.0)),
         minute_lead_venue=lead_venue,
         minute_lead_minutes=lead_minutes,
+        insurance=dict(doc.get("insurance") or {}),
         digest=digest,
     )

@@ -351,7 +351,68 @@ def fetch_klines_1m(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("klines_1m", rows.values())
 
 
+# -- insurance fund: GET /fapi/v1/insuranceBalance (since 2025-04-23; weight 1; the current balance only) ------
+
+
+def parse_insurance_balance(payload: Any, asset: str, symbol: str, ts_ms: int) -> list[dict]:
+    """The pool holding `symbol`: one row per asset of the pool, taken at ts_ms. With `symbol` the answer is one
+    pool {symbols, assets}; without it a list of pools (the one listing `symbol` is kept)."""
+    pools = payload if isinstance(payload, list) else [payload]
+    rows = []
+    for i, pool in enumerate(pools):
+        where = f"binance insuranceBalance[{i}]"
+        symbols = require(pool, "symbols", where)
+        assets = require(pool, "assets", where)
+        if not isinstance(symbols, list) or not isinstance(assets, list):
+            raise PayloadError(f"{where}: expected lists for `symbols` and `assets`")
+        if symbol not in symbols:
+            continue
+        pool_id = ",".join(sorted(str(s) for s in symbols))
+        for j, rec in enumerate(assets):
+            at = f"{where}.assets[{j}]"
+            balance = to_float(require(rec, "marginBalance", at), "marginBalance")
+            if balance is None:
+                raise PayloadError(f"{at}: marginBalance is empty")
+            rows.append(
+                {
+                    "venue": VENUE,
+                    "asset": asset,
+                    "symbol": symbol,
+                    "pool": pool_id,
+                    "currency": str(require(rec, "asset", at)),
+                    "entry_type": "snapshot",
+                    "ts": ts_ms,
+                    "balance": balance,
+                    "balance_usd": None,  # Binance states no USD value; staging values USD stablecoins 1:1
+                    "amount": None,
+                    "adl_type": None,
+                    "max_balance": None,
+                    "max_balance_ts": None,
+                    "updated_at": to_int(require(rec, "updateTime", at), "updateTime"),
+                    "raw": raw_json(rec),
+                }
+            )
+    return rows
+
+
+def fetch_insurance_funds(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms), to the minute."""
+    symbol = venue_symbol(VENUE, asset)
+    ts = (end - 1) // MINUTE_MS * MINUTE_MS
+    if not start <= ts < end:
+        return to_table("insurance_funds", [])
+    payload = http.get_json("/fapi/v1/insuranceBalance", {"symbol": symbol}, weight=1)
+    return to_table("insurance_funds", parse_insurance_balance(payload, asset, symbol, ts))
+
+
 DATASETS = {
+    "insurance_funds": DatasetSpec(
+        "insurance_funds",
+        fetch_insurance_funds,
+        snapshot=True,
+        description="the insurance pool of each asset's symbol: balance per margin asset; the current balance "
+        "only, so history starts when recording starts",
+    ),
     "funding_rates": DatasetSpec(
         "funding_rates", fetch_funding_rates, chunk_days=90, description="8-hourly funding since listing"
     ),

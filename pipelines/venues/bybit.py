@@ -427,6 +427,55 @@ def fetch_system_status(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("system_status", parse_system_status(http.get_json(STATUS_PATH), ts))
 
 
+# -- insurance pools: GET /v5/market/insurance (current balances only; isolated pools update every minute, shared
+# pools every 24 h) ---------------------------------------------------------------------------------------------
+
+INSURANCE_COIN = "USDT"  # the settlement coin of the linear USDT perpetuals
+
+
+def parse_insurance(payload: Any, asset: str, symbol: str, ts_ms: int) -> list[dict]:
+    """The pools whose `symbols` list `symbol` (one for an isolated pool, several for a shared one), at ts_ms."""
+    where = "bybit insurance"
+    result = _result(payload, where)
+    updated = to_int(require(result, "updatedTime", f"{where} result"), "updatedTime")
+    rows = []
+    for i, rec in enumerate(_records(payload, where)):
+        at = f"{where} list[{i}]"
+        symbols = str(require(rec, "symbols", at))
+        if symbol not in symbols.split(","):
+            continue
+        rows.append(
+            {
+                "venue": VENUE,
+                "asset": asset,
+                "symbol": symbol,
+                "pool": symbols,
+                "currency": str(require(rec, "coin", at)),
+                "entry_type": "snapshot",
+                "ts": ts_ms,
+                "balance": _required_float(rec, "balance", at),
+                "balance_usd": to_float(require(rec, "value", at), "value"),
+                "amount": None,
+                "adl_type": None,
+                "max_balance": None,
+                "max_balance_ts": None,
+                "updated_at": updated,
+                "raw": raw_json(rec),
+            }
+        )
+    return rows
+
+
+def fetch_insurance_funds(http: VenueHttp, asset: str, start: int, end: int):
+    """A snapshot at the window's end (ingest ends a snapshot day's window at now + 1 ms), to the minute."""
+    symbol = venue_symbol(VENUE, asset)
+    ts = (end - 1) // 60_000 * 60_000
+    if not start <= ts < end:
+        return to_table("insurance_funds", [])
+    payload = http.get_json("/v5/market/insurance", {"coin": INSURANCE_COIN})
+    return to_table("insurance_funds", parse_insurance(payload, asset, symbol, ts))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates", fetch_funding_rates, chunk_days=60, description="8-hourly funding since listing"
@@ -458,6 +507,13 @@ DATASETS = {
         may_be_empty=True,  # no announcement is the usual answer
         description="GET /v5/system/status: maintenance and incident announcements (every state) with their "
         "windows, one snapshot per run. A snapshot: its history starts when recording starts",
+    ),
+    "insurance_funds": DatasetSpec(
+        "insurance_funds",
+        fetch_insurance_funds,
+        snapshot=True,
+        description="the USDT insurance pools of each asset's symbol; the current balance only, so history "
+        "starts when recording starts",
     ),
 }
 

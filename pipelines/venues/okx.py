@@ -599,6 +599,97 @@ def fetch_system_status(http: VenueHttp, asset: str, start: int, end: int):
     return to_table("system_status", rows.values())
 
 
+# -- insurance fund: GET /api/v5/public/insurance-fund (history, newest first, `after` pages back) ------------------
+# 10 requests / 2 s per IP. Types: liquidation_balance_deposit and bankruptcy_loss (with `amt`, generated daily
+# around 08:00 UTC), regular_update (up-to-the-minute; the 2025+ docs say it was removed), platform_revenue and adl
+# (adlType, maxBal, maxBalTs; the 2025+ docs mark both deprecated, answering empty values). Retention UNVERIFIED.
+
+INSURANCE_PAGE_LIMIT = 100  # documented maximum
+WEIGHT_10_PER_2S_INSURANCE = 2
+
+
+def parse_insurance_fund(payload: Any, asset: str) -> list[dict]:
+    """One row per detail entry; `total` (USD, for the whole family) is kept in raw only."""
+    rows = []
+    for i, rec in enumerate(unwrap(payload, "insurance-fund")):
+        where = f"okx insurance-fund[{i}]"
+        family = str(require(rec, "instFamily", where))
+        details = require(rec, "details", where)
+        if not isinstance(details, list):
+            raise PayloadError(f"{where}: expected `details` to be a list")
+        for j, d in enumerate(details):
+            at = f"{where}.details[{j}]"
+            balance = to_float(require(d, "balance", at), "balance")
+            entry_type = str(require(d, "type", at))
+            if balance is None:
+                if entry_type in ("adl", "platform_revenue"):
+                    continue  # deprecated types answer empty values
+                raise PayloadError(f"{at}: balance is empty")
+            currency = str(require(d, "ccy", at))
+            rows.append(
+                {
+                    "venue": VENUE,
+                    "asset": asset,
+                    "symbol": family,
+                    "pool": family,
+                    "currency": currency,
+                    "entry_type": entry_type,
+                    "ts": to_int(require(d, "ts", at), "ts"),
+                    "balance": balance,
+                    "balance_usd": None,  # staging values USD stablecoins 1:1; `total` is the family's, all ccys
+                    "amount": to_float(d.get("amt"), "amt"),
+                    "adl_type": d.get("adlType") or None,
+                    "max_balance": to_float(d.get("maxBal"), "maxBal"),
+                    "max_balance_ts": to_int(d["maxBalTs"], "maxBalTs") if d.get("maxBalTs") else None,
+                    "updated_at": None,
+                    "raw": raw_json({**d, "instFamily": family, "instType": rec.get("instType")}),
+                }
+            )
+    return rows
+
+
+def _insurance_key(row: dict) -> tuple:
+    return (row["currency"], row["entry_type"], row["ts"])
+
+
+def fetch_insurance_funds(
+    http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = INSURANCE_PAGE_LIMIT
+):
+    """Entries of the asset's USDT swap family in [start, end), paging back with `after` (older than).
+
+    Entries share a millisecond (a day's deposit and bankruptcy-loss rows): after a full page the next cursor is
+    its oldest ts + 1, so that millisecond is asked again and repeats collapse by key."""
+    family = f"{asset}-USDT"
+    params = {"instType": INST_TYPE, "instFamily": family, "limit": str(page_limit)}
+    rows: dict[tuple, dict] = {}
+    cursor = end
+    while True:
+        page = http.get_json(
+            "/api/v5/public/insurance-fund",
+            {**params, "after": str(cursor)},
+            weight=WEIGHT_10_PER_2S_INSURANCE,
+        )
+        entries = sum(len(r.get("details") or []) for r in unwrap(page, "insurance-fund"))
+        parsed = parse_insurance_fund(page, asset)
+        for row in parsed:
+            rows[_insurance_key(row)] = row
+        times = [r["ts"] for r in parsed]
+        if not entries or not times or min(times) < start:
+            break
+        if max(times) >= cursor:
+            raise PayloadError(
+                f"okx insurance-fund: asked for entries before {cursor}, got one at {max(times)}"
+            )
+        next_cursor = min(times) + 1 if entries >= page_limit else min(times)
+        if next_cursor >= cursor:
+            raise PayloadError(
+                f"okx insurance-fund: a full page of {entries} entries all at {min(times)} ms; "
+                f"cannot page past them with limit={page_limit}"
+            )
+        cursor = next_cursor
+    return to_table("insurance_funds", (r for r in rows.values() if start <= r["ts"] < end))
+
+
 DATASETS = {
     "funding_rates": DatasetSpec(
         "funding_rates",
@@ -658,6 +749,14 @@ DATASETS = {
         description="GET /api/v5/system/status (scheduled, ongoing, pre_open, and state=completed): maintenance "
         "and disruption announcements with their windows, one snapshot per run; 1 request per 5 s. A snapshot: "
         "its history starts when recording starts",
+    ),
+    "insurance_funds": DatasetSpec(
+        "insurance_funds",
+        fetch_insurance_funds,
+        chunk_days=30,
+        may_be_empty=True,  # the daily entries come around 08:00 UTC; the day under way may have none yet
+        description="insurance-fund history of each asset's USDT swap family: daily deposit and bankruptcy-loss "
+        "entries with the balance after them, and ADL entries where OKX still publishes them",
     ),
 }
 

@@ -270,6 +270,7 @@ def test_dataset_specs_state_retention_and_snapshots():
         "instruments": None,
         "liquidations": 1,
         "system_status": None,  # a snapshot: current state only
+        "insurance_funds": None,  # the fund history's retention is not documented
     }
     assert [name for name, s in specs.items() if s.snapshot] == ["instruments", "system_status"]
     assert [name for name, s in specs.items() if s.accumulate] == ["liquidations"]

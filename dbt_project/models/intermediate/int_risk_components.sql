@@ -40,6 +40,12 @@ contagion as (
 
 ),
 
+insurance as (
+
+    select * from {{ ref('insurance_funds_daily') }}
+
+),
+
 operations as (
 
     select * from {{ ref('venue_operational_risk') }}
@@ -216,6 +222,20 @@ venue_outage_minutes as (
 
 ),
 
+insurance_fund_drawdown as (
+
+    -- the worst venue fund's fall from its 30-day high, % (a fund paying bankruptcy losses is a venue under stress)
+    select
+        date,
+        'insurance_fund_drawdown' as component,
+        max(drawdown_from_30d_high_pct) as value
+
+    from insurance
+    where drawdown_from_30d_high_pct is not null
+    group by date
+
+),
+
 unioned as (
 
     select * from est_leverage_ratio
@@ -237,6 +257,8 @@ unioned as (
     select * from spillover_index
     union all
     select * from venue_outage_minutes
+    union all
+    select * from insurance_fund_drawdown
 
 ),
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from aiohttp import web
 
+from pipelines.sandbox.insurance import FundBook
 from pipelines.sandbox.minutes import MINUTE_MS, minute_book
 from pipelines.sandbox.serving import (
     HOUR_MS,
@@ -315,6 +316,35 @@ def _supply(symbol: str) -> float:
     }.get(symbol, 1e9)
 
 
+INSURANCE_KEY = web.AppKey("binance_insurance", object)
+
+
+def insurance_balance(request: web.Request, state: SandboxState) -> web.Response:
+    """GET /fapi/v1/insuranceBalance (weight 1): with `symbol` its pool {symbols, assets}, without a list of pools.
+    Sandbox choices: one isolated USDT pool per symbol; updateTime = the balance's last change."""
+    _charge(request, "weight", 1, 2400, 60)
+    book = request.app[INSURANCE_KEY]
+    symbol = request.query.get("symbol")
+    wanted = [_asset(state, symbol)] if symbol is not None else book.assets(VENUE)
+    pools = []
+    for asset in wanted:
+        reading = book.balance_at(VENUE, asset, state.now_ms())
+        if reading is None:
+            continue
+        balance, updated = reading
+        pools.append(
+            {
+                "symbols": [f"{asset}USDT"],
+                "assets": [{"asset": "USDT", "marginBalance": f"{balance:.8f}", "updateTime": updated}],
+            }
+        )
+    if symbol is not None:
+        if not pools:
+            raise BinanceError(-1121, "Invalid symbol.")
+        return web.json_response(pools[0])
+    return web.json_response(pools)
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -332,4 +362,6 @@ def app(state: SandboxState) -> web.Application:
         "/futures/data/topLongShortPositionRatio", _wrap(_ratio_route("top_position_long_share"))
     )
     sub.router.add_get("/futures/data/takerlongshortRatio", _wrap(taker_ratio))
+    sub[INSURANCE_KEY] = FundBook(state.market.insurance)
+    sub.router.add_get("/fapi/v1/insuranceBalance", _wrap(insurance_balance))
     return sub

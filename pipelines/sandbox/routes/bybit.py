@@ -12,6 +12,7 @@ from urllib.parse import quote
 import numpy as np
 from aiohttp import web
 
+from pipelines.sandbox.insurance import FundBook
 from pipelines.sandbox.minutes import minute_book
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, fmt, int_param, state_of
 from pipelines.sandbox.status import DISRUPTION, status_events
@@ -325,6 +326,27 @@ def system_status(request: web.Request, state: SandboxState) -> dict:
     }
 
 
+INSURANCE_KEY = web.AppKey("bybit_insurance", object)
+
+
+def insurance(request: web.Request, state: SandboxState) -> dict:
+    """GET /v5/market/insurance: every pool of `coin` (all coins when absent). Sandbox choices: one isolated USDT
+    pool per symbol, updated every minute (updatedTime = the clock's minute), value = balance (1 USDT = 1 USD)."""
+    coin = request.query.get("coin")
+    if coin is not None and coin != coin.upper():
+        raise BybitError("coin must be uppercase")
+    book = request.app[INSURANCE_KEY]
+    minute = state.now_ms() // 60_000 * 60_000
+    pools = []
+    for asset in book.assets(VENUE) if coin in (None, "", "USDT") else []:
+        reading = book.balance_at(VENUE, asset, minute)
+        if reading is None:
+            continue
+        balance = f"{reading[0]:.8f}"
+        pools.append({"coin": "USDT", "symbols": f"{asset}USDT", "balance": balance, "value": balance})
+    return {"updatedTime": str(minute), "list": pools}
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -334,4 +356,6 @@ def app(state: SandboxState) -> web.Application:
     sub.router.add_get("/v5/market/kline", _wrap(kline))
     sub.router.add_get("/v5/market/mark-price-kline", _wrap(mark_price_kline))
     sub.router.add_get("/v5/system/status", _wrap(system_status))
+    sub[INSURANCE_KEY] = FundBook(state.market.insurance)
+    sub.router.add_get("/v5/market/insurance", _wrap(insurance))
     return sub

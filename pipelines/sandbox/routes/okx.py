@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aiohttp import web
 
+from pipelines.sandbox.insurance import FundBook, okx_history
 from pipelines.sandbox.minutes import MINUTE_MS, minute_book
 from pipelines.sandbox.serving import (
     HOUR_MS,
@@ -478,6 +479,77 @@ def system_status(request: web.Request, state: SandboxState) -> web.Response:
     )
 
 
+INSURANCE_KEY = web.AppKey("okx_insurance", dict)
+INSURANCE_LIMIT_CAP = 100
+INSURANCE_TYPES = (
+    "regular_update",
+    "liquidation_balance_deposit",
+    "bankruptcy_loss",
+    "platform_revenue",
+    "adl",
+)
+
+
+def insurance_histories(state: SandboxState) -> dict[str, list]:
+    """asset -> the fund's history entries as OKX books them (pipelines/sandbox/insurance.py), oldest first."""
+    market = state.market
+    if market.insurance is None:
+        return {}
+    book = FundBook(market.insurance)
+    until = market.scenario.clock_ms + 400 * DAY_MS  # the clock may move on; entries past it are never served
+    return {
+        asset: okx_history(book, market.adl_episodes, VENUE, asset, until) for asset in book.assets(VENUE)
+    }
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def insurance_fund(request: web.Request, state: SandboxState) -> web.Response:
+    """GET /api/v5/public/insurance-fund: a family's entries newest first; `after`/`before` exclusive; limit <= 100.
+    Sandbox choices: the fund is USDT only, so `total` (USD) is the newest served entry's balance; a family with
+    no entries in range answers `data: []`."""
+    _charge(request, "insurance", 10)
+    inst_type = request.query.get("instType")
+    if not inst_type:
+        raise OkxError("50014", "Parameter instType can not be empty", 400)
+    if inst_type not in INST_TYPES:
+        raise OkxError("51000", "Parameter instType error", 400)
+    family = request.query.get("instFamily") or request.query.get("uly")
+    if inst_type in ("SWAP", "FUTURES", "OPTION") and not family:
+        raise OkxError("50014", "Parameter instFamily can not be empty", 400)
+    kind = request.query.get("type") or None
+    if kind is not None and kind not in INSURANCE_TYPES:
+        raise OkxError("51000", "Parameter type error", 400)
+    limit = _limit(request, INSURANCE_LIMIT_CAP, INSURANCE_LIMIT_CAP)
+    asset = next((a for a in state.assets if family == f"{a}-USDT"), None)
+    if inst_type == "SWAP" and asset is None:
+        raise OkxError("51001", "Instrument ID does not exist", 200)
+    entries = request.app[INSURANCE_KEY].get(asset, []) if inst_type == "SWAP" else []
+    now = state.now_ms()
+    entries = [e for e in entries if e.ts <= now and (kind is None or e.type == kind)]
+    ts = np.array([e.ts for e in entries], dtype=np.int64)
+    chosen = _newest_first(ts, _ms(request, "after"), _ms(request, "before"), limit)
+    if not len(chosen):
+        return _envelope([])
+    details = [
+        {
+            "adlType": entries[i].adl_type or "",
+            "amt": _num(entries[i].amount),
+            "balance": _num(entries[i].balance),
+            "ccy": "USDT",
+            "maxBal": _num(entries[i].max_balance),
+            "maxBalTs": "" if entries[i].max_balance_ts is None else str(entries[i].max_balance_ts),
+            "ts": str(entries[i].ts),
+            "type": entries[i].type,
+        }
+        for i in chosen
+    ]
+    total = _num(entries[chosen[0]].balance)
+    return _envelope([{"details": details, "instFamily": family, "instType": inst_type, "total": total}])
+
+
 def app(state: SandboxState) -> web.Application:
     sub = web.Application()
     sub[STATE_KEY] = state
@@ -493,4 +565,6 @@ def app(state: SandboxState) -> web.Application:
     sub[LIQUIDATIONS_KEY] = liquidation_books(state)
     sub.router.add_get("/api/v5/public/liquidation-orders", _wrap(liquidation_orders))
     sub.router.add_get("/api/v5/system/status", _wrap(system_status))
+    sub[INSURANCE_KEY] = insurance_histories(state)
+    sub.router.add_get("/api/v5/public/insurance-fund", _wrap(insurance_fund))
     return sub

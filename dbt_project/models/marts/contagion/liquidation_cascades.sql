@@ -73,6 +73,12 @@ binance_hourly as (
 ),
 
 -- episodes: a flagged minute (of any asset) starts one unless the previous flagged minute is under the gap before it
+adl as (
+
+    select * from {{ ref('adl_events') }}
+
+),
+
 flagged as (
 
     select * from minutes
@@ -592,6 +598,24 @@ oracle_deviations as (
 
 ),
 
+-- auto-deleveraging of one of the episode's assets that started before the episode ended and had not ended
+-- before it started (an episode still open counts from its start); any venue: cascades are market-wide
+adl_overlaps as (
+
+    select
+        episodes.episode_id,
+        list_sort(list_distinct(list(adl.venue))) as adl_venues
+
+    from episodes
+    inner join adl
+        on
+            list_contains(episodes.assets, adl.asset)
+            and adl.ts < episodes.end_ts
+            and coalesce(adl.ended_at, adl.ts) >= episodes.start_ts
+    group by episodes.episode_id
+
+),
+
 final as (
 
     select
@@ -619,6 +643,8 @@ final as (
         coalesce(depegs.depeg_assets, []) as depeg_assets,
         oracle_deviations.episode_id is not null as oracle_mark_deviation_overlap,
         coalesce(oracle_deviations.oracle_deviation_venues, []) as oracle_deviation_venues,
+        adl_overlaps.episode_id is not null as adl_overlap,
+        coalesce(adl_overlaps.adl_venues, []) as adl_venues,
         case
             when not (episode_sides.has_sampled_rows or watch_gaps.episode_id is not null) then 'complete'
             when episode_sides.has_complete_rows then 'mixed'
@@ -633,6 +659,7 @@ final as (
     left join depegs on episode_sides.episode_id = depegs.episode_id
     left join oracle_deviations on episode_sides.episode_id = oracle_deviations.episode_id
     left join watch_gaps on episode_sides.episode_id = watch_gaps.episode_id
+    left join adl_overlaps on episode_sides.episode_id = adl_overlaps.episode_id
 
 )
 

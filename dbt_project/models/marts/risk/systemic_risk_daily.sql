@@ -2,7 +2,7 @@
 {%- set components = [
     'est_leverage_ratio', 'collateral_at_risk_10', 'debt_ledger_growth', 'liquidation_imbalance',
     'stablecoin_peg_deviation', 'oi_weighted_funding', 'etf_flow_5d', 'cascade_minutes', 'spillover_index',
-    'venue_outage_minutes',
+    'venue_outage_minutes', 'insurance_fund_drawdown',
 ] -%}
 {%- set categories = ['leverage', 'liquidations', 'contagion', 'funding_and_liquidity', 'infrastructure'] -%}
 
