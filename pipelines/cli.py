@@ -1,4 +1,4 @@
-"""`levwatch`: demo, sandbox serve, record liquidations, report, sql."""
+"""`levwatch`: demo, sandbox serve, record liquidations, summary, report, sql."""
 
 from __future__ import annotations
 
@@ -266,10 +266,23 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.report import summary
 
     print(summary(load_settings().home))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the day's HTML risk page (and the index) from the published warehouse; print only its path."""
+    from pipelines.report_page import write_daily_report
+
+    home = load_settings().home
+    path = write_daily_report(home, args.date, args.out)
+    if path is None:
+        print("levwatch report: the warehouse holds no complete day yet", file=sys.stderr)
+        return 1
+    print(path)
     return 0
 
 
@@ -345,7 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     deployment.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
     deployment.add_argument("--no-coinglass", action="store_true", help="leave CoinGlass out")
     deployment.set_defaults(func=cmd_record_deployment)
-    report = sub.add_parser("report", help="print the summary from the published warehouse")
+    summary = sub.add_parser("summary", help="print the summary from the published warehouse")
+    summary.set_defaults(func=cmd_summary)
+    report = sub.add_parser(
+        "report", help="write the daily risk page D.html and index.html from the published warehouse"
+    )
+    report.add_argument("--date", type=iso_day, help="the day, YYYY-MM-DD (default: the latest complete day)")
+    report.add_argument("--out", type=Path, help="folder for the pages (default: $LEVWATCH_HOME/reports)")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")
     sql.add_argument("query", type=non_empty_text)

@@ -165,7 +165,14 @@ def chart_hourly_liquidations(rows: list[dict], day: date) -> Chart:
 def chart_oi_and_price(rows: list[dict], day: date) -> Chart:
     dates = [r["date"] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 3.2))
-    ax.plot(dates, [(r["oi_usd"] or 0) / 1e9 for r in rows], color="#2f6fdb", linewidth=2, label="open interest")
+    ax.plot(
+        dates,
+        [(r["oi_usd"] or 0) / 1e9 for r in rows],
+        color="#2f6fdb",
+        linewidth=2,
+        marker="o",
+        markersize=3,
+    )
     ax.set_ylabel("open interest (US$bn)", color="#2f6fdb")
     price = ax.twinx()
     price.grid(False)
@@ -175,7 +182,8 @@ def chart_oi_and_price(rows: list[dict], day: date) -> Chart:
         [r["btc_close"] for r in rows],
         color="#e67e22",
         linewidth=1.5,
-        label="BTC close",
+        marker="s",
+        markersize=3,
     )
     price.set_ylabel("BTC close (US$)", color="#e67e22")
     _dates_axis(ax, day)
@@ -216,7 +224,9 @@ def chart_options(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     for underlying in sorted({r["underlying"] for r in rows}):
         mine = [r for r in rows if r["underlying"] == underlying]
-        ax.plot([r["date"] for r in mine], [r["put_call_oi_ratio"] for r in mine], label=underlying, linewidth=1.5)
+        ax.plot(
+            [r["date"] for r in mine], [r["put_call_oi_ratio"] for r in mine], label=underlying, linewidth=1.5
+        )
     ax.axhline(1.0, color=MARK, linewidth=0.8, linestyle=":")
     ax.set_ylabel("put/call open interest")
     _dates_axis(ax, day)
@@ -407,7 +417,9 @@ def headline_html(h: q.Headline) -> str:
         _figure("oi_change_pct", "open-interest change %", h.oi_change_pct, pct(h.oi_change_pct)),
     ]
     if h.risk_index is not None:
-        cards.append(_figure("risk_index", f"systemic risk ({h.risk_driver})", h.risk_index, f"{h.risk_index:.1f}"))
+        cards.append(
+            _figure("risk_index", f"systemic risk ({h.risk_driver})", h.risk_index, f"{h.risk_index:.1f}")
+        )
     note = (
         "<p class=\"note\">Liquidations as the venues' own feeds recorded them (Binance's stream is throttled, so "
         "its figure is a floor; Hyperliquid publishes none). Imbalance: 100 x larger side / smaller side. "
@@ -424,11 +436,21 @@ def liquidations_section(con, day: date) -> str | None:
         return None
     rows = q.hourly_liquidations(con, day)
     venues = q.liquidations_by_venue(con, day)
-    body = chart_hourly_liquidations(rows, day).html() if rows else _empty("No liquidations recorded on this day.")
+    body = (
+        chart_hourly_liquidations(rows, day).html()
+        if rows
+        else _empty("No liquidations recorded on this day.")
+    )
     body += _table(
         ["venue", "longs", "shorts", "coverage", "recorder gap (min)"],
         [
-            [v["venue"], usd(v["long_usd"]), usd(v["short_usd"]), v["coverage"] or "", f"{v['gap_minutes'] or 0:,.0f}"]
+            [
+                v["venue"],
+                usd(v["long_usd"]),
+                usd(v["short_usd"]),
+                v["coverage"] or "",
+                f"{v['gap_minutes'] or 0:,.0f}",
+            ]
             for v in venues
         ],
     )
@@ -436,6 +458,8 @@ def liquidations_section(con, day: date) -> str | None:
 
 
 def leverage_section(con, day: date) -> str | None:
+    if not q.has_table(con, "marts", "leverage_daily"):
+        return None
     rows = q.oi_and_price(con, day)
     if not rows:
         return _section("leverage", "Open interest and price", _empty("No open interest in the window."))
@@ -449,7 +473,17 @@ def cascades_section(con, day: date) -> str | None:
     if not rows:
         return _section("cascades", "Cascade episodes", _empty("No cascade episode on this day."))
     table = _table(
-        ["episode", "start (UTC)", "minutes", "side", "total", "peak minute", "lead venue", "lead (s)", "coverage"],
+        [
+            "episode",
+            "start (UTC)",
+            "minutes",
+            "side",
+            "total",
+            "peak minute",
+            "lead venue",
+            "lead (s)",
+            "coverage",
+        ],
         [
             [
                 str(r["episode_id"]),
@@ -473,7 +507,9 @@ def collateral_section(con, day: date) -> str | None:
     if rows is None:
         return None
     if not rows:
-        return _section("collateral", "Collateral at risk", _empty("No collateral-at-risk curve for this day."))
+        return _section(
+            "collateral", "Collateral at risk", _empty("No collateral-at-risk curve for this day.")
+        )
     return _section("collateral", "Collateral at risk", chart_collateral(rows, day).html())
 
 
@@ -486,12 +522,17 @@ def systemic_section(con, day: date) -> str | None:
     today = [r for r in rows if r["date"] == day]
     table = _table(
         ["date", "index", "driver", "category"],
-        [[str(r["date"]), f"{r['risk_index']:.1f}", r["driver"] or "", r["driver_category"] or ""] for r in today],
+        [
+            [str(r["date"]), f"{r['risk_index']:.1f}", r["driver"] or "", r["driver_category"] or ""]
+            for r in today
+        ],
     )
     return _section("systemic", "Systemic risk", chart_systemic(rows, day).html() + table)
 
 
 def funding_section(con, day: date) -> str | None:
+    if not q.has_table(con, "marts", "fct_funding_rates"):
+        return None
     rows = q.funding_by_venue(con, day)
     body = chart_funding(rows, day).html() if rows else _empty("No funding rates in the window.")
     return _section("funding", "Funding", body)
@@ -649,7 +690,9 @@ def write_index(out_dir: Path) -> Path:
     return atomic_write(out_dir / "index.html", lambda fh: fh.write(page.encode()))
 
 
-def write_report(con: duckdb.DuckDBPyConnection, day: date, out_dir: Path, *, source: str) -> tuple[Path, q.Headline]:
+def write_report(
+    con: duckdb.DuckDBPyConnection, day: date, out_dir: Path, *, source: str
+) -> tuple[Path, q.Headline]:
     """Write D.html (whole or not at all) and refresh index.html; return the page's path and its headline."""
     page, head = render_page(con, day, source=source)
     path = atomic_write(out_dir / f"{day.isoformat()}.html", lambda fh: fh.write(page.encode()))
@@ -673,3 +716,20 @@ def headline_markdown(day: date, h: q.Headline) -> str:
     if h.risk_index is not None:
         lines.append(f"| systemic risk | {h.risk_index:.1f} ({h.risk_driver}) |")
     return "\n".join(lines)
+
+
+def reports_dir(home: Path) -> Path:
+    return home / "reports"
+
+
+def write_daily_report(home: Path, day: date | None = None, out_dir: Path | None = None) -> Path | None:
+    """The page for `day` (default: the latest complete day) from the published warehouse, read-only like any
+    analyst; None when the warehouse holds no complete day."""
+    from pipelines.warehouse import connect_read_only, published_path
+
+    with connect_read_only(home) as con:
+        day = day or q.latest_complete_day(con, datetime.now(UTC).date())
+        if day is None:
+            return None
+        path, _ = write_report(con, day, out_dir or reports_dir(home), source=str(published_path(home)))
+    return path

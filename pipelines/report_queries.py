@@ -97,7 +97,9 @@ def headline(con: duckdb.DuckDBPyConnection, day: date) -> Headline:
         low, high = min(long_usd, short_usd), max(long_usd, short_usd)
         imbalance = 100 * high / low if low else None
         side = "balanced" if long_usd == short_usd else ("long" if long_usd > short_usd else "short")
-    oi_usd, oi_change, oi_pct = _row(con, HEADLINE_OI, [day])
+    oi_usd = oi_change = oi_pct = None
+    if has_table(con, "marts", "leverage_daily"):
+        oi_usd, oi_change, oi_pct = _row(con, HEADLINE_OI, [day])
     risk = (None, None, None)
     if has_table(con, "marts", "systemic_risk_daily"):
         risk = _row(con, HEADLINE_RISK, [day]) or risk

@@ -136,7 +136,11 @@ def test_each_newer_mart_renders_its_section_once_its_table_exists(warehouse, ma
 def test_systemic_risk_headline_reads_the_day_row(warehouse):
     warehouse.execute(OPTIONAL_MARTS["systemic_risk_daily"])
     h = q.headline(warehouse, DAY)
-    assert (h.risk_index, h.risk_driver, h.risk_driver_category) == (87.5, "liquidations_riskdriver", "deleveraging")
+    assert (h.risk_index, h.risk_driver, h.risk_driver_category) == (
+        87.5,
+        "liquidations_riskdriver",
+        "deleveraging",
+    )
     assert "| systemic risk | 87.5 (liquidations_riskdriver) |" in headline_markdown(DAY, h)
 
 
