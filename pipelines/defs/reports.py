@@ -1,8 +1,6 @@
 """reports/daily_risk: the daily risk page for each partition, written from the published warehouse once dbt has
 published it. A ranged backfill writes one page per day; the daily schedule writes yesterday's."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 from pathlib import Path
 
