@@ -351,12 +351,22 @@ def chart_operations(rows: list[dict], day: date) -> Chart:
     for r in rows:
         grid[venues.index(r["venue"])][r["hour"]] = (r["error_rate"] or 0) * 100
     fig, ax = plt.subplots(figsize=(10, max(1.6, 0.4 * len(venues) + 1)))
-    image = ax.imshow(grid, aspect="auto", cmap="Reds", vmin=0, vmax=max(5.0, max(map(max, grid))))
+    # vector cells (pcolormesh), not imshow: imshow would embed a PNG as a data: URL the browser has to load
+    image = ax.pcolormesh(
+        [h - 0.5 for h in range(25)],
+        [i - 0.5 for i in range(len(venues) + 1)],
+        grid,
+        cmap="Reds",
+        vmin=0,
+        vmax=max(5.0, max(map(max, grid))),
+    )
     ax.grid(False)
+    ax.invert_yaxis()
     ax.set_yticks(range(len(venues)), venues)
     ax.set_xticks(range(0, 24, 2))
     ax.set_xlabel(f"hour of {day.isoformat()} (UTC)")
-    fig.colorbar(image, ax=ax, label="error rate (%)")
+    colour_bar = fig.colorbar(image, ax=ax, label="error rate (%)")
+    colour_bar.solids.set_rasterized(False)  # vector too: a rasterized bar would be an embedded PNG
     return Chart(
         "operations",
         f"Venue API error rate by hour on {day.isoformat()} (%)",

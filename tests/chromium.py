@@ -54,6 +54,8 @@ class Browser:
     def __init__(self, profile: Path, timeout_s: float = 30.0):
         self.timeout_s = timeout_s
         profile.mkdir(parents=True, exist_ok=True)
+        port_file = profile / "DevToolsActivePort"  # Chromium writes its chosen port here once it listens
+        port_file.unlink(missing_ok=True)  # a reused profile's file names a port long closed
         self.log = (profile / "chromium.log").open("wb")
         self.process = subprocess.Popen(
             [
@@ -66,20 +68,22 @@ class Browser:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        port_file = profile / "DevToolsActivePort"  # Chromium writes its chosen port here
-        deadline = time.monotonic() + timeout_s
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"chromium did not start; see {profile / 'chromium.log'}")
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=timeout_s).json()
-        page = next(t for t in targets if t["type"] == "page")
-        self.stack = ExitStack()
-        self.ws = self.stack.enter_context(
-            connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout_s)
-        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"chromium did not start; see {profile / 'chromium.log'}")
+                time.sleep(0.05)
+            port = int(port_file.read_text().split()[0])
+            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=timeout_s).json()
+            page = next(t for t in targets if t["type"] == "page")
+            self.stack = ExitStack()
+            self.ws = self.stack.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=timeout_s)
+            )
+        except BaseException:
+            self.close()  # never leave a browser behind
+            raise
         self.next_id = 0
         self.events: list[dict] = []
 
