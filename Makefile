@@ -51,7 +51,7 @@ sandbox: setup
 record: setup  ## keep the Binance and Bybit liquidation websockets open, landing events every minute
 	$(RUN) levwatch record liquidations
 
-report: setup  ## write the daily risk page (DATE=YYYY-MM-DD, default the latest complete day); prints its path only
+report:  ## write the daily risk page (DATE=YYYY-MM-DD, default the latest complete day); prints its path only (uv run syncs the venv, quietly)
 	@$(RUN) levwatch report $(if $(DATE),--date $(DATE))
 
 clean:

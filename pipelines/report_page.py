@@ -663,7 +663,7 @@ h3{font-size:14px;margin:0}figcaption p{margin:2px 0 6px;color:#566573;font-size
 figure.chart{margin:8px 0}figure.chart svg{max-width:100%;height:auto;display:block}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #d5d8dc;border-radius:6px;padding:8px 12px;
 min-width:150px}.label{font-size:12px;color:#566573}.value{font-size:22px;font-weight:600}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{padding:3px 10px;text-align:right;
+table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{padding:3px 10px;text-align:right;white-space:nowrap;
 border-bottom:1px solid #eaeded}th:first-child,td:first-child{text-align:left}.note,.empty,footer{color:#566573;
 font-size:12px}nav a{margin-right:12px}
 """
