@@ -168,3 +168,17 @@ def test_latest_complete_day_skips_today():
 )
 def test_usd_units(value, text):
     assert usd(value) == text
+
+
+def test_levwatch_report_prints_the_path_alone(tmp_path, monkeypatch, capsys):
+    from pipelines.cli import main
+    from pipelines.warehouse import published_path
+
+    with duckdb.connect(str(published_path(tmp_path))) as con:
+        con.execute(MAIN_MARTS)
+    monkeypatch.setenv("LEVWATCH_HOME", str(tmp_path))
+    assert main(["report"]) == 0  # the latest complete day the warehouse holds
+    assert capsys.readouterr().out == f"{tmp_path / 'reports' / '2025-10-10.html'}\n"
+    assert main(["report", "--date", "2025-10-09", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'elsewhere' / '2025-10-09.html'}\n"
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["2025-10-09.html", "index.html"]
