@@ -7,6 +7,7 @@ pipelines/report_queries.py; this module only lays them out.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -26,17 +27,27 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pipelines import report_queries as q  # noqa: E402
 from pipelines.files import atomic_write  # noqa: E402
 
-plt.rcParams.update(
-    {
-        "svg.fonttype": "path",  # glyphs as paths: no font needed where the page is opened
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.25,
-        "figure.dpi": 100,
-    }
-)
+# this page's matplotlib style, applied per chart (rc_context) so importing the module changes no global state
+RC = {
+    "svg.fonttype": "path",  # glyphs as paths: no font needed where the page is opened
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "figure.dpi": 100,
+}
+
+
+def _styled(chart: Callable[..., Chart]) -> Callable[..., Chart]:
+    @functools.wraps(chart)
+    def draw(*args, **kwargs) -> Chart:
+        with plt.rc_context(RC):
+            return chart(*args, **kwargs)
+
+    return draw
+
+
 VENUE_COLOURS = {
     "binance": "#f0b90b",
     "bybit": "#3d3d3d",
@@ -122,6 +133,7 @@ def _empty(what: str) -> str:
 # --- charts ------------------------------------------------------------------------------------------------------
 
 
+@_styled
 def chart_hourly_liquidations(rows: list[dict], day: date) -> Chart:
     venues = sorted({r["venue"] for r in rows})
     fig, ax = plt.subplots(figsize=(10, 3.6))
@@ -162,6 +174,7 @@ def chart_hourly_liquidations(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_oi_and_price(rows: list[dict], day: date) -> Chart:
     dates = [r["date"] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 3.2))
@@ -196,6 +209,7 @@ def chart_oi_and_price(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_funding(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 3.0))
     for venue in sorted({r["venue"] for r in rows}):
@@ -220,6 +234,7 @@ def chart_funding(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_options(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     for underlying in sorted({r["underlying"] for r in rows}):
@@ -240,6 +255,7 @@ def chart_options(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_etf(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     underlyings = sorted({r["underlying"] for r in rows})
@@ -262,6 +278,7 @@ def chart_etf(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_stablecoins(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     for coin in sorted({r["stablecoin"] for r in rows}):
@@ -280,6 +297,7 @@ def chart_stablecoins(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_cascades(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, max(1.8, 0.45 * len(rows) + 1)))
     day_start = datetime.combine(day, datetime.min.time())
@@ -308,6 +326,7 @@ def chart_cascades(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_collateral(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     for asset in ("BTC", "ETH"):
@@ -331,6 +350,7 @@ def chart_collateral(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_systemic(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.6))
     ax.plot([r["date"] for r in rows], [r["risk_index"] for r in rows], color="#8e44ad", linewidth=2)
@@ -345,6 +365,7 @@ def chart_systemic(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_operations(rows: list[dict], day: date) -> Chart:
     venues = sorted({r["venue"] for r in rows})
     grid = [[0.0] * 24 for _ in venues]
@@ -375,6 +396,7 @@ def chart_operations(rows: list[dict], day: date) -> Chart:
     )
 
 
+@_styled
 def chart_insurance(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.6))
     for venue in sorted({r["venue"] for r in rows}):
