@@ -8,12 +8,21 @@ UV := python3 -m uv
 endif
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo dev test faults lint bench sandbox record clean
+.PHONY: setup browser demo dev test faults lint bench sandbox record report clean
 
 setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 	cd dbt_project && LEVWATCH_HOME=$(LEVWATCH_HOME) ../.venv/bin/dbt parse --profiles-dir . --quiet
+
+# The report's browser test drives Debian's chromium headless. Installed once, quietly, when absent (CI runs as root
+# on a fresh Debian machine); elsewhere sudo is tried, and without either the line to run is printed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the report's browser test (apt-get) ..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium ) >/dev/null \
+	  || { echo "could not install chromium: run 'sudo apt-get install chromium' (the browser test needs it)" >&2; exit 1; }; }
 
 demo: setup  ## backfill the sandbox's default scenario end to end, offline
 	$(RUN) levwatch demo
@@ -22,7 +31,7 @@ dev: setup  ## the Dagster UI on the same instance as the demo
 	$(RUN) python -c "from pipelines.cli import prepare_home; from pathlib import Path; prepare_home(Path('$(LEVWATCH_HOME)'))"
 	LEVWATCH_SOURCE=$${LEVWATCH_SOURCE:-sandbox} $(RUN) dagster dev -m pipelines.definitions
 
-test: setup  ## the whole test suite
+test: setup browser  ## the whole test suite (the report's browser test included)
 	$(RUN) pytest -q
 
 faults: setup  ## every fault kind against the sandbox; prints the table of rows lost, duplicated, time to recover
@@ -41,6 +50,9 @@ sandbox: setup
 
 record: setup  ## keep the Binance and Bybit liquidation websockets open, landing events every minute
 	$(RUN) levwatch record liquidations
+
+report:  ## write the daily risk page (DATE=YYYY-MM-DD, default the latest complete day); prints its path only (uv run syncs the venv, quietly)
+	@$(RUN) levwatch report $(if $(DATE),--date $(DATE))
 
 clean:
 	rm -rf $(LEVWATCH_HOME)/lake $(LEVWATCH_HOME)/build $(LEVWATCH_HOME)/sandbox $(LEVWATCH_HOME)/levwatch.duckdb $(LEVWATCH_HOME)/dagster

@@ -1,4 +1,4 @@
-"""`levwatch`: demo, sandbox serve, record liquidations, report, sql."""
+"""`levwatch`: demo, sandbox serve, record liquidations, summary, report, sql."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from pipelines.lib.cli_args import (
@@ -56,9 +57,20 @@ def prepare_home(home: Path) -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The whole product on the sandbox: a deployment's history replayed on the sandbox clock (with the liquidation
-    streams recorded beside it), then one ranged Dagster run. --backfill-only: that run alone, on the last day."""
+    streams recorded beside it), then one ranged Dagster run, then the crash day's risk page. --backfill-only: that
+    run alone, on the last day. One line of progress per phase; Dagster's and dbt's own logs go to a file."""
+    from pipelines.progress import DemoProgress
+
+    settings = load_settings()
+    home = settings.home / "backfill-only" if args.backfill_only else settings.home
+    with DemoProgress(home) as progress:
+        return _demo(args, progress)
+
+
+def _demo(args: argparse.Namespace, progress) -> int:
     from pipelines.lake_origin import set_aside_other_market
-    from pipelines.report import summary, unfetched_lines
+    from pipelines.report import CRASH_DAY, summary, unfetched_lines
+    from pipelines.report_page import write_daily_report
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()
@@ -66,14 +78,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     home = settings.home / "backfill-only" if args.backfill_only else settings.home
     scenario_path = args.scenario or settings.sandbox_scenario
     started = time.monotonic()
-    _say("simulating the market (cached after the first run) …")
-    # one sandbox for the whole demo: the recorder's streams and every Dagster step see the same market and clock
-    server = make_server(settings.home, scenario_path).start()
+    with progress.phase("simulate"):  # cached after the first run
+        # one sandbox for the whole demo: the recorder's streams and every Dagster step see one market and clock
+        server = make_server(settings.home, scenario_path).start()
     scenario = server.state.market.scenario
-    _say(f"the '{scenario.name}' market ({scenario.start} .. {scenario.end}) is served on {server.url}")
+    progress.say(
+        f"the '{scenario.name}' market ({scenario.start} .. {scenario.end}) is served on {server.url}"
+    )
     moved_to = set_aside_other_market(home, f"{scenario.name}-{scenario.digest}")
     if moved_to is not None:
-        _say(
+        progress.say(
             f"the lake held data from another source; it was moved to {moved_to}, and the demo starts afresh"
         )
     env = dict(os.environ)
@@ -93,38 +107,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     try:
         if not args.backfill_only:
-            code = _replay_deployment(scenario, env)
+            code = _replay_deployment(scenario, env, progress)
             if code:
                 return code
         partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
-        selection = "*" if args.backfill_only else _ranged_run_selection(env)
-        _say(f"backfilling every asset for {partition_range} in one Dagster run …")
+        # listing the code location's assets takes a minute: a line of its own shows the demo is working
+        with progress.phase("assets"):
+            selection = "*" if args.backfill_only else _ranged_run_selection(env)
+        progress.say(f"backfilling every asset for {partition_range} in one Dagster run …")
         materialize = [
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
             "--select", selection, "--partition-range", partition_range,
-            # most steps wait on venue rate limits, not on the CPU: four at a time on two cores
+            # most steps wait on venue rate limits, not on the CPU: four at a time on two cores; DEBUG: the log
+            # file gets each step's events, and the progress line counts them
             "--config-json",
-            '{"loggers": {"console": {"config": {"log_level": "INFO"}}},'
+            '{"loggers": {"console": {"config": {"log_level": "DEBUG"}}},'
             ' "execution": {"config": {"max_concurrent": 4}}}',
         ]  # fmt: skip
-        result = subprocess.run(materialize, env=env)
-        if result.returncode != 0:
-            return _failed("the Dagster run", result.returncode)
+        with progress.phase("backfill", "steps") as backfill:
+            failure = progress.run({"the Dagster run": materialize}, env, progress.backfill_reader(backfill))
+        if failure:
+            return progress.fail(*failure)
     finally:
         server.stop()
     if not (home / "levwatch.duckdb").exists():
-        return _failed("publishing the warehouse (the dbt step did not run)", 1)
+        return progress.fail(
+            "publishing the warehouse (the dbt step did not run)", 1, log_of="the Dagster run"
+        )
+    crash_day = date.fromisoformat(CRASH_DAY)  # another scenario's page: its latest complete day
+    with progress.phase("report"):
+        report = write_daily_report(home, crash_day if scenario.start <= crash_day <= scenario.end else None)
+    progress.close()
     _say(f"done in {time.monotonic() - started:.0f}s\n")
     print(summary(home))
     if args.backfill_only:
         print()
         print("\n".join(unfetched_lines(home, scenario.start, scenario.end)))
     print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")
+    print(f"Dagster's and dbt's logs: {progress.log_path}")
+    print(f"The crash day's risk page: {report}")
     return 0
 
 
 def _ranged_run_selection(env: dict[str, str]) -> str:
-    """Every asset of the code location but those the deployment replay fetched in full (minute klines)."""
+    """Every asset of the code location but those the deployment replay fetched in full (minute klines), and the
+    daily report pages."""
     from pipelines.deployment_replay import replayed_only
 
     listed = subprocess.run(
@@ -132,35 +159,30 @@ def _ranged_run_selection(env: dict[str, str]) -> str:
         env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     keys = [line.strip() for line in listed.stdout.splitlines() if "/" in line.strip()]
-    return ",".join(key for key in keys if not replayed_only(key))
+    # the daily pages: the demo writes the crash day's alone (its report phase), not one per day of the range
+    return ",".join(key for key in keys if not replayed_only(key) and not key.startswith("reports/"))
 
 
-def _replay_deployment(scenario, env: dict[str, str]) -> int:
+def _replay_deployment(scenario, env: dict[str, str], progress) -> int:
     """The liquidation recorder and the deployment replay (which walks the sandbox clock), side by side."""
-    _say("replaying a deployment's schedules on the sandbox clock, and the liquidation streams beside it …")
+    progress.say(
+        "replaying a deployment's schedules on the sandbox clock, and the liquidation streams beside it …"
+    )
     cli = [sys.executable, "-m", "pipelines.cli", "record"]
     processes = {
-        "the liquidation recorder": subprocess.Popen([*cli, "liquidations", "--flush-seconds", "2"], env=env),
-        "the deployment replay": subprocess.Popen(
-            [*cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()],
-            env=env,
-        ),
-    }
-    for what, process in processes.items():
-        if process.wait() != 0:
-            for other in processes.values():
-                other.kill()
-            return _failed(what, process.returncode)
-    return 0
+        "the liquidation recorder": [*cli, "liquidations", "--flush-seconds", "2"],
+        "the deployment replay": [
+            *cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()
+        ],
+    }  # fmt: skip
+    with progress.phase("record", "days") as record:
+        days = (scenario.end - scenario.start).days + 1
+        failure = progress.run(processes, env, progress.replay_reader(record, days))
+    return progress.fail(*failure) if failure else 0
 
 
 def _say(message: str) -> None:
     print(f"[levwatch] {message}", flush=True)
-
-
-def _failed(what: str, code: int) -> int:
-    print(f"[levwatch] {what} failed (exit {code}); see the log above", file=sys.stderr)
-    return code
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -266,10 +288,23 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def cmd_summary(args: argparse.Namespace) -> int:
     from pipelines.report import summary
 
     print(summary(load_settings().home))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the day's HTML risk page (and the index) from the published warehouse; print only its path."""
+    from pipelines.report_page import write_daily_report
+
+    home = load_settings().home
+    path = write_daily_report(home, args.date, args.out)
+    if path is None:
+        print("levwatch report: the warehouse holds no complete day yet", file=sys.stderr)
+        return 1
+    print(path)
     return 0
 
 
@@ -345,7 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     deployment.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
     deployment.add_argument("--no-coinglass", action="store_true", help="leave CoinGlass out")
     deployment.set_defaults(func=cmd_record_deployment)
-    report = sub.add_parser("report", help="print the summary from the published warehouse")
+    summary = sub.add_parser("summary", help="print the summary from the published warehouse")
+    summary.set_defaults(func=cmd_summary)
+    report = sub.add_parser(
+        "report", help="write the daily risk page D.html and index.html from the published warehouse"
+    )
+    report.add_argument("--date", type=iso_day, help="the day, YYYY-MM-DD (default: the latest complete day)")
+    report.add_argument("--out", type=Path, help="folder for the pages (default: $LEVWATCH_HOME/reports)")
     report.set_defaults(func=cmd_report)
     sql = sub.add_parser("sql", help="run one read-only query against the published warehouse")
     sql.add_argument("query", type=non_empty_text)

@@ -14,6 +14,7 @@ from pipelines.defs.executor import LEVWATCH_EXECUTOR
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.liquidations import LIQUIDATION_ASSETS
 from pipelines.defs.options import OPTIONS_CHECKS
+from pipelines.defs.reports import REPORT_ASSETS
 from pipelines.defs.resources import gateway_from_settings
 from pipelines.defs.schedules import SCHEDULES, main_job
 
@@ -21,7 +22,14 @@ from pipelines.defs.schedules import SCHEDULES, main_job
 FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=3))
 
 defs = Definitions(
-    assets=[*RAW_ASSETS, *coinglass_assets(), *LIQUIDATION_ASSETS, *ETF_ASSETS, levwatch_dbt_models],
+    assets=[
+        *RAW_ASSETS,
+        *coinglass_assets(),
+        *LIQUIDATION_ASSETS,
+        *ETF_ASSETS,
+        levwatch_dbt_models,
+        *REPORT_ASSETS,
+    ],
     asset_checks=[*ETF_CHECKS, *OPTIONS_CHECKS, *DEFI_CHECKS],
     jobs=[main_job],
     schedules=SCHEDULES,

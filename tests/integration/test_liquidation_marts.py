@@ -229,3 +229,11 @@ def test_aggregate_rows_of_two_assets_in_one_hour_keep_distinct_event_keys(wareh
         "select venue, event_key, count(*) from wh.marts.fct_liquidations group by all having count(*) > 1"
     ).fetchall()
     assert duplicates == []
+
+
+# The crash-day risk page is checked on this same warehouse: imported here so the module builds it once.
+from tests.integration.report_page_checks import (  # noqa: E402,F401
+    crash_day_page,
+    test_crash_day_page_in_headless_chromium,
+    test_report_headline_numbers_match_direct_sql_on_the_marts,
+)

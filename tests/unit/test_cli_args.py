@@ -51,6 +51,8 @@ def test_a_bad_environment_or_a_missing_warehouse_is_one_clear_line(capsys, tmp_
     monkeypatch.delenv("LEVWATCH_HTTP_TIMEOUT_S")
     assert main(["report"]) == 2
     assert "no published warehouse" in capsys.readouterr().err
+    assert main(["summary"]) == 2
+    assert "no published warehouse" in capsys.readouterr().err
 
 
 def test_sql_that_would_write_is_refused_and_a_sql_error_is_one_line(capsys, tmp_path, monkeypatch):
