@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.summaries.cascades import cascade_lines
+from pipelines.summaries.insurance import insurance_lines
+from pipelines.summaries.risk import risk_lines
+from pipelines.summaries.spillover import crash_week_spillover_line
 from pipelines.warehouse import connect_read_only, published_path
 
 LARGEST_OI_DROPS = """
@@ -215,6 +219,10 @@ def summary(home: Path) -> str:
         ).fetchone()
         sections = [
             liquidation_lines(con),
+            cascade_lines(con),
+            ["Contagion:", crash_week_spillover_line(con)],
+            insurance_lines(con, CRASH_DAY),
+            risk_lines(con),
             press_window_lines(con),
             largest_single_lines(con, span[0], span[1]),
             options_lines(con),

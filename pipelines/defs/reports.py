@@ -23,6 +23,11 @@ REPORT_INPUTS = [
         "etf_flows_daily",
         "crypto_debt_daily",
         "stablecoins_daily",
+        "liquidation_cascades",
+        "collateral_at_risk",
+        "systemic_risk_daily",
+        "venue_operational_risk",
+        "insurance_funds_daily",
     )
 ]
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import duckdb
 
-from pipelines.contagion_report import crash_week_spillover_line
+from pipelines.summaries.spillover import crash_week_spillover_line
 
 
 def table(rows):

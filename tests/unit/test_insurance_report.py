@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines.insurance_report import insurance_lines
+from pipelines.summaries.insurance import insurance_lines
 
 
 @pytest.fixture()

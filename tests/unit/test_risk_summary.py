@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from pipelines.risk_summary import collateral_at_risk_lines, risk_lines, systemic_risk_lines
+from pipelines.summaries.risk import collateral_at_risk_lines, risk_lines, systemic_risk_lines
 
 
 @pytest.fixture()

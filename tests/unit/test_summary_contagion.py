@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.summary_contagion import cascade_lines
+from pipelines.summaries.cascades import cascade_lines
 
 COLUMNS = """
     episode_id varchar, start_ts timestamp, end_ts timestamp, duration_minutes integer, assets varchar[],
@@ -12,7 +12,8 @@ COLUMNS = """
     peak_minute timestamp, peak_minute_usd double, flagged_minutes integer, primary_asset varchar,
     price_change_pct double, oi_change_pct double, lead_venue varchar, lead_seconds double,
     api_outage_overlap boolean, api_outage_venues varchar[], depeg_overlap boolean, depeg_assets varchar[],
-    oracle_mark_deviation_overlap boolean, oracle_deviation_venues varchar[], coverage varchar
+    oracle_mark_deviation_overlap boolean, oracle_deviation_venues varchar[], coverage varchar,
+    adl_overlap boolean, adl_venues varchar[]
 """
 
 
@@ -27,9 +28,9 @@ def warehouse(*rows: str) -> duckdb.DuckDBPyConnection:
 
 CRASH = """'a', '2025-10-10 20:55', '2025-10-10 22:00', 65, ['BTC', 'ETH'], ['binance', 'okx'], 9.93e9, 1.2e8,
     1.005e10, 'long', '2025-10-10 21:21', 2.8e8, 60, 'ETH', -24.77, -10.1, 'binance', 160.3,
-    true, ['binance'], false, [], true, ['hyperliquid'], 'mixed'"""
+    true, ['binance'], false, [], true, ['hyperliquid'], 'mixed', true, ['bybit']"""
 SQUEEZE = """'b', '2025-10-11 22:19', '2025-10-11 22:22', 3, ['ETH'], ['okx'], 0, 9.9e6, 9.9e6, 'short',
-    '2025-10-11 22:21', 4.7e6, 2, 'ETH', 3.57, null, null, null, false, [], false, [], false, [], 'complete'"""
+    '2025-10-11 22:21', 4.7e6, 2, 'ETH', 3.57, null, null, null, false, [], false, [], false, [], 'complete', false, []"""
 
 
 def test_the_largest_episode_with_lead_sides_drawdown_and_overlaps():
@@ -41,7 +42,7 @@ def test_the_largest_episode_with_lead_sides_drawdown_and_overlaps():
     assert "lead venue binance, 160 s before the next venue" in text
     assert "longs US$9,930M, shorts US$120M liquidated (a long flush; coverage mixed)" in text
     assert "ETH drawdown -24.8% from the minute klines; open interest -10.1%" in text
-    assert "API outage yes (binance); depeg no; oracle/mark deviation yes (hyperliquid)" in text
+    assert "API outage yes (binance); depeg no; oracle/mark deviation yes (hyperliquid); ADL yes (bybit)" in text
 
 
 def test_a_squeeze_alone_says_run_up_and_no_lead():

@@ -7,7 +7,7 @@ select
     start_ts, duration_minutes, assets, lead_venue, lead_seconds, long_usd, short_usd, dominant_side,
     primary_asset, price_change_pct, oi_change_pct, coverage,
     api_outage_overlap, api_outage_venues, depeg_overlap, depeg_assets,
-    oracle_mark_deviation_overlap, oracle_deviation_venues,
+    oracle_mark_deviation_overlap, oracle_deviation_venues, adl_overlap, adl_venues,
     count(*) over () as episodes
 from marts.liquidation_cascades
 order by total_usd desc, start_ts
@@ -43,6 +43,8 @@ def cascade_lines(con) -> list[str]:
         depeg_assets,
         oracle,
         oracle_venues,
+        adl,
+        adl_venues,
         episodes,
     ) = row
     move = "drawdown" if side == "long" else "run-up"
@@ -55,7 +57,7 @@ def cascade_lines(con) -> list[str]:
         f"({'a long flush' if side == 'long' else 'a short squeeze'}; coverage {coverage})",
         f"  {primary} {move} {_pct(price_change)} from the minute klines; open interest {_pct(oi_change)}",
         f"  overlaps: API outage {_named(outage, outage_venues)}; depeg {_named(depeg, depeg_assets)}; "
-        f"oracle/mark deviation {_named(oracle, oracle_venues)}",
+        f"oracle/mark deviation {_named(oracle, oracle_venues)}; ADL {_named(adl, adl_venues)}",
     ]
 
 
