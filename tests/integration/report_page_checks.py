@@ -1,5 +1,5 @@
-"""The crash-day risk page on the liquidation marts' warehouse (test_liquidation_marts.py imports these, so its one
-dbt build serves both): the headline numbers against direct SQL on the marts, and the page in headless Chromium."""
+"""The crash-day risk page on the liquidation marts' warehouse (test_liquidation_marts.py imports these, so the session liquidation
+warehouse serves both): the headline numbers against direct SQL on the marts, and the page in headless Chromium."""
 
 from __future__ import annotations
 
@@ -46,10 +46,12 @@ def parse_usd(text: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def crash_day_page(warehouse, tmp_path_factory):
+def crash_day_page(liquidation_warehouse, tmp_path_factory):
     """The page, written from its own read-only connection to the module's warehouse file."""
     out = tmp_path_factory.mktemp("reports")
-    db = warehouse.execute("select path from duckdb_databases() where database_name = 'wh'").fetchone()[0]
+    db = liquidation_warehouse.execute(
+        "select path from duckdb_databases() where database_name = 'wh'"
+    ).fetchone()[0]
     with duckdb.connect(db, read_only=True) as con:
         path, _ = write_report(con, date.fromisoformat(CRASH_DAY_ISO), out, source="test")
         direct = {key: con.execute(sql, [CRASH_DAY_ISO]).fetchone()[0] for key, sql in DIRECT_SQL.items()}

@@ -42,7 +42,9 @@ def test_the_largest_episode_with_lead_sides_drawdown_and_overlaps():
     assert "lead venue binance, 160 s before the next venue" in text
     assert "longs US$9,930M, shorts US$120M liquidated (a long flush; coverage mixed)" in text
     assert "ETH drawdown -24.8% from the minute klines; open interest -10.1%" in text
-    assert "API outage yes (binance); depeg no; oracle/mark deviation yes (hyperliquid); ADL yes (bybit)" in text
+    assert (
+        "API outage yes (binance); depeg no; oracle/mark deviation yes (hyperliquid); ADL yes (bybit)" in text
+    )
 
 
 def test_a_squeeze_alone_says_run_up_and_no_lead():
