@@ -179,7 +179,7 @@ def _timed(goals, name: str, fn, *args) -> None:
 
 def main() -> None:
     from pipelines.warehouse import publish
-    from tests.bench.goals import Goals, goal_b, goal_e, goal_f, goals_not_measured
+    from tests.bench.goals import Goals, goal_b, goal_e, goal_f, goal_run_creation, goals_not_measured
 
     goals = Goals()
     scenario = load_scenario()
@@ -211,6 +211,7 @@ def main() -> None:
             server.stop()
     with tempfile.TemporaryDirectory() as tmp:
         bench_compaction(Path(tmp))
+    goal_run_creation(goals, scenario)
     goal_f(goals)
     goals_not_measured(goals)
     goals.print()
