@@ -112,6 +112,12 @@ def replayed_only(asset_key: str) -> bool:
     return asset_key.startswith("raw/") and asset_key.endswith(f"/{KLINES_1M}")
 
 
+# The demo's ranged run: every asset but those replayed_only, and the daily report pages (the demo writes the crash
+# day's page itself, not one per day of the range). Dagster's selection syntax, resolved by the run's own code
+# location: no separate listing of the assets first
+RANGED_RUN_SELECTION = f'not key:"raw/*/{KLINES_1M}" and not key:"reports/*"'
+
+
 def make_replay_http(
     venue: str,
     base_url: str,

@@ -7,6 +7,7 @@
   cost of replaying a deployment's schedules)
 - parser throughput on a large synthetic Binance page
 - compacting one day of a week of landing files (a recorder flushing every minute)
+- then the performance goals (tests/bench/goals.py): a table of phases with peak RSS, and one GOAL line each
 """
 
 from __future__ import annotations
@@ -169,17 +170,54 @@ def bench_compaction(home: Path, days: int = 7) -> None:
     )
 
 
+def _timed(goals, name: str, fn, *args) -> None:
+    """An in-process phase: its seconds, and the process's peak RSS so far (an upper bound for the phase)."""
+    from tests.bench.goals import Phase
+
+    started = time.perf_counter()
+    fn(*args)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    goals.phases.append(Phase(name, time.perf_counter() - started, peak_mb, "in-process: peak so far"))
+
+
 def main() -> None:
+    from pipelines.warehouse import publish
+    from tests.bench.goals import Goals, goal_b, goal_e, goal_f, goal_run_creation, goals_not_measured
+
+    goals = Goals()
     scenario = load_scenario()
-    bench_simulation(scenario)
+    _timed(goals, "simulate the default scenario", bench_simulation, scenario)
     bench_parser()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        bench_backfill(scenario, home)
-        bench_dbt(scenario, home)
-        bench_deployment_replay(scenario, home)
+        _timed(
+            goals,
+            "backfill the default window, client by client (no Dagster)",
+            bench_backfill,
+            scenario,
+            home,
+        )
+        _timed(goals, "one ranged dbt build over it", bench_dbt, scenario, home)
+        publish(home)
+        goal_e(goals, home, "the default window's warehouse (91 days: the 5-year one needs goal c's history)")
+        _timed(
+            goals,
+            "the deployment replay (and the option-only replay)",
+            bench_deployment_replay,
+            scenario,
+            home,
+        )
+        server = make_server(home / "sandbox-b", scenario=scenario).start()
+        try:
+            goal_b(goals, scenario, server.url, int(os.environ.get("LEVWATCH_BENCH_DAYS", "30")))
+        finally:
+            server.stop()
     with tempfile.TemporaryDirectory() as tmp:
         bench_compaction(Path(tmp))
+    goal_run_creation(goals, scenario)
+    goal_f(goals)
+    goals_not_measured(goals)
+    goals.print()
 
 
 if __name__ == "__main__":

@@ -47,6 +47,27 @@ def test_definitions_load_with_every_venue_dataset_and_the_marts():
     assert leverage.backfill_policy is not None and leverage.backfill_policy.max_partitions_per_run is None
 
 
+def test_the_demos_ranged_run_selection_is_every_asset_the_replay_did_not_fetch_in_full_and_no_page():
+    from dagster import AssetSelection
+
+    from pipelines.definitions import defs
+    from pipelines.deployment_replay import RANGED_RUN_SELECTION, replayed_only
+
+    graph = defs.resolve_asset_graph()
+    every = {key.to_user_string() for key in AssetSelection.all().resolve(graph)}  # as `dagster asset list`
+    # split as `dagster asset materialize --select` splits it
+    selected = AssetSelection.from_coercible(RANGED_RUN_SELECTION.split(",")).resolve(graph)
+    left_out = every - {key.to_user_string() for key in selected}
+    assert left_out == {
+        "raw/binance/klines_1m",
+        "raw/bybit/klines_1m",
+        "raw/okx/klines_1m",
+        "raw/hyperliquid/klines_1m",
+        "reports/daily_risk",
+    }
+    assert left_out - {"reports/daily_risk"} == {key for key in every if replayed_only(key)}
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("pipeline_home")
