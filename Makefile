@@ -31,8 +31,8 @@ dev: setup  ## the Dagster UI on the same instance as the demo
 	$(RUN) python -c "from pipelines.cli import prepare_home; from pathlib import Path; prepare_home(Path('$(LEVWATCH_HOME)'))"
 	LEVWATCH_SOURCE=$${LEVWATCH_SOURCE:-sandbox} $(RUN) dagster dev -m pipelines.definitions
 
-test: setup browser  ## the whole test suite (the report's browser test included)
-	$(RUN) pytest -q
+test: setup browser  ## the whole test suite on two workers (a file's tests on one worker: its fixtures run once)
+	$(RUN) pytest -q -n 2 --dist loadfile
 
 faults: setup  ## every fault kind against the sandbox; prints the table of rows lost, duplicated, time to recover
 	LEVWATCH_FAULT_TABLE=$(LEVWATCH_HOME)/fault_table.md $(RUN) pytest -q -m faults tests/faults

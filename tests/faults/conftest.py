@@ -1,30 +1,7 @@
-"""Prints the fault table once the suite has run (pytest's terminal summary, so `-q` and capture keep it)."""
+"""The fault table's row order; tests/conftest.py prints the table once the suite has run (also under xdist,
+where each worker hands its rows to the controller)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
-
-from tests.faults.harness import format_table
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from tests.faults import test_fault_suite
-
-    rows = test_fault_suite.ROWS
-    if not rows:
-        return
-    order = list(FAULT_ORDER)
-    table = format_table(
-        sorted(rows.values(), key=lambda r: order.index(r.fault) if r.fault in order else 99)
-    )
-    terminalreporter.write_sep("=", "fault suite")
-    terminalreporter.write_line(table)
-    target = os.environ.get("LEVWATCH_FAULT_TABLE")  # `make faults` keeps the last measured table here
-    if target:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(table + "\n")
-
 
 FAULT_ORDER = (
     "429",

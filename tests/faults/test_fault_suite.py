@@ -477,6 +477,14 @@ def bybit_recorders(sandbox_home, scenario, home: Path):
         server.stop()
 
 
+def hold_replay_before(server, start: int, end: int) -> None:
+    """Park the stream replay an hour before `start`, at real-time speed, until the test starts it: a recorder that
+    starts on a busy machine must not find the default replay already past its --until-ms and stop before its first
+    file, and what it covers before the test's replay stays before `start`."""
+    parked = {"start_ms": start - HOUR_MS, "end_ms": end, "speed": 1}
+    httpx.post(f"{server.url}/_sandbox/replay", json=parked).raise_for_status()
+
+
 def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home, small_scenario, tmp_path):
     """`levwatch record liquidations` SIGKILLed with an events file half-written in the landing area, restarted
     while the replay goes on, then compacted: everything pushed outside the restart gap lands once."""
@@ -485,6 +493,7 @@ def test_kill_9_during_a_recorder_flush_then_restart_and_compaction(sandbox_home
     args = ["record", "liquidations", "--venues", "bybit", "--flush-seconds", "0.2", "--until-ms", str(end)]
     with bybit_recorders(sandbox_home, small_scenario, home) as (server, launch):
         hub = server.state.streams
+        hold_replay_before(server, start, end)
         killed = launch("-m", "tests.faults.children", str(marker), str(start), *args)
         landing = Landing.under(home)
         # a recorder that has been running: its first file landed (one killed before that leaves no trace)
@@ -524,6 +533,7 @@ def test_kill_9_before_the_recorders_first_periodic_flush_leaves_a_restart_gap(
     args = ["-m", "pipelines.cli", "record", "liquidations", "--venues", "bybit", "--until-ms", str(end)]
     with bybit_recorders(sandbox_home, small_scenario, home) as (server, launch):
         hub = server.state.streams
+        hold_replay_before(server, start, end)
         killed = launch(*args, "--flush-seconds", "3600")
         landing = Landing.under(home)
         wait_until(lambda: subscribed(hub, "bybit") and landing.files("bybit", EVENTS), "a landing file at subscription",

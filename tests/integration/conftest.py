@@ -8,17 +8,6 @@ import pytest
 
 from tests.integration.liquidation_lake import build_warehouse
 
-# precision and recall of the cascade detector against the simulator's truth, one line per market
-# (tests/integration/test_liquidation_cascades.py), printed at the end of the run
-CASCADE_SCORES: list[str] = []
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if CASCADE_SCORES:
-        terminalreporter.write_sep("=", "liquidation cascades against the simulator's truth")
-        for line in CASCADE_SCORES:
-            terminalreporter.write_line(line)
-
 
 @pytest.fixture(scope="session")
 def liquidation_truth(sandbox) -> pa.Table:

@@ -25,6 +25,7 @@ from pipelines.lib.contagion import SpilloverSettings, spillover_table
 from pipelines.sandbox.scenario import load_scenario
 from pipelines.sandbox.server import make_server
 from pipelines.venues.registry import VENUE_MODULES
+from tests import summary_lines
 from tests.integration.test_dbt_marts import run_dbt, source_datasets
 
 SCENARIO = Path(__file__).resolve().parents[1] / "fixtures" / "scenario_contagion.yaml"
@@ -72,9 +73,10 @@ def test_spillover_rises_around_the_crash_against_the_quiet_weeks_before(contagi
             v for d, v in daily.items() if v is not None and d <= date(2025, 10, 7)
         ]  # windows end 3 days before
         around = [v for d, v in daily.items() if v is not None and CRASH_DAY <= d <= date(2025, 10, 12)]
-        print(
-            f"\n{measure}: spillover index in the quiet weeks {np.mean(quiet):.1f} (n={len(quiet)}, "
-            f"max {max(quiet):.1f}); around the crash {np.mean(around):.1f} (n={len(around)})"
+        summary_lines.add(
+            "spillover around the crash against the quiet weeks before",
+            f"{measure}: quiet weeks {np.mean(quiet):.1f} (n={len(quiet)}, max {max(quiet):.1f}); "
+            f"around the crash {np.mean(around):.1f} (n={len(around)})",
         )
         assert len(quiet) >= 7 and len(around) == 3
         assert all(0 <= v <= 100 for v in quiet + around)

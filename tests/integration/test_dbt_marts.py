@@ -32,8 +32,10 @@ from pipelines.lib.timeutil import day_window_ms, days_between, iso_to_ms, ms_to
 from pipelines.sandbox.minutes import MinuteBook
 from pipelines.venues.base import to_table
 from pipelines.venues.registry import VENUE_MODULES
+from tests import summary_lines
 from tests.integration.insurance_truth import expected_daily, truth_connection
 
+CAR_SECTION = "collateral at risk: CeFi estimate / true liquidatable notional (summed over venues)"
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 WINDOW = {"start_date": "2025-10-10", "end_date": "2025-10-11"}
 WINDOW_DAYS = (
@@ -462,17 +464,16 @@ def test_collateral_at_risk_is_monotonic_in_the_shock(con):
 def test_cefi_estimate_within_the_documented_factor_of_the_true_books(risk_con):
     rows = risk_con.execute(CAR_TRUTH_SQL).fetchall()
     assert {r[0] for r in rows} >= {date(2025, 10, 9), date(2025, 10, 10)}
-    print("\ncollateral at risk, CeFi estimate / true liquidatable notional (summed over venues)")
-    failures = []
+    failures, factors = [], {}
     for day, asset, shock, estimate, truth in rows:
         factor = estimate / truth if truth else float("inf")
-        print(
-            f"  {day} {asset:4} {shock:+6.1f}%  estimate {estimate / 1e6:9.1f}M  true {truth / 1e6:9.1f}M  x{factor:.2f}"
-        )
+        factors.setdefault((day, asset), []).append(f"{shock:+g}% x{factor:.2f}")
         day_before = day == CRASH_DAY - timedelta(days=1)
         bound = CAR_FACTOR_DAY_BEFORE if day_before and abs(shock) >= 10 else CAR_FACTOR_ANY_DAY
         if abs(shock) >= 5:
             failures += [] if 1 / bound <= factor <= bound else [(day, asset, shock, round(factor, 2), bound)]
+    for (day, asset), shown in factors.items():
+        summary_lines.add(CAR_SECTION, f"{day} {asset}: " + ", ".join(shown))
     assert not failures
 
 
@@ -496,8 +497,10 @@ def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
         values = [r[2] for r in curve]
         at_drawdown = float(np.interp(drawdown, shocks, values))  # linear between the documented steps
         factor = at_drawdown / liquidated
-        print(
-            f"\n{asset}: drawdown {drawdown:.1f}%, curve {at_drawdown / 1e6:.0f}M, liquidated {liquidated / 1e6:.0f}M, x{factor:.2f}"
+        summary_lines.add(
+            CAR_SECTION,
+            f"{asset} on {day_before}: curve at the realised drawdown {drawdown:.1f}% {at_drawdown / 1e6:.0f}M, "
+            f"liquidated in the crash {liquidated / 1e6:.0f}M, x{factor:.2f}",
         )
         assert 1 / CAR_CRASH_FACTOR <= factor <= CAR_CRASH_FACTOR
 

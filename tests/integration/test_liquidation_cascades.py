@@ -31,10 +31,12 @@ from pipelines.sandbox.market import Market
 from pipelines.sandbox.scenario import load_scenario
 from pipelines.sandbox.server import make_server
 from pipelines.venues.registry import VENUE_MODULES
+from tests import summary_lines
 from tests.conftest import FIXTURES
-from tests.integration.conftest import CASCADE_SCORES
 from tests.integration.liquidation_lake import COMPLETE_FEEDS, lake_rows, throttled, write_by_day
 from tests.integration.test_dbt_marts import run_dbt, source_datasets
+
+CASCADE_SECTION = "liquidation cascades against the simulator's truth"
 
 # a cascade in the truth: $50M a minute market-wide, $250M in one 5-minute step (the quiet days of the calibrated
 # market are a few hundred US$m a day in all)
@@ -172,7 +174,9 @@ def crash(liquidation_warehouse, sandbox):
 
 def test_every_cascade_shock_is_an_episode_at_its_onset(crash):
     market, shocks, episodes, result = crash
-    CASCADE_SCORES.append(result.line(f"default market ({market.scenario.start}..{market.scenario.end})"))
+    summary_lines.add(
+        CASCADE_SECTION, result.line(f"default market ({market.scenario.start}..{market.scenario.end})")
+    )
     assert [s.name for s in shocks if s.is_cascade] == ["tariff-crash"]
     assert result.recall == 1.0, result.missed
     crash_episode = result.found["tariff-crash"]
@@ -327,7 +331,7 @@ def build_squeeze_warehouse(home: Path) -> tuple[Market, duckdb.DuckDBPyConnecti
 def squeeze(tmp_path_factory):
     started = time.perf_counter()
     market, con, failures = build_squeeze_warehouse(tmp_path_factory.mktemp("squeeze_home"))
-    CASCADE_SCORES.append(f"squeeze market built in {time.perf_counter() - started:.1f} s")
+    summary_lines.add(CASCADE_SECTION, f"squeeze market built in {time.perf_counter() - started:.1f} s")
     shocks = truth_shocks(market)
     episodes = episodes_of(con, "wh.marts.liquidation_cascades")
     yield market, shocks, episodes, score(episodes, shocks), failures
@@ -336,12 +340,15 @@ def squeeze(tmp_path_factory):
 
 def test_squeeze_market_precision_and_recall(squeeze):
     market, shocks, episodes, result, _ = squeeze
-    CASCADE_SCORES.append(result.line(f"squeeze market ({market.scenario.start}..{market.scenario.end})"))
+    summary_lines.add(
+        CASCADE_SECTION, result.line(f"squeeze market ({market.scenario.start}..{market.scenario.end})")
+    )
     for episode in episodes:
-        CASCADE_SCORES.append(
+        summary_lines.add(
+            CASCADE_SECTION,
             f"  {episode['start_ts']} {episode['duration_minutes']} min {episode['dominant_side']} "
             f"{episode['assets']} US${episode['total_usd'] / 1e6:,.0f}M lead {episode['lead_venue']} "
-            f"outage {episode['api_outage_venues']}"
+            f"outage {episode['api_outage_venues']}",
         )
     assert [s.name for s in shocks if s.is_cascade] == ["short-squeeze"]
     assert result.precision >= 0.9 and result.recall >= 0.9
