@@ -14,7 +14,7 @@ lake/farside/etf_flows_csv (asset raw/farside/etf_flows_csv), one atomic file pe
 there, and stg_farside__etf_flows lets a CSV row replace the page's row with the same (underlying, ticker, day)
 while the page's other rows stay. Files stay in the folder: re-importing rewrites the same rows.
 
-`convert_btabiado` turns the btabiado/alpine-data history (data/btc_flows.csv, data/eth_flows.csv) into this
+`convert_btabiado` (`levwatch etf convert-btabiado`) turns the btabiado/alpine-data history (data/btc_flows.csv, data/eth_flows.csv) into this
 format: it drops the rows dated before the first ETF traded (the file opens with a bogus 2024-01-01 row that
 repeats 11 Jan 2024) and the all-zero rows on US market holidays (Farside's all-'-' rows, written as 0), and names
 its Total column. That history wrote 0 where Farside shows '-', so those funds'
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -241,17 +240,3 @@ def _nonzero(cell: str) -> bool:
         return float(cell) != 0.0
     except ValueError:
         return True  # not a number: keep the row, so the importer names it
-
-
-def main(argv: list[str]) -> int:
-    """python -m pipelines.etf_import convert-btabiado <btc_flows.csv> <BTC|ETH> <target.csv>"""
-    if len(argv) != 4 or argv[0] != "convert-btabiado":
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    kept = convert_btabiado(Path(argv[1]), Path(argv[3]), argv[2].upper())
-    print(f"wrote {kept} rows to {argv[3]}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -164,3 +164,15 @@ def test_the_eth_history_with_its_col11_total_imports(tmp_path):
     assert first.day == date(2024, 7, 23) and first.flows["ETHE"] == -484.1 and first.total == 106.6
     # the unconverted file is accepted as it is: COL11 is read as the Total column
     assert check_file(drop(tmp_path, "ETH", "raw.csv", ETH_HISTORY.read_text())).table.has_total
+
+
+def test_the_converter_is_a_levwatch_subcommand(tmp_path, capsys):
+    from pipelines.cli import main
+
+    target = drop_folder(tmp_path) / "BTC" / "history.csv"
+    assert main(["etf", "convert-btabiado", str(BTC_HISTORY), "btc", str(target)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 53 rows to {target}"  # 55 rows less the two dropped
+    assert check_file(target).table.rows[0].day == date(2024, 1, 11)
+    with pytest.raises(SystemExit) as exc:  # argparse names the bad choice and exits 2
+        main(["etf", "convert-btabiado", str(BTC_HISTORY), "XRP", str(target)])
+    assert exc.value.code == 2
