@@ -136,9 +136,11 @@ def build_prerequisites(
     builds on a fresh warehouse; nothing when everything is selected or already built. Those nodes belong to
     other strands: they are built from whatever the lake holds, and not reported as materialized here."""
     manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
-    needed = missing_prerequisites(
-        buildable_parents(manifest), selected_nodes(context, manifest), built_nodes(db_path, manifest)
-    )
+    parents = buildable_parents(manifest)
+    selected = selected_nodes(context, manifest)
+    if selected >= set(parents):  # the whole project (the schedules' runs): nothing outside it to need
+        return []
+    needed = missing_prerequisites(parents, selected, built_nodes(db_path, manifest))
     if not needed:
         return []
     names = sorted(manifest["nodes"][uid]["name"] for uid in needed)
