@@ -4,8 +4,8 @@ Two levels, to stay cheap. Every mart domain (a folder under dbt_project/models/
 Definitions and manifest: the selection `raw assets of the domain, and downstream` plus the prerequisites the dbt
 asset builds first on a fresh warehouse must be closed under dbt's own dependencies, else dbt would read a table
 that does not exist. One strand, the ETF flows of issue 14 (`raw/farside/etf_flows*`), is then materialized for
-real, in process, on a fresh home against the session sandbox: each further strand would cost two more dbt runs
-(~15 s) and exercises the same code path.
+real, in process, on a fresh home against the session sandbox (~30-45 s on a shared 2-core machine, mostly dbt's
+two re-parses): each further strand would cost as much again and exercises the same code path.
 """
 
 from __future__ import annotations
