@@ -28,19 +28,22 @@ demo: setup  ## backfill the sandbox's default scenario end to end, offline
 	$(RUN) levwatch demo
 
 dev: setup  ## the Dagster UI on the same instance as the demo
-	$(RUN) python -c "from pipelines.cli import prepare_home; from pathlib import Path; prepare_home(Path('$(LEVWATCH_HOME)'))"
+	$(RUN) levwatch home >/dev/null
 	LEVWATCH_SOURCE=$${LEVWATCH_SOURCE:-sandbox} $(RUN) dagster dev -m pipelines.definitions
 
 test: setup browser  ## the whole test suite on two workers (a file's tests on one worker: its fixtures run once)
 	$(RUN) pytest -q -n 2 --dist loadfile
 
+# CI runs exactly `make test` (.ci/run): lint is one of its prerequisites, so a lint error fails CI before the suite.
+test: lint
+
 faults: setup  ## every fault kind against the sandbox; prints the table of rows lost, duplicated, time to recover
 	LEVWATCH_FAULT_TABLE=$(LEVWATCH_HOME)/fault_table.md $(RUN) pytest -q -m faults tests/faults
 
-lint: setup
+lint: setup  ## ruff (check and format) on the Python, sqlfluff on the dbt models (one process per core)
 	$(RUN) ruff check pipelines tests
 	$(RUN) ruff format --check pipelines tests
-	$(RUN) sqlfluff lint dbt_project/models
+	$(RUN) sqlfluff lint --processes 0 dbt_project/models
 
 bench: setup  ## long runs: full backfill timing, simulator and parser benchmarks (prints figures)
 	$(RUN) python -m tests.bench.run

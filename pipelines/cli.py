@@ -312,6 +312,24 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_home(args: argparse.Namespace) -> int:
+    """Create $LEVWATCH_HOME and its Dagster instance (what `make dev` needs before `dagster dev`)."""
+    print(prepare_home(load_settings().home))
+    return 0
+
+
+def cmd_etf_convert_btabiado(args: argparse.Namespace) -> int:
+    from pipelines.etf_import import EtfImportError, convert_btabiado
+
+    try:
+        kept = convert_btabiado(args.source, args.target, args.underlying)
+    except EtfImportError as exc:
+        print(f"levwatch etf convert-btabiado: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {kept} rows to {args.target}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="levwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -380,6 +398,18 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("query", type=non_empty_text)
     sql.add_argument("--max-rows", type=positive_int, default=50)
     sql.set_defaults(func=cmd_sql)
+    home = sub.add_parser("home", help="create $LEVWATCH_HOME and its Dagster instance; print DAGSTER_HOME")
+    home.set_defaults(func=cmd_home)
+    etf = sub.add_parser("etf", help="the ETF-flow CSV drop folder")
+    etf_sub = etf.add_subparsers(dest="etf_command", required=True)
+    convert = etf_sub.add_parser(
+        "convert-btabiado",
+        help="turn btabiado/alpine-data's btc_flows.csv / eth_flows.csv into a drop-folder file",
+    )
+    convert.add_argument("source", type=existing_file, help="btc_flows.csv or eth_flows.csv")
+    convert.add_argument("underlying", type=str.upper, choices=["BTC", "ETH"], help="the file's underlying")
+    convert.add_argument("target", type=Path, help="e.g. $LEVWATCH_HOME/drop/etf_flows/BTC/history.csv")
+    convert.set_defaults(func=cmd_etf_convert_btabiado)
     args = parser.parse_args(argv)  # a bad argument exits here with code 2 and one clear line
     try:
         return args.func(args)

@@ -16,6 +16,7 @@ from pipelines.defs.liquidations import LIQUIDATION_ASSETS
 from pipelines.defs.options import OPTIONS_CHECKS
 from pipelines.defs.reports import REPORT_ASSETS
 from pipelines.defs.resources import gateway_from_settings
+from pipelines.defs.run_logs import RUN_LOG_SPECS
 from pipelines.defs.schedules import SCHEDULES, main_job
 
 # One policy for every asset: the hourly schedule keeps data within 2 h; a day without an update is an error.
@@ -29,6 +30,7 @@ defs = Definitions(
         *ETF_ASSETS,
         levwatch_dbt_models,
         *REPORT_ASSETS,
+        *RUN_LOG_SPECS,
     ],
     asset_checks=[*ETF_CHECKS, *OPTIONS_CHECKS, *DEFI_CHECKS],
     jobs=[main_job],

@@ -9,11 +9,12 @@ row, and holiday rows with '-' in every fund are skipped.
 Validation rejects a file whole, with its name and line number: the folder must name a known underlying, every
 ticker must be one of its funds (pipelines/lib/etf_tickers.py), dates must parse and fall on US trading days on
 or after the underlying's first ETF, every cell must be a number or '-', and each day's Total must equal the sum
-of its funds within 0.15 US$m. Good files are written with source='csv' into raw/farside/etf_flows, one atomic
-file per day; on a day the lake already holds (from the Farside page), a CSV row replaces the row with the same
-(underlying, ticker, day) and the others stay. Files stay in the folder: re-importing rewrites the same rows.
+of its funds within 0.15 US$m. Good files are written with source='csv' into their own dataset,
+lake/farside/etf_flows_csv (asset raw/farside/etf_flows_csv), one atomic file per day: the page ingest never writes
+there, and stg_farside__etf_flows lets a CSV row replace the page's row with the same (underlying, ticker, day)
+while the page's other rows stay. Files stay in the folder: re-importing rewrites the same rows.
 
-`convert_btabiado` turns the btabiado/alpine-data history (data/btc_flows.csv, data/eth_flows.csv) into this
+`convert_btabiado` (`levwatch etf convert-btabiado`) turns the btabiado/alpine-data history (data/btc_flows.csv, data/eth_flows.csv) into this
 format: it drops the rows dated before the first ETF traded (the file opens with a bogus 2024-01-01 row that
 repeats 11 Jan 2024) and the all-zero rows on US market holidays (Farside's all-'-' rows, written as 0), and names
 its Total column. That history wrote 0 where Farside shows '-', so those funds'
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,6 +41,7 @@ from pipelines.venues.base import to_table
 from pipelines.venues.farside import DATASET, VENUE, lake_rows
 
 DROP_DIR = Path("drop") / "etf_flows"  # under $LEVWATCH_HOME
+CSV_DATASET = "etf_flows_csv"  # lake/farside/etf_flows_csv: written by this import only
 TOTAL_TOLERANCE_USD_M = 0.15  # Farside rounds each cell to 0.1: a few roundings apart, never more
 SKIPPED_LABELS = FOOTER_LABELS | {"fee", ""}
 
@@ -185,20 +186,20 @@ def import_files(lake: Lake, paths: Iterable[Path], days: Iterable[date] | None 
 
 
 def write_day(lake: Lake, day: date, csv_rows: pa.Table) -> int:
-    """Merge the CSV rows into the day's partition (CSV wins on the same key) and write it atomically."""
-    table = conform(DATASET, csv_rows)
-    path = lake.partition_path(VENUE, DATASET, day)
-    # another import or a page run writing the same day must not lose either's rows
-    with lake.dataset_lock(VENUE, DATASET):
+    """Merge the CSV rows into the day's CSV partition (the newer row wins on the same key), atomically."""
+    table = conform(CSV_DATASET, csv_rows)
+    path = lake.partition_path(VENUE, CSV_DATASET, day)
+    # two imports writing the same day must not lose either's rows (files imported for other days stay)
+    with lake.dataset_lock(VENUE, CSV_DATASET):
         if path.exists():
             existing = conform(
-                DATASET, lake.read_partition(VENUE, DATASET, day).replace_schema_metadata(None)
+                CSV_DATASET, lake.read_partition(VENUE, CSV_DATASET, day).replace_schema_metadata(None)
             )
-            keys = KEY_COLUMNS[DATASET]
+            keys = KEY_COLUMNS[CSV_DATASET]
             fresh = set(zip(*(table[k].to_pylist() for k in keys), strict=True))
             keep = [row not in fresh for row in zip(*(existing[k].to_pylist() for k in keys), strict=True)]
             table = pa.concat_tables([existing.filter(pa.array(keep, pa.bool_())), table])
-        lake.write_partition(VENUE, DATASET, day, table)
+        lake.write_partition(VENUE, CSV_DATASET, day, table)
     return csv_rows.num_rows
 
 
@@ -239,17 +240,3 @@ def _nonzero(cell: str) -> bool:
         return float(cell) != 0.0
     except ValueError:
         return True  # not a number: keep the row, so the importer names it
-
-
-def main(argv: list[str]) -> int:
-    """python -m pipelines.etf_import convert-btabiado <btc_flows.csv> <BTC|ETH> <target.csv>"""
-    if len(argv) != 4 or argv[0] != "convert-btabiado":
-        print(main.__doc__, file=sys.stderr)
-        return 2
-    kept = convert_btabiado(Path(argv[1]), Path(argv[3]), argv[2].upper())
-    print(f"wrote {kept} rows to {argv[3]}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -292,6 +292,10 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
+# ETF flows loaded by hand from the CSV drop folder (pipelines/etf_import.py, source 'csv'): Farside's schema, in
+# their own dataset so the page ingest and the import never write one file; stg_farside__etf_flows unions the two
+SCHEMAS["etf_flows_csv"] = SCHEMAS["etf_flows"]
+
 TIME_COLUMN = {
     "funding_rates": "funding_time",
     "open_interest": "ts",
@@ -307,6 +311,7 @@ TIME_COLUMN = {
     "liquidation_gaps": "gap_start",
     "liquidation_aggregates": "ts",
     "etf_flows": "ts",
+    "etf_flows_csv": "ts",
     "lending": "ts",
     "stablecoins": "ts",
     "options_snapshots": "ts",
@@ -326,6 +331,7 @@ KEY_COLUMNS = {
     "liquidation_gaps": ("venue", "stream", "recorder_id", "gap_start"),
     "liquidation_aggregates": ("venue", "asset", "exchange", "interval", "ts"),
     "etf_flows": ("venue", "asset", "symbol", "ts"),
+    "etf_flows_csv": ("venue", "asset", "symbol", "ts"),
     "lending": ("venue", "protocol", "chain", "ts"),
     "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
     "options_snapshots": ("venue", "symbol", "ts"),

@@ -290,12 +290,12 @@ def systemic_risk(con, day: date) -> list[dict] | None:
 
 
 VENUE_OPERATIONS = """
-select venue, hour(hour) as hour, sum(request_count) as request_count, max(error_rate) as error_rate,
+select venue, hour(ts) as hour, sum(request_count) as request_count, max(error_rate) as error_rate,
     max(p95_latency_ms) as p95_latency_ms, sum(outage_minutes) as outage_minutes,
     sum(recorder_gap_minutes) as recorder_gap_minutes,
 from marts.venue_operational_risk
-where cast(hour as date) = ?
-group by venue, hour(hour)
+where cast(ts as date) = ?
+group by venue, hour(ts)
 order by venue, hour
 """
 

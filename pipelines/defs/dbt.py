@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from dagster import AssetExecutionContext, AssetKey
 from dagster_dbt import (
     DagsterDbtTranslator,
@@ -19,7 +20,8 @@ from dagster_dbt import (
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.warehouse import publish
+from pipelines.lib.dbt_prerequisites import missing_prerequisites
+from pipelines.warehouse import build_path, publish
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -84,6 +86,71 @@ def lake_sources() -> list[tuple[str, str]]:
     )
 
 
+BUILDABLE = ("model", "seed", "snapshot")
+
+
+def buildable_parents(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Each model, seed and snapshot with the models, seeds and snapshots it reads (sources read the lake)."""
+    nodes = manifest["nodes"]
+    return {
+        uid: [
+            p
+            for p in node["depends_on"].get("nodes", [])
+            if p in nodes and nodes[p]["resource_type"] in BUILDABLE
+        ]
+        for uid, node in nodes.items()
+        if node["resource_type"] in BUILDABLE
+    }
+
+
+def built_nodes(db_path: Path, manifest: dict[str, Any]) -> set[str]:
+    """The buildable nodes whose table or view exists in the working DuckDB file (none when it does not exist)."""
+    if not db_path.exists():
+        return set()
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        relations = set(
+            con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+        )
+    return {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in BUILDABLE
+        and (node["schema"], node.get("alias") or node["name"]) in relations
+    }
+
+
+def selected_nodes(context: AssetExecutionContext, manifest: dict[str, Any]) -> set[str]:
+    """The dbt nodes this run materializes, from the Dagster asset selection."""
+    wanted = set(context.selected_asset_keys)
+    return {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in BUILDABLE and TRANSLATOR.get_asset_key(node) in wanted
+    }
+
+
+def build_prerequisites(
+    context: AssetExecutionContext, dbt: DbtCliResource, db_path: Path, dbt_vars: dict[str, str]
+) -> list[str]:
+    """Build (tests aside) what the selection reads but the warehouse lacks, so a strand selected on its own
+    builds on a fresh warehouse; nothing when everything is selected or already built. Those nodes belong to
+    other strands: they are built from whatever the lake holds, and not reported as materialized here."""
+    manifest = json.loads(DBT_PROJECT.manifest_path.read_text())
+    parents = buildable_parents(manifest)
+    selected = selected_nodes(context, manifest)
+    if selected >= set(parents):  # the whole project (the schedules' runs): nothing outside it to need
+        return []
+    needed = missing_prerequisites(parents, selected, built_nodes(db_path, manifest))
+    if not needed:
+        return []
+    names = sorted(manifest["nodes"][uid]["name"] for uid in needed)
+    context.log.info(f"building {len(names)} models and seeds this selection reads but the warehouse lacks")
+    args = ["build", "--select", " ".join(names), "--vars", json.dumps(dbt_vars)]
+    args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    dbt.cli(args, manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=TRANSLATOR).wait()
+    return names
+
+
 def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:
     """The run's whole partition window as one inclusive day range: one parse, one build."""
     window = context.partition_time_window
@@ -109,6 +176,8 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
         lake.ensure_anchor(venue, dataset)
     (home / "build").mkdir(parents=True, exist_ok=True)
     dbt_vars = dbt_vars_for(context)
+    db_path = Path(os.environ.get("LEVWATCH_DBT_DB_PATH") or build_path(home))
+    build_prerequisites(context, dbt, db_path, dbt_vars)
     context.log.info(f"dbt build for {dbt_vars['start_date']}..{dbt_vars['end_date']}")
     yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
     published = publish(home)

@@ -1,8 +1,9 @@
-"""ETF flows in Dagster: raw/etf/csv_import (the CSV drop folder -> the lake) and the ETF freshness check.
+"""ETF flows in Dagster: raw/farside/etf_flows_csv (the CSV drop folder -> the lake) and the ETF freshness check.
 
 The Farside pages themselves are ingested by the generated raw/farside/etf_flows asset (pipelines/defs/ingest.py).
-The import runs after it when both are selected, so hand-loaded rows are applied last; note that a later page
-ingest of a day rewrites that day from the page, so re-run the import for days where the CSV must win.
+Each writes its own dataset (lake/farside/etf_flows, lake/farside/etf_flows_csv), so neither overwrites the other
+whatever order they run in; stg_farside__etf_flows unions them, a CSV row replacing the page's for the same fund
+and day.
 """
 
 from datetime import date
@@ -23,7 +24,7 @@ from dagster import (
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
-from pipelines.etf_import import DROP_DIR, import_drop_folder
+from pipelines.etf_import import CSV_DATASET, DROP_DIR, import_drop_folder
 from pipelines.lake import Lake
 from pipelines.lib import etf_tickers
 from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
@@ -31,22 +32,21 @@ from pipelines.lib.us_market_calendar import trading_days_missed
 from pipelines.venues.farside import DATASET, VENUE
 
 FARSIDE_KEY = AssetKey(["raw", VENUE, DATASET])
-CSV_IMPORT_KEY = AssetKey(["raw", "etf", "csv_import"])
+CSV_IMPORT_KEY = AssetKey(["raw", VENUE, CSV_DATASET])
 # Farside fills a day in during the US evening and overnight: one trading day behind is normal, two is stale
 MAX_TRADING_DAYS_MISSED = 1
 
 
 @asset(
     key=CSV_IMPORT_KEY,
-    deps=[FARSIDE_KEY],
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
-    group_name="raw_etf",
+    group_name=f"raw_{VENUE}",
     kinds={"python", "parquet", "csv"},
     description=(
-        f"Imports Farside-format CSV files from $LEVWATCH_HOME/{DROP_DIR}/<BTC|ETH|SOL>/ into raw/farside/etf_flows "
-        "(source='csv'), for the run's days. A bad file is rejected whole, naming its line; the run then fails "
-        "after importing the good files."
+        f"Imports Farside-format CSV files from $LEVWATCH_HOME/{DROP_DIR}/<BTC|ETH|SOL>/ into "
+        f"lake/{VENUE}/{CSV_DATASET} (source='csv'), for the run's days; staging prefers these rows to the page's. "
+        "A bad file is rejected whole, naming its line; the run then fails after importing the good files."
     ),
 )
 def etf_csv_import(context: AssetExecutionContext, venue_gateway: VenueGateway):
@@ -73,16 +73,21 @@ def etf_csv_import(context: AssetExecutionContext, venue_gateway: VenueGateway):
 
 
 def latest_flow_days(lake: Lake) -> dict[str, date]:
-    """The last day with a reading (a non-null flow) per underlying, over every lake partition."""
-    folder = lake.dataset_dir(VENUE, DATASET)
-    if not any(folder.glob("date=*/data.parquet")):
+    """The last day with a reading (a non-null flow) per underlying, over every partition of the page's rows and
+    the CSV-loaded ones (the import is how a user catches up while Farside refuses the scraper)."""
+    globs = [
+        lake.glob(VENUE, dataset)
+        for dataset in (DATASET, CSV_DATASET)
+        if any(lake.dataset_dir(VENUE, dataset).glob("date=*/data.parquet"))
+    ]
+    if not globs:
         return {}
     query = (
         "select asset, epoch_ms(max(ts)) from read_parquet(?, hive_partitioning=false) "
         "where flow_usd is not null group by asset"
     )
     with duckdb.connect() as con:
-        rows = con.execute(query, [lake.glob(VENUE, DATASET)]).fetchall()
+        rows = con.execute(query, [globs]).fetchall()
     return {asset: ms_to_day(int(ms)) for asset, ms in rows}
 
 

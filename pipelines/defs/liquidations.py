@@ -1,7 +1,9 @@
 """raw/binance/liquidations and raw/bybit/liquidations: compact the recorder's landing area into the lake.
 
-Each asset writes, per day of its run's range, both `lake/<venue>/liquidations` and `lake/<venue>/liquidation_gaps`
-(the gaps are part of the same asset: they only mean something next to the events they qualify). The recorder
+One multi-asset per venue writes, per day of its run's range, `lake/<venue>/liquidations` (asset
+raw/<venue>/liquidations) and `lake/<venue>/liquidation_gaps` (asset raw/<venue>/liquidation_gaps): two outputs of
+one step, since the gaps only mean something next to the events they qualify and one compaction writes both. The
+recorder
 itself runs outside Dagster (`levwatch record liquidations`); these assets only read what it landed, then retire
 landing files the lake now holds in full (retention.py).
 """
@@ -18,8 +20,9 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSpec,
     MaterializeResult,
-    asset,
+    multi_asset,
 )
 
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
@@ -144,15 +147,29 @@ def partition_checks(paths) -> tuple[AssetCheckResult, AssetCheckResult]:
 
 def _build(venue: str) -> AssetsDefinition:
     key = AssetKey(["raw", venue, "liquidations"])
+    gaps_key = AssetKey(["raw", venue, GAPS])
 
-    @asset(
-        key=key,
+    @multi_asset(
+        name=f"raw_{venue}_liquidations",
+        specs=[
+            AssetSpec(
+                key,
+                group_name=f"raw_{venue}",
+                kinds={"python", "parquet", venue},
+                description=f"{venue} liquidations recorded from its websocket (sampled on Binance)",
+                metadata={"source": "stream"},
+            ),
+            AssetSpec(
+                gaps_key,
+                group_name=f"raw_{venue}",
+                kinds={"python", "parquet", venue},
+                description=f"The {venue} recorder's stream gaps: the minutes raw/{venue}/liquidations did not hear",
+                metadata={"source": "stream"},
+            ),
+        ],
         partitions_def=DAILY,
         backfill_policy=SINGLE_RUN,
-        group_name=f"raw_{venue}",
-        kinds={"python", "parquet", venue},
-        description=f"{venue} liquidations recorded from its websocket (sampled on Binance), with stream gaps",
-        metadata={"source": "stream", "gaps_dataset": "liquidation_gaps"},
+        can_subset=False,  # one compaction writes both datasets of a day
         check_specs=[AssetCheckSpec(name, asset=key, description=desc) for name, desc in CHECKS.items()],
     )
     def _raw(context: AssetExecutionContext, venue_gateway: VenueGateway):
@@ -169,18 +186,26 @@ def _build(venue: str) -> AssetsDefinition:
             lake, landing, venue, today, settings.landing_retention_days, settings.landing_retention_mode
         )
         yield MaterializeResult(
+            asset_key=key,
             metadata={
                 "days": len(results),
                 "rows": sum(r.rows for r in results),
                 "duplicates_dropped": sum(r.duplicates_dropped for r in results),
-                "gap_rows": sum(r.gaps for r in results),
                 "days_not_recorded": sum(r.status == "not_recorded" for r in results),
                 "lake_path": str(lake.dataset_dir(venue, "liquidations")),
                 "landing_files_retired": retention.retired,
                 "landing_files_old_but_not_in_lake": retention.held_back,
                 "landing_temp_files_removed": retention.temp_files_removed,
                 "dead_letters": landing.dead_letter_count(venue),
-            }
+            },
+        )
+        yield MaterializeResult(
+            asset_key=gaps_key,
+            metadata={
+                "days": len(results),
+                "gap_rows": sum(r.gaps for r in results),
+                "lake_path": str(lake.dataset_dir(venue, GAPS)),
+            },
         )
         checks = [
             ("recorder_freshness", freshness(landing, venue, days, today, time.time())),

@@ -35,7 +35,7 @@ PAGES = {
 UNDERLYINGS = tuple(PAGES)
 DROP_FOLDER_HINT = (
     "load the table by hand instead: save it as a Farside-format CSV (Date, one column per ticker, Total) in "
-    "$LEVWATCH_HOME/drop/etf_flows/<BTC|ETH|SOL>/ and materialize raw/etf/csv_import (README: 'ETF flows')"
+    "$LEVWATCH_HOME/drop/etf_flows/<BTC|ETH|SOL>/ and materialize raw/farside/etf_flows_csv (README: 'ETF flows')"
 )
 CHALLENGE_MARKERS = ("just a moment", "cloudflare", "cf-chl", "challenge-platform", "attention required")
 BROWSER_HEADERS = {

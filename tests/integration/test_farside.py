@@ -199,7 +199,7 @@ def test_csv_import_asset_imports_good_files_and_names_the_bad_ones(tmp_path):
     resources = {"venue_gateway": _gateway(tmp_path, sandbox_mode=False)}
     result = materialize([etf_csv_import], resources=resources, partition_key="2025-11-13")
     assert result.success
-    stored = Lake(tmp_path / "lake").read_partition("farside", "etf_flows", date(2025, 11, 13))
+    stored = Lake(tmp_path / "lake").read_partition("farside", "etf_flows_csv", date(2025, 11, 13))
     assert sorted(stored["flow_usd"].to_pylist()) == [-256_600_000.0, -64_500_000.0]
 
     (folder / "bad.csv").write_text("Date,IBIT,GBTC,Total\n14 Nov 2025,(463.1),(25.1),(400.0)\n")
@@ -210,7 +210,8 @@ def test_csv_import_asset_imports_good_files_and_names_the_bad_ones(tmp_path):
     failure = next(e for e in result.all_events if e.is_step_failure)
     text = str(failure.step_failure_data.error)
     assert "bad.csv: line 2: the Total -400.0 differs from the funds' sum -488.2" in text
-    assert not (tmp_path / "lake" / "farside" / "etf_flows" / "date=2025-11-14").exists()
+    assert not (tmp_path / "lake" / "farside" / "etf_flows_csv" / "date=2025-11-14").exists()
+    assert not (tmp_path / "lake" / "farside" / "etf_flows").exists()  # the page's dataset is never written
 
 
 def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox_home):

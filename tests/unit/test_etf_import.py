@@ -41,7 +41,7 @@ def drop(home: Path, underlying: str, name: str, text: str) -> Path:
 
 
 def read_day(lake: Lake, day: date) -> dict[str, tuple]:
-    table = lake.read_partition("farside", "etf_flows", day)
+    table = lake.read_partition("farside", "etf_flows_csv", day)
     return {r["symbol"]: (r["flow_usd"], r["source"], r["issuer"]) for r in table.to_pylist()}
 
 
@@ -58,7 +58,7 @@ def test_a_good_file_lands_in_the_lake_in_usd(tmp_path):
     assert read_day(lake, date(2025, 11, 14))["FBTC"] == (None, "csv", "Fidelity")  # '-' stays no reading
     again = import_drop_folder(lake, tmp_path)  # re-import: same rows, no duplicates
     assert again.rows_written == report.rows_written == 6
-    assert lake.read_partition("farside", "etf_flows", date(2025, 11, 13)).num_rows == 3
+    assert lake.read_partition("farside", "etf_flows_csv", date(2025, 11, 13)).num_rows == 3
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,9 @@ def test_a_bad_file_is_rejected_whole_naming_file_and_line(tmp_path, folder, tex
     lake = Lake(tmp_path / "lake")
     report = import_files(lake, [path])
     assert len(report.rejected) == 1 and report.rows_written == 0
-    assert not lake.dataset_dir("farside", "etf_flows").exists()  # nothing written, not even the good rows
+    assert not lake.dataset_dir(
+        "farside", "etf_flows_csv"
+    ).exists()  # nothing written, not even the good rows
 
 
 def test_the_bad_parsers_csv_is_rejected_not_imported_with_its_outflows_missing(tmp_path):
@@ -102,7 +104,7 @@ def test_the_bad_parsers_csv_is_rejected_not_imported_with_its_outflows_missing(
         check_file(path)
 
 
-def test_csv_rows_replace_page_rows_with_the_same_key_and_keep_the_others(tmp_path):
+def test_the_import_leaves_the_page_rows_alone_and_merges_with_its_earlier_imports(tmp_path):
     lake = Lake(tmp_path / "lake")
     day = date(2025, 11, 13)
     page_rows = [
@@ -118,13 +120,21 @@ def test_csv_rows_replace_page_rows_with_the_same_key_and_keep_the_others(tmp_pa
         }
         for symbol, flow in (("IBIT", -1.0), ("BITB", -47_000_000.0))
     ]
-    lake.write_partition("farside", "etf_flows", day, to_table("etf_flows", page_rows))
-    drop(tmp_path, "BTC", "export.csv", GOOD)
+    page_path = lake.write_partition("farside", "etf_flows", day, to_table("etf_flows", page_rows))
+    page_bytes = page_path.read_bytes()
+    drop(tmp_path, "BTC", "a_ibit.csv", "Date,IBIT,Total\n13 Nov 2025,(256.6),(256.6)\n")
     import_drop_folder(lake, tmp_path, days=[day])
+    (drop_folder(tmp_path) / "BTC" / "a_ibit.csv").unlink()
+    drop(tmp_path, "BTC", "b_gbtc.csv", "Date,GBTC,Total\n13 Nov 2025,(64.5),(64.5)\n")
+    import_drop_folder(lake, tmp_path, days=[day])
+    # one writer per dataset: the page's file is untouched (staging prefers the CSV row, see its unit test)
+    assert page_path.read_bytes() == page_bytes
     rows = read_day(lake, day)
-    assert rows["IBIT"] == (-256_600_000.0, "csv", "BlackRock")  # the CSV wins
-    assert rows["BITB"] == (-47_000_000.0, "html", None)  # the page's other funds stay
-    assert not lake.partition_path("farside", "etf_flows", date(2025, 11, 14)).exists()  # outside the days
+    assert rows == {
+        "IBIT": (-256_600_000.0, "csv", "BlackRock"),  # the earlier import's row stays
+        "GBTC": (-64_500_000.0, "csv", "Grayscale"),
+    }
+    assert not lake.partition_path("farside", "etf_flows_csv", date(2025, 11, 14)).exists()
 
 
 def test_the_real_history_gives_novembers_btc_net_flow(tmp_path):
@@ -138,7 +148,7 @@ def test_the_real_history_gives_novembers_btc_net_flow(tmp_path):
     report = import_drop_folder(lake, tmp_path)
     assert report.rejected == [] and len(report.days_written) == kept == 55 - 2  # the bogus row, 15 Jan 2024
     november = [d for d in report.days_written if d.year == 2025 and d.month == 11]
-    tables = [lake.read_partition("farside", "etf_flows", d) for d in november]
+    tables = [lake.read_partition("farside", "etf_flows_csv", d) for d in november]
     day_totals = {d: pc.sum(t["flow_usd"]).as_py() / 1e6 for d, t in zip(november, tables, strict=True)}
     assert round(day_totals[date(2025, 11, 13)], 1) == -866.7
     assert round(sum(day_totals.values()), 1) == -3466.7
@@ -154,3 +164,15 @@ def test_the_eth_history_with_its_col11_total_imports(tmp_path):
     assert first.day == date(2024, 7, 23) and first.flows["ETHE"] == -484.1 and first.total == 106.6
     # the unconverted file is accepted as it is: COL11 is read as the Total column
     assert check_file(drop(tmp_path, "ETH", "raw.csv", ETH_HISTORY.read_text())).table.has_total
+
+
+def test_the_converter_is_a_levwatch_subcommand(tmp_path, capsys):
+    from pipelines.cli import main
+
+    target = drop_folder(tmp_path) / "BTC" / "history.csv"
+    assert main(["etf", "convert-btabiado", str(BTC_HISTORY), "btc", str(target)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 53 rows to {target}"  # 55 rows less the two dropped
+    assert check_file(target).table.rows[0].day == date(2024, 1, 11)
+    with pytest.raises(SystemExit) as exc:  # argparse names the bad choice and exits 2
+        main(["etf", "convert-btabiado", str(BTC_HISTORY), "XRP", str(target)])
+    assert exc.value.code == 2

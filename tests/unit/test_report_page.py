@@ -65,7 +65,7 @@ OPTIONAL_MARTS = {
         create table marts.venue_operational_risk as select * from (values
             ('bybit', timestamp '2025-10-10 21:00', 100, 0.4, 900.0, 37.0, 3.0),
             ('okx', timestamp '2025-10-10 21:00', 80, 0.0, 200.0, 0.0, 0.0)
-        ) as t(venue, hour, request_count, error_rate, p95_latency_ms, outage_minutes, recorder_gap_minutes)
+        ) as t(venue, ts, request_count, error_rate, p95_latency_ms, outage_minutes, recorder_gap_minutes)
     """,
     "insurance_funds_daily": """
         create table marts.insurance_funds_daily as select * from (values

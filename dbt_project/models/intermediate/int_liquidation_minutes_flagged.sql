@@ -24,7 +24,7 @@ liquidations as (
 klines as (
 
     select * from {{ ref('int_klines_1m_unioned') }}
-    where {{ in_run_window('ts', lookback_days=lookback + 1) }}
+    where {{ in_run_window('ts', lookback_days=lookback | int + 1) }}
 
 ),
 

@@ -610,7 +610,7 @@ adl_overlaps as (
     inner join adl
         on
             list_contains(episodes.assets, adl.asset)
-            and adl.ts < episodes.end_ts
+            and episodes.end_ts > adl.ts
             and coalesce(adl.ended_at, adl.ts) >= episodes.start_ts
     group by episodes.episode_id
 

@@ -1,0 +1,30 @@
+"""raw/levwatch/ingest_outcomes and raw/levwatch/api_health: the pipeline's own logs, declared as external assets.
+
+Every raw ingest step appends to them as it runs (pipelines/ingest.py): one new file per run and dataset, never
+rewritten, so no file has two writers and no step materializes the log as a whole. Declaring them gives the dbt
+sources that read them (models/staging/levwatch/) a defined asset upstream, instead of a key nothing defines.
+"""
+
+from dagster import AssetKey, AssetSpec
+
+RUN_LOGS = {
+    "ingest_outcomes": (
+        "One row per (venue, dataset, run, day asked for): what each raw ingest step got. Appended by every raw "
+        "ingest step, one file per run and dataset, under lake/<venue>/ingest_outcomes/date=<day>/."
+    ),
+    "api_health": (
+        "One row per HTTP attempt a venue client made: endpoint, status, latency, error. Appended by every raw "
+        "ingest step, one file per run and dataset, under lake/<venue>/api_health/date=<day>/."
+    ),
+}
+
+RUN_LOG_SPECS = [
+    AssetSpec(
+        AssetKey(["raw", "levwatch", name]),
+        group_name="raw_levwatch",
+        kinds={"parquet"},
+        description=description,
+        metadata={"written_by": "every raw ingest step (pipelines/ingest.py), one file per run and dataset"},
+    )
+    for name, description in RUN_LOGS.items()
+]
