@@ -543,7 +543,15 @@ def test_kill_9_before_the_recorders_first_periodic_flush_leaves_a_restart_gap(
         wait_until(lambda: hub.replay.position() > start + HOUR_MS, "an hour of replayed pushes", [killed])
         killed.send_signal(signal.SIGKILL)  # an hour of pushes heard, none flushed
         assert killed.wait(10) == -signal.SIGKILL
+        # park the replay while the successor starts (slowly, on a busy machine), then let the rest run to it
+        hold_replay_before(server, hub.replay.position() + HOUR_MS, end)
         restarted = launch(*args, "--flush-seconds", "0.2")
+        wait_until(lambda: any(f"-p{restarted.pid}-" in p.name for p in landing.files("bybit", EVENTS)),
+                   "the restarted recorder's first landing file", [restarted])  # fmt: skip
+        httpx.post(
+            f"{server.url}/_sandbox/replay",
+            json={"start_ms": hub.replay.position(), "end_ms": end, "speed": 4000},
+        ).raise_for_status()
         _, err = restarted.communicate(timeout=60)
         assert restarted.returncode == 0, err.decode()[-2000:]
     row, gaps = recorder_row("kill -9 before the first flush", server, home, start, end)

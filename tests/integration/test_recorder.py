@@ -180,7 +180,17 @@ def test_kill_9_restart_and_compaction_lose_and_duplicate_nothing_acknowledged(t
         asyncio.run(wait_for(lambda: all(subscribed(hub, v) for v in VENUES), 60))
         httpx.post(f"{server.url}/_sandbox/replay", json={"start_ms": start, "end_ms": end, "speed": 10_000})
         # kill a quarter in: the 18 h left (6.5 s of wall time) leave the restart time to start on a loaded machine
-        asyncio.run(wait_for(lambda: hub.replay.position() > start + 6 * 3_600_000, 60))
+        # (and only once each venue has landed something: a recorder slowed by a busy machine must have
+        # acknowledged events for the test to mean anything)
+        asyncio.run(
+            wait_for(
+                lambda: (
+                    hub.replay.position() > start + 6 * 3_600_000
+                    and all(_landed_keys(landing, v) for v in VENUES)
+                ),
+                60,
+            )
+        )
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         killed_at = hub.replay.position()
