@@ -40,7 +40,17 @@ class _PlanStartingAfterUpstreamOutputs(ExecutionPlan):
 
 class LevwatchCeleryExecutor(CeleryExecutor):
     def execute(self, plan_context, execution_plan):
-        return super().execute(plan_context, tuple.__new__(_PlanStartingAfterUpstreamOutputs, execution_plan))
+        try:
+            yield from super().execute(
+                plan_context, tuple.__new__(_PlanStartingAfterUpstreamOutputs, execution_plan)
+            )
+        finally:
+            # A step whose worker died (OOM kill, lost node) never writes the end event that frees its pool slot
+            # (venue_<venue>, duckdb_writer): every later run would wait for the slot. The run's execution is over
+            # here, so none of its slots is still in use.
+            storage = plan_context.instance.event_log_storage
+            if storage.supports_global_concurrency_limits:
+                storage.free_concurrency_slots_for_run(plan_context.run_id)
 
 
 def celery_app_args(settings: Settings) -> dict:
