@@ -108,8 +108,48 @@ def celery_run(tmp_path_factory, sandbox, services):
         patch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
         log = home / "celery-worker.log"
         with celery_worker(env, queue, log) as (_, worker_name), DagsterInstance.get() as instance:
+            killed = _run_killed_mid_step(instance, sandbox, database_url)
+            # the next run of the window: what the tests below compare with the embedded path
             result = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
-            yield home, database_url, broker, result, worker_name, log
+            yield home, database_url, killed, result, worker_name, log
+
+
+KILLED_STEP = "raw__binance__funding_rates"
+
+
+def _run_killed_mid_step(instance, sandbox, database_url):
+    """A run whose worker process dies (SIGKILL, like the OOM killer) in the middle of its raw step, while the
+    step's third request (ETH's first page) hangs on the sandbox."""
+    hang = {"venue": "binance", "path": "/fapi/v1/fundingRate", "kind": "timeout", "delay_s": 5, "skip": 2}
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json=hang).raise_for_status()
+    outcome = {}
+    before = {r.run_id for r in instance.get_runs()}
+    run = threading.Thread(
+        target=lambda: outcome.update(
+            result=execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
+        )
+    )
+    run.start()
+    deadline = time.monotonic() + 60
+    pid = None
+    while pid is None or any(f.kind == "timeout" for f in sandbox.state.faults):
+        assert time.monotonic() < deadline, "the step never reached the hanging request"
+        time.sleep(0.2)
+        new = [r.run_id for r in instance.get_runs() if r.run_id not in before]
+        pid = _step_pid(database_url, new[0], KILLED_STEP) if new else None
+    os.kill(pid, signal.SIGKILL)
+    run.join(timeout=120)
+    return outcome["result"]
+
+
+def _step_pid(database_url: str, run_id: str, step_key: str) -> int | None:
+    with psycopg2.connect(database_url) as con, con.cursor() as cur:
+        cur.execute(
+            "select event from event_logs where run_id = %s and step_key = %s and dagster_event_type = 'STEP_START'",
+            (run_id, step_key),
+        )
+        row = cur.fetchone()
+    return json.loads(row[0])["dagster_event"]["pid"] if row else None
 
 
 def test_the_celery_run_succeeds_with_every_check_passing(celery_run):
@@ -152,6 +192,7 @@ def test_runs_and_events_are_in_postgresql_and_every_step_ran_on_the_worker(cele
 
 
 def test_the_celery_run_builds_the_same_mart_rows_as_the_embedded_path(celery_run, embedded_run):
+    """After a run whose worker died mid-step: nothing lost, nothing twice."""
     home, *_ = celery_run
     funding, freshness = _marts(home)
     assert funding and freshness
@@ -183,63 +224,23 @@ def test_services_are_started_when_none_answer(tmp_path):
             queue.close()
 
 
-def _step_pid(database_url: str, run_id: str, step_key: str) -> int | None:
+def test_a_worker_killed_mid_step_fails_the_run_clearly_and_gives_back_its_slot(celery_run):
+    _, database_url, killed, *_ = celery_run
+    assert not killed.success
+    assert not [e for e in killed.all_events if e.is_step_success]  # dbt never started on a half-written step
     with psycopg2.connect(database_url) as con, con.cursor() as cur:
+        cur.execute("select status from runs where run_id = %s", (killed.run_id,))
+        assert cur.fetchall() == [("FAILURE",)]
         cur.execute(
-            "select event from event_logs where run_id = %s and step_key = %s and dagster_event_type = 'STEP_START'",
-            (run_id, step_key),
+            "select dagster_event_type from event_logs where run_id = %s and event like %s",
+            (
+                killed.run_id,
+                f"%[{KILLED_STEP}]: billiard.exceptions.WorkerLostError: Worker exited prematurely%",
+            ),
         )
-        row = cur.fetchone()
-    return json.loads(row[0])["dagster_event"]["pid"] if row else None
-
-
-def test_a_worker_killed_mid_step_fails_the_run_and_a_rerun_converges(celery_run, sandbox, embedded_run):
-    """The worker process running a step dies (SIGKILL, like the OOM killer) while its venue request hangs: the run
-    ends failed naming the step, nothing downstream runs, and the next run of the window rebuilds the same marts."""
-    home, database_url, *_ = celery_run
-    step = "raw__binance__funding_rates"
-    # the third request of the step (ETH's first page) hangs: the step is mid-way when it is taken
-    hang = {"venue": "binance", "path": "/fapi/v1/fundingRate", "kind": "timeout", "delay_s": 5, "skip": 2}
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json=hang).raise_for_status()
-    outcome = {}
-    with DagsterInstance.get() as instance:
-        before = {r.run_id for r in instance.get_runs()}
-        run = threading.Thread(
-            target=lambda: outcome.update(
-                result=execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
-            )
-        )
-        run.start()
-        deadline = time.monotonic() + 60
-        pid = None
-        while pid is None or any(f.kind == "timeout" for f in sandbox.state.faults):
-            assert time.monotonic() < deadline, "the step never reached the hanging request"
-            time.sleep(0.2)
-            new = [r.run_id for r in instance.get_runs() if r.run_id not in before]
-            pid = _step_pid(database_url, new[0], step) if new else None
-        os.kill(pid, signal.SIGKILL)
-        run.join(timeout=120)
-        killed = outcome["result"]
-        assert not killed.success
-        with psycopg2.connect(database_url) as con, con.cursor() as cur:
-            cur.execute("select status from runs where run_id = %s", (killed.run_id,))
-            assert cur.fetchall() == [("FAILURE",)]
-            cur.execute(
-                "select dagster_event_type from event_logs where run_id = %s and event like %s",
-                (
-                    killed.run_id,
-                    f"%[{step}]: billiard.exceptions.WorkerLostError: Worker exited prematurely%",
-                ),
-            )
-            # the run failure event (stored under its legacy name) names the step and how its worker died
-            assert cur.fetchall() == [("PIPELINE_FAILURE",)]
-            cur.execute("select count(*) from concurrency_slots where run_id = %s", (killed.run_id,))
-            assert cur.fetchone() == (0,)  # the dead step's venue slot was given back: the re-run can take it
-        assert not [e for e in killed.all_events if e.is_step_success]  # dbt never started on a half step
-        rerun = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
-    assert rerun.success, [
-        (e.step_key, e.message, getattr(e.event_specific_data, "error", None))
-        for e in rerun.all_events
-        if e.is_failure or e.is_engine_event
-    ]
-    assert _marts(home) == embedded_run  # nothing lost, nothing twice
+        # the run failure event (stored under its legacy name) names the step and how its worker died
+        assert cur.fetchall() == [("PIPELINE_FAILURE",)]
+        cur.execute("select count(*) from concurrency_slots where run_id = %s", (killed.run_id,))
+        assert cur.fetchone() == (
+            0,
+        )  # the dead step's venue slot was given back, so the next run could start
