@@ -55,12 +55,15 @@ class LevwatchCeleryExecutor(CeleryExecutor):
 
 def celery_app_args(settings: Settings) -> dict:
     """The Celery app's arguments, the same for the run and the workers."""
+    transport_options = dict(broker_transport_options)
+    if not (settings.celery_broker_url or "").startswith("sqla+"):  # kombu's SQLAlchemy transport hands every
+        transport_options["polling_interval"] = POLLING_INTERVAL_S  # option to create_engine, which refuses it
     return {
         "broker": settings.celery_broker_url,
         "backend": settings.celery_backend_url,
         "include": [],
         "config_source": {
-            "broker_transport_options": {**broker_transport_options, "polling_interval": POLLING_INTERVAL_S},
+            "broker_transport_options": transport_options,
             "task_default_queue": settings.celery_queue,
             # a worker that dies mid-step must not leave the run waiting for a result that never comes: its
             # parent reports the step failed (WorkerLostError) and the run ends failed, naming the step
