@@ -57,7 +57,9 @@ def celery_app_args(settings: Settings) -> dict:
     """The Celery app's arguments, the same for the run and the workers."""
     transport_options = dict(broker_transport_options)
     if not (settings.celery_broker_url or "").startswith("sqla+"):  # kombu's SQLAlchemy transport hands every
-        transport_options["polling_interval"] = POLLING_INTERVAL_S  # option to create_engine, which refuses it
+        transport_options["polling_interval"] = (
+            POLLING_INTERVAL_S  # option to create_engine, which refuses it
+        )
     return {
         "broker": settings.celery_broker_url,
         "backend": settings.celery_backend_url,

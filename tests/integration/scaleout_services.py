@@ -126,3 +126,7 @@ def celery_worker(env: dict[str, str], queue: str, log: Path, concurrency: int =
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
+        from kombu import Connection
+
+        with Connection(env["LEVWATCH_CELERY_BROKER_URL"]) as broker:  # a shared RabbitMQ keeps no test queue
+            broker.default_channel.queue_delete(queue)
