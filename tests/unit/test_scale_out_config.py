@@ -134,3 +134,30 @@ def test_the_dockerfile_copies_what_exists_and_serves_the_code_location():
     command = worker["spec"]["template"]["spec"]["containers"][0]["command"]
     assert command[:3] == ["celery", "-A", "pipelines.celery_worker"]
     assert (REPO / "pipelines" / "celery_worker.py").exists()
+
+
+def test_the_celery_executor_keeps_starting_a_step_after_its_upstream_outputs():
+    """dagster-celery's loop has no step dependency option: the plan it starts must carry ours (executor.py)."""
+    from dagster import AssetsDefinition, Definitions, asset, define_asset_job
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._core.execution.retries import RetryMode
+
+    from pipelines.defs.celery_executor import _PlanStartingAfterUpstreamOutputs
+
+    @asset
+    def upstream():
+        return 1
+
+    @asset
+    def downstream(upstream):
+        return upstream
+
+    assets: list[AssetsDefinition] = [upstream, downstream]
+    job = Definitions(assets=assets, jobs=[define_asset_job("pair")]).resolve_job_def("pair")
+    plan = create_execution_plan(job)
+    wrapped = tuple.__new__(_PlanStartingAfterUpstreamOutputs, plan)
+    assert list(wrapped.step_keys_to_execute) == list(plan.step_keys_to_execute)
+    ours = wrapped.start(retry_mode=RetryMode.DISABLED)  # not entered: nothing executes
+    assert ours._step_dependency_config.require_upstream_step_success is False
+    default = plan.start(retry_mode=RetryMode.DISABLED)  # Dagster's default, which the wrapper changes
+    assert default._step_dependency_config.require_upstream_step_success is True
