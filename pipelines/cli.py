@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from pipelines.lib.cli_args import (
     positive_int,
     tcp_port,
 )
-from pipelines.settings import SettingsError, load_settings
+from pipelines.settings import Settings, SettingsError, load_settings
 
 DAGSTER_YAML_HEADER = "# Written by levwatch: the Dagster instance for this LEVWATCH_HOME."
 DAGSTER_YAML = f"""\
@@ -35,21 +36,40 @@ concurrency:
 """
 
 
-def prepare_home(home: Path) -> Path:
+# With LEVWATCH_DAGSTER_POSTGRES_URL: runs, events and schedules in PostgreSQL, so a run's steps on other machines
+# (Celery workers, Kubernetes pods) and every webserver/daemon share them. The URL is written as settings.py
+# normalises it (psycopg2 named: the webserver and daemon load the instance without our code), so the file then
+# holds a password: it is written owner-only (0600), like a .pgpass.
+DAGSTER_POSTGRES_STORAGE = """\
+storage:
+  postgres:
+    postgres_url: {url}
+"""
+
+
+def dagster_yaml(settings: Settings) -> str:
+    """The instance config levwatch writes for these settings: SQLite by default, PostgreSQL when configured."""
+    if not settings.dagster_postgres_url:
+        return DAGSTER_YAML
+    return DAGSTER_YAML + DAGSTER_POSTGRES_STORAGE.format(url=json.dumps(settings.dagster_postgres_url))
+
+
+def prepare_home(home: Path, settings: Settings | None = None) -> Path:
     """Create $LEVWATCH_HOME and its Dagster instance folder; return DAGSTER_HOME.
 
-    An instance config levwatch wrote before pools had limits is brought up to date; one written by hand is left
-    alone (the README says what to add)."""
+    An instance config levwatch wrote (for other settings, or before pools had limits) is brought up to date;
+    one written by hand is left alone (the README says what to add)."""
+    settings = settings or load_settings()
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     current = config.read_text() if config.exists() else None
-    ours_without_limits = (
-        current is not None and current.startswith(DAGSTER_YAML_HEADER) and "concurrency:" not in current
-    )
-    if current is None or ours_without_limits:
+    wanted = dagster_yaml(settings)
+    if current is None or (current.startswith(DAGSTER_YAML_HEADER) and current != wanted):
         staged = config.with_name(".dagster.yaml.tmp")
-        staged.write_text(DAGSTER_YAML)
+        staged.unlink(missing_ok=True)
+        staged.touch(mode=0o600 if settings.dagster_postgres_url else 0o644)
+        staged.write_text(wanted)
         staged.replace(config)
     return dagster_home
 

@@ -10,7 +10,7 @@ from pipelines.defs.coinglass import coinglass_assets, coinglass_resources
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.defi import DEFI_CHECKS
 from pipelines.defs.etf import ETF_ASSETS, ETF_CHECKS
-from pipelines.defs.executor import LEVWATCH_EXECUTOR
+from pipelines.defs.executor import executor_from_settings
 from pipelines.defs.ingest import RAW_ASSETS
 from pipelines.defs.liquidations import LIQUIDATION_ASSETS
 from pipelines.defs.options import OPTIONS_CHECKS
@@ -35,7 +35,7 @@ defs = Definitions(
     asset_checks=[*ETF_CHECKS, *OPTIONS_CHECKS, *DEFI_CHECKS],
     jobs=[main_job],
     schedules=SCHEDULES,
-    executor=LEVWATCH_EXECUTOR,  # one venue's failure does not stop dbt from publishing the rest
+    executor=executor_from_settings(),  # LEVWATCH_EXECUTOR; a venue failing does not stop dbt publishing the rest
     resources={
         "venue_gateway": gateway_from_settings(),
         "dbt": dbt_resource(),

@@ -27,7 +27,11 @@ DEFAULT_WS_URLS: dict[str, str] = {
 }
 
 SOURCES = ("live", "sandbox")
-RETENTION_MODES = ("archive", "delete")  # what happens to a landing file once the lake holds all of it
+RETENTION_MODES = ("archive", "delete")
+EXECUTORS = (
+    "multiprocess",
+    "celery",
+)  # where a run's steps execute: the run's machine, or Celery workers  # what happens to a landing file once the lake holds all of it
 
 # Files the pipeline publishes (lake partitions, landing files, the warehouse): owner read-write, group read, so
 # analysts in the pipeline's group can read them without running as its user. Directories get the matching mode.
@@ -53,6 +57,12 @@ class Settings:
     landing_retention_mode: str = "archive"  # then it is moved to landing/<venue>/archive/ (or deleted)
     recorder_max_buffered_events: int = 500_000  # per venue; the recorder stops loudly past it
     file_mode: int = DEFAULT_FILE_MODE
+    # scale-out (README "Running at scale"): the Dagster instance's storage and the executor of the code location
+    dagster_postgres_url: str | None = None  # run, event-log and schedule storage on PostgreSQL; else SQLite
+    executor: str = "multiprocess"
+    celery_broker_url: str | None = None  # required with executor celery
+    celery_backend_url: str = "rpc://"  # where a worker sends a step's events back
+    celery_queue: str = "dagster"  # the queue the run submits steps to and the workers consume
 
     @property
     def lake_dir(self) -> Path:
@@ -150,7 +160,53 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         landing_retention_mode=retention_mode,
         recorder_max_buffered_events=max_buffered,
         file_mode=load_file_mode(env),
+        **_scale_out_settings(env),
     )
+
+
+# dagster-postgres talks to PostgreSQL through psycopg2 (it sends `%(name)s` parameters that only psycopg2
+# interpolates), but SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3: every PostgreSQL URL we hand to
+# SQLAlchemy (Dagster's storage, kombu's broker transport, Celery's database results) names psycopg2 explicitly.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
+PSYCOPG2_SCHEME = "postgresql+psycopg2://"
+
+
+def with_psycopg2(url: str) -> str:
+    """A postgresql:// (or postgres://) URL with SQLAlchemy's psycopg2 driver named; others unchanged."""
+    for prefix in ("", "sqla+", "db+"):  # plain, kombu's SQLAlchemy transport, Celery's database backend
+        for scheme in _POSTGRES_SCHEMES:
+            if url.startswith(prefix + scheme):
+                return prefix + PSYCOPG2_SCHEME + url[len(prefix + scheme) :]
+    return url
+
+
+def _scale_out_settings(env: dict[str, str]) -> dict:
+    postgres_url = (env.get("LEVWATCH_DAGSTER_POSTGRES_URL") or "").strip() or None
+    if postgres_url and not postgres_url.startswith(_POSTGRES_SCHEMES):
+        raise SettingsError(
+            "LEVWATCH_DAGSTER_POSTGRES_URL must be a postgresql://user:password@host:port/database URL, "
+            f"got one starting {postgres_url.split(':')[0]!r}"
+        )
+    executor = (env.get("LEVWATCH_EXECUTOR") or "multiprocess").strip().lower()
+    if executor not in EXECUTORS:
+        raise SettingsError(f"LEVWATCH_EXECUTOR must be one of {EXECUTORS}, got {executor!r}")
+    broker = (env.get("LEVWATCH_CELERY_BROKER_URL") or "").strip() or None
+    if executor == "celery" and broker is None:
+        raise SettingsError(
+            "LEVWATCH_EXECUTOR=celery needs LEVWATCH_CELERY_BROKER_URL (e.g. amqp://guest:guest@rabbitmq:5672//)"
+        )
+    queue = (env.get("LEVWATCH_CELERY_QUEUE") or "dagster").strip()
+    if not queue or not queue.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise SettingsError(f"LEVWATCH_CELERY_QUEUE must be letters, digits, '-', '_' or '.', got {queue!r}")
+    return {
+        "dagster_postgres_url": with_psycopg2(postgres_url) if postgres_url else None,
+        "executor": executor,
+        "celery_broker_url": with_psycopg2(broker) if broker else None,
+        "celery_backend_url": with_psycopg2(
+            (env.get("LEVWATCH_CELERY_BACKEND_URL") or "").strip() or "rpc://"
+        ),
+        "celery_queue": queue,
+    }
 
 
 def _int_setting(env: dict[str, str], name: str, default: int, *, minimum: int) -> int:

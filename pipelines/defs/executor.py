@@ -39,3 +39,15 @@ LEVWATCH_EXECUTOR = multi_or_in_process_executor.configured(
     description="Multiprocess (or in-process); dbt starts once its inputs are materialized, even if a raw step "
     "then failed.",
 )
+
+
+def executor_from_settings(settings=None):
+    """LEVWATCH_EXECUTOR: this module's executor (multiprocess, the default) or Celery workers."""
+    from pipelines.settings import load_settings
+
+    settings = settings or load_settings()
+    if settings.executor == "celery":
+        from pipelines.defs.celery_executor import celery_executor_for  # dagster-celery only when asked for
+
+        return celery_executor_for(settings)
+    return LEVWATCH_EXECUTOR
