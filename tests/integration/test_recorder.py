@@ -176,18 +176,24 @@ def test_kill_9_restart_and_compaction_lose_and_duplicate_nothing_acknowledged(t
     start, end = iso_to_ms("2025-10-10T06:00:00Z"), iso_to_ms("2025-10-11T06:00:00Z")
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        # the killed recorder flushes every 2 s, so pushes wait unlanded long enough to be caught mid-stream
+        procs.append(
+            subprocess.Popen([*cmd[:-1], "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        )
         asyncio.run(wait_for(lambda: all(subscribed(hub, v) for v in VENUES), 60))
         httpx.post(f"{server.url}/_sandbox/replay", json={"start_ms": start, "end_ms": end, "speed": 10_000})
-        # kill a quarter in: the 18 h left (6.5 s of wall time) leave the restart time to start on a loaded machine
-        # (and only once each venue has landed something: a recorder slowed by a busy machine must have
-        # acknowledged events for the test to mean anything)
+        # kill a quarter in (the 18 h left, 6.5 s of wall time, leave the restart time to start on a loaded
+        # machine), once each venue has events landed (acknowledged) and events pushed but not yet landed: a
+        # recorder slowed by a busy machine must still be killed mid-stream for the test to mean anything
+        by_id = {v: {i: (s, t) for s, t, i in truth(server, v, 0, 2**62)} for v in VENUES}
+
+        def mid_stream(venue: str) -> bool:
+            pushed = {by_id[venue][i] for s in hub.sent_for(venue) for i in s["event_ids"]}
+            return bool(_landed_keys(landing, venue)) and bool(pushed - set(recorded(landing, venue)))
+
         asyncio.run(
             wait_for(
-                lambda: (
-                    hub.replay.position() > start + 6 * 3_600_000
-                    and all(_landed_keys(landing, v) for v in VENUES)
-                ),
+                lambda: hub.replay.position() > start + 6 * 3_600_000 and all(mid_stream(v) for v in VENUES),
                 60,
             )
         )
