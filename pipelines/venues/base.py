@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.lake import SCHEMAS
+from pipelines.lib.numbers import PayloadError, to_float, to_int
 from pipelines.venues.http import VenueHttp
 
 Fetch = Callable[[VenueHttp, str, int, int], pa.Table]
@@ -34,6 +35,28 @@ class DatasetSpec:
 
 def raw_json(record: Any) -> str:
     return json.dumps(record, separators=(",", ":"), sort_keys=False)
+
+
+def mark_kline_row(venue: str, asset: str, symbol: str, k: list, where: str, time_name: str) -> dict:
+    """One klines_1m row of mark prices from a kline array [open time, open, high, low, close, …]; an empty price
+    slot is refused, naming the row."""
+    prices = [
+        to_float(v, f"{where}.{n}") for v, n in zip(k[1:5], ("open", "high", "low", "close"), strict=True)
+    ]
+    if None in prices:
+        raise PayloadError(f"{where}: a price slot is empty: {k!r:.80}")
+    return {
+        "venue": venue,
+        "asset": asset,
+        "symbol": symbol,
+        "price_type": "mark",
+        "open_time": to_int(k[0], f"{where}.{time_name}"),
+        "open": prices[0],
+        "high": prices[1],
+        "low": prices[2],
+        "close": prices[3],
+        "raw": raw_json(k),
+    }
 
 
 def to_table(dataset: str, rows: Iterable[dict]) -> pa.Table:

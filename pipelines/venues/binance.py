@@ -8,7 +8,7 @@ from typing import Any
 from pipelines.instruments import venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
 from pipelines.lib.timeutil import HOUR_MS, MINUTE_MS, floor_hour_ms
-from pipelines.venues.base import DatasetSpec, raw_json, to_table
+from pipelines.venues.base import DatasetSpec, mark_kline_row, raw_json, to_table
 from pipelines.venues.http import VenueError, VenueHttp, WeightLimiter
 
 VENUE = "binance"
@@ -175,25 +175,7 @@ def parse_mark_klines_1m(payload: Any, asset: str, symbol: str) -> list[dict]:
         where = f"binance markPriceKlines[{i}]"
         if not isinstance(k, list) or len(k) < 12:
             raise PayloadError(f"{where}: expected a 12-slot array, got {k!r:.80}")
-        prices = [
-            to_float(v, f"{where}.{n}") for v, n in zip(k[1:5], ("open", "high", "low", "close"), strict=True)
-        ]
-        if None in prices:
-            raise PayloadError(f"{where}: a price slot is empty: {k!r:.80}")
-        rows.append(
-            {
-                "venue": VENUE,
-                "asset": asset,
-                "symbol": symbol,
-                "price_type": "mark",
-                "open_time": to_int(k[0], f"{where}.openTime"),
-                "open": prices[0],
-                "high": prices[1],
-                "low": prices[2],
-                "close": prices[3],
-                "raw": raw_json(k),
-            }
-        )
+        rows.append(mark_kline_row(VENUE, asset, symbol, k, where, "openTime"))
     return rows
 
 

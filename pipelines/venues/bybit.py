@@ -17,7 +17,7 @@ from pipelines.instruments import ASSETS, venue_symbol
 from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import floor_hour_ms
 from pipelines.lib.venue_status import codes_text, event_type_of
-from pipelines.venues.base import DatasetSpec, raw_json, to_table
+from pipelines.venues.base import DatasetSpec, mark_kline_row, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
 
 VENUE = "bybit"
@@ -208,25 +208,7 @@ def parse_mark_klines_1m(payload: Any, asset: str) -> list[dict]:
         where = f"bybit mark-price-kline list[{i}]"
         if not isinstance(k, list) or len(k) < 5:
             raise PayloadError(f"{where}: expected a 5-slot array, got {k!r:.80}")
-        prices = [
-            to_float(v, f"{where}.{n}") for v, n in zip(k[1:5], ("open", "high", "low", "close"), strict=True)
-        ]
-        if None in prices:
-            raise PayloadError(f"{where}: a price slot is empty: {k!r:.80}")
-        rows.append(
-            {
-                "venue": VENUE,
-                "asset": asset,
-                "symbol": symbol,
-                "price_type": "mark",
-                "open_time": to_int(k[0], f"{where}.startTime"),
-                "open": prices[0],
-                "high": prices[1],
-                "low": prices[2],
-                "close": prices[3],
-                "raw": raw_json(k),
-            }
-        )
+        rows.append(mark_kline_row(VENUE, asset, symbol, k, where, "startTime"))
     return rows
 
 
@@ -358,11 +340,23 @@ def fetch_long_short_ratios(
     )  # fmt: skip
 
 
-def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = KLINE_PAGE_LIMIT):
+def _fetch_klines_at(
+    http: VenueHttp,
+    asset: str,
+    start: int,
+    end: int,
+    *,
+    path: str,
+    interval: str,
+    parse,
+    dataset: str,
+    page_limit: int,
+):
+    """Klines of one interval, paged back by `end`; rows outside [start, end) dropped."""
     pages = _page_back_by_end(
         http,
-        "/v5/market/kline",
-        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": "60"},
+        path,
+        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": interval},
         start,
         end,
         _kline_start,
@@ -370,26 +364,24 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limi
         end_key="end",
         limit=page_limit,
     )
-    rows = [row for page in pages for row in parse_klines(page, asset)]
-    return to_table("klines", _in_window(rows, "open_time", start, end))
+    rows = [row for page in pages for row in parse(page, asset)]
+    return to_table(dataset, _in_window(rows, "open_time", start, end))
+
+
+def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = KLINE_PAGE_LIMIT):
+    return _fetch_klines_at(
+        http, asset, start, end, path="/v5/market/kline", interval="60", parse=parse_klines, dataset="klines",
+        page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_klines_1m(
     http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = MARK_KLINE_PAGE_LIMIT
 ):
-    pages = _page_back_by_end(
-        http,
-        "/v5/market/mark-price-kline",
-        {"category": CATEGORY, "symbol": venue_symbol(VENUE, asset), "interval": "1"},
-        start,
-        end,
-        _kline_start,
-        start_key="start",
-        end_key="end",
-        limit=page_limit,
-    )
-    rows = [row for page in pages for row in parse_mark_klines_1m(page, asset)]
-    return to_table("klines_1m", _in_window(rows, "open_time", start, end))
+    return _fetch_klines_at(
+        http, asset, start, end, path="/v5/market/mark-price-kline", interval="1", parse=parse_mark_klines_1m,
+        dataset="klines_1m", page_limit=page_limit,
+    )  # fmt: skip
 
 
 STATUS_PATH = "/v5/system/status"

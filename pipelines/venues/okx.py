@@ -431,12 +431,24 @@ def fetch_long_short_ratios(
     )  # fmt: skip
 
 
-def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = CANDLE_PAGE_LIMIT):
+def _fetch_candles(
+    http: VenueHttp,
+    asset: str,
+    start: int,
+    end: int,
+    *,
+    path: str,
+    bar: str,
+    parse,
+    dataset: str,
+    page_limit: int,
+):
+    """Candles of one bar size, paged back from the window's end; rows outside [start, end) dropped, repeats merged."""
     symbol = venue_symbol(VENUE, asset)
     pages = _pages_back(
         http,
-        "/api/v5/market/history-candles",
-        {"instId": symbol, "bar": HOURLY_BAR},
+        path,
+        {"instId": symbol, "bar": bar},
         start,
         end,
         _array_time,
@@ -444,27 +456,24 @@ def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limi
         limit=page_limit,
         weight=WEIGHT_20_PER_2S,
     )
-    rows = {r["open_time"]: r for page in pages for r in parse_candles(page, asset, symbol)}
-    return to_table("klines", (r for t, r in rows.items() if start <= t < end))
+    rows = {r["open_time"]: r for page in pages for r in parse(page, asset, symbol)}
+    return to_table(dataset, (r for t, r in rows.items() if start <= t < end))
+
+
+def fetch_klines(http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = CANDLE_PAGE_LIMIT):
+    return _fetch_candles(
+        http, asset, start, end, path="/api/v5/market/history-candles", bar=HOURLY_BAR, parse=parse_candles,
+        dataset="klines", page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_klines_1m(
     http: VenueHttp, asset: str, start: int, end: int, *, page_limit: int = MARK_CANDLE_PAGE_LIMIT
 ):
-    symbol = venue_symbol(VENUE, asset)
-    pages = _pages_back(
-        http,
-        "/api/v5/market/history-mark-price-candles",
-        {"instId": symbol, "bar": MINUTE_BAR},
-        start,
-        end,
-        _array_time,
-        cursor="after",
-        limit=page_limit,
-        weight=WEIGHT_20_PER_2S,
-    )
-    rows = {r["open_time"]: r for page in pages for r in parse_mark_candles_1m(page, asset, symbol)}
-    return to_table("klines_1m", (r for t, r in rows.items() if start <= t < end))
+    return _fetch_candles(
+        http, asset, start, end, path="/api/v5/market/history-mark-price-candles", bar=MINUTE_BAR,
+        parse=parse_mark_candles_1m, dataset="klines_1m", page_limit=page_limit,
+    )  # fmt: skip
 
 
 def fetch_instruments(http: VenueHttp, asset: str, start: int, end: int):
