@@ -85,6 +85,11 @@ def _svg(fig) -> str:
     return SVG_METADATA.sub("", text)  # the creation date and licence block: noise in a page
 
 
+def _groups(rows: list[dict], key: str) -> list[tuple[object, list[dict]]]:
+    """The rows split by one column's value, in sorted order (one line or bar series per venue, coin, …)."""
+    return [(value, [r for r in rows if r[key] == value]) for value in sorted({r[key] for r in rows})]
+
+
 def _mark_day(ax, day: date) -> None:
     ax.axvline(day, color=MARK, linestyle="--", linewidth=1)
     ax.annotate(
@@ -212,8 +217,7 @@ def chart_oi_and_price(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_funding(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 3.0))
-    for venue in sorted({r["venue"] for r in rows}):
-        mine = [r for r in rows if r["venue"] == venue]
+    for venue, mine in _groups(rows, "venue"):
         ax.plot(
             [r["date"] for r in mine],
             [r["funding_8h_pct"] for r in mine],
@@ -237,8 +241,7 @@ def chart_funding(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_options(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
-    for underlying in sorted({r["underlying"] for r in rows}):
-        mine = [r for r in rows if r["underlying"] == underlying]
+    for underlying, mine in _groups(rows, "underlying"):
         ax.plot(
             [r["date"] for r in mine], [r["put_call_oi_ratio"] for r in mine], label=underlying, linewidth=1.5
         )
@@ -258,11 +261,10 @@ def chart_options(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_etf(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
-    underlyings = sorted({r["underlying"] for r in rows})
-    width = 0.8 / max(len(underlyings), 1)
-    for i, underlying in enumerate(underlyings):
-        mine = [r for r in rows if r["underlying"] == underlying]
-        xs = [mdates.date2num(r["date"]) + (i - (len(underlyings) - 1) / 2) * width for r in mine]
+    groups = _groups(rows, "underlying")
+    width = 0.8 / max(len(groups), 1)
+    for i, (underlying, mine) in enumerate(groups):
+        xs = [mdates.date2num(r["date"]) + (i - (len(groups) - 1) / 2) * width for r in mine]
         ax.bar(xs, [(r["flow_usd"] or 0) / 1e6 for r in mine], width=width, label=underlying)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylabel("net flow (US$m)")
@@ -281,8 +283,7 @@ def chart_etf(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_stablecoins(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.8))
-    for coin in sorted({r["stablecoin"] for r in rows}):
-        mine = [r for r in rows if r["stablecoin"] == coin]
+    for coin, mine in _groups(rows, "stablecoin"):
         ax.plot([r["date"] for r in mine], [r["deviation_bps"] for r in mine], label=coin, linewidth=1.2)
     ax.axhline(50, color=LONG, linewidth=0.8, linestyle=":")
     ax.set_ylabel("distance from peg (bps)")
@@ -399,8 +400,7 @@ def chart_operations(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_insurance(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.6))
-    for venue in sorted({r["venue"] for r in rows}):
-        mine = [r for r in rows if r["venue"] == venue]
+    for venue, mine in _groups(rows, "venue"):
         ax.plot(
             [r["date"] for r in mine],
             [(r["balance_usd"] or 0) / 1e9 for r in mine],
