@@ -354,7 +354,8 @@ def chart_collateral(rows: list[dict], day: date) -> Chart:
 @_styled
 def chart_systemic(rows: list[dict], day: date) -> Chart:
     fig, ax = plt.subplots(figsize=(10, 2.6))
-    ax.plot([r["date"] for r in rows], [r["risk_index"] for r in rows], color="#8e44ad", linewidth=2)
+    indexed = [r for r in rows if r["risk_index"] is not None]  # days with too little history have no index
+    ax.plot([r["date"] for r in indexed], [r["risk_index"] for r in indexed], color="#8e44ad", linewidth=2)
     ax.set_ylabel("risk index")
     _dates_axis(ax, day)
     _mark_day(ax, day)
@@ -555,7 +556,12 @@ def systemic_section(con, day: date) -> str | None:
     table = _table(
         ["date", "index", "driver", "category"],
         [
-            [str(r["date"]), f"{r['risk_index']:.1f}", r["driver"] or "", r["driver_category"] or ""]
+            [
+                str(r["date"]),
+                "none yet (too little history)" if r["risk_index"] is None else f"{r['risk_index']:.1f}",
+                r["driver"] or "",
+                r["driver_category"] or "",
+            ]
             for r in today
         ],
     )

@@ -24,6 +24,7 @@ with ranked as (
         percent_rank() over (order by risk_index) as pct_rank,
         count(*) over () as days
     from marts.systemic_risk_daily
+    where risk_index is not null  -- days with too little history have no index and no rank
 )
 select
     ranked.risk_index,
@@ -64,6 +65,11 @@ def systemic_risk_lines(con, day: str = INDEX_DAY) -> list[str]:
     """The index on a day, its rank in the warehouse's window, and the component that drove it."""
     row = con.execute(INDEX_ON, [day]).fetchone()
     if row is None:
+        known = con.execute(
+            "select count(*) from marts.systemic_risk_daily where date = ?", [day]
+        ).fetchone()[0]
+        if known:
+            return [f"Systemic-risk index on {day}: none yet (too little history to score its components)."]
         return [f"Systemic-risk index on {day}: no row in the warehouse."]
     index, driver, category, pct_rank, days, zscore, contribution = row
     rank = f"top {100 * (1 - pct_rank):.0f}% of {days} days" if days > 1 else "the only day"

@@ -3,6 +3,7 @@
 Needs the full default window, too long for `make test`: printed here with PASS/FAIL, not asserted.
 - the crash day ranks in the top 2% of the window's days and names a liquidation or contagion driver;
 - quiet September days (|BTC return| under 2%) sit below the window's median.
+Days without an index (too little history: the first ten of the window) are counted, not ranked.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ def index_window_lines(con, crash_day: str = CRASH_DAY) -> list[str]:
             median(risk_index) over () as window_median,
             count(*) over () as days
         from marts.systemic_risk_daily
+        where risk_index is not null
         """
     ).fetchall()
+    unindexed = con.execute(
+        "select count(*) from marts.systemic_risk_daily where risk_index is null"
+    ).fetchone()[0]
     if not rows:
-        return ["systemic risk: no rows"]
+        return [f"systemic risk: no indexed day ({unindexed} without enough history)"]
     by_day = {str(r[0]): r for r in rows}
     crash = by_day.get(crash_day)
-    lines = []
+    lines = [f"systemic risk: {len(rows)} indexed days, {unindexed} without enough history (no index)"]
     if crash is None:
         lines.append(f"FAIL crash day {crash_day}: not in the warehouse")
     else:
@@ -51,7 +56,7 @@ def index_window_lines(con, crash_day: str = CRASH_DAY) -> list[str]:
         select lev.date, idx.risk_index, median(idx.risk_index) over () as m
         from marts.leverage_daily as lev
         inner join marts.systemic_risk_daily as idx using (date)
-        where lev.asset = 'BTC' and lev.date between ? and ? and abs(lev.return_pct) < ?
+        where lev.asset = 'BTC' and lev.date between ? and ? and abs(lev.return_pct) < ? and idx.risk_index is not null
         """,
         [*QUIET_MONTH, QUIET_MAX_ABS_RETURN_PCT],
     ).fetchall()

@@ -57,6 +57,7 @@ OPTIONAL_MARTS = {
     """,
     "systemic_risk_daily": """
         create table marts.systemic_risk_daily as select * from (values
+            (date '2025-10-08', null, null, null),  -- too little history: no index, left out of the chart
             (date '2025-10-09', 41.0, 'funding', 'leverage'),
             (date '2025-10-10', 87.5, 'liquidations_riskdriver', 'deleveraging')
         ) as t(date, risk_index, driver, driver_category)

@@ -30,6 +30,7 @@ def con():
         """
         create table marts.systemic_risk_daily as
         select * from (values
+            (date '2025-10-07', null, null, null),
             (date '2025-10-08', 48.0, null, null),
             (date '2025-10-09', 52.0, 'est_leverage_ratio', 'leverage'),
             (date '2025-10-10', 81.5, 'liquidation_imbalance', 'liquidations'),
@@ -63,7 +64,7 @@ def test_curve_is_a_small_table_of_the_day_and_asset(con):
 
 
 def test_index_line_names_the_rank_and_the_driver(con):
-    # 81.5 is the highest of 4 days: percent_rank 1 -> top 0%
+    # 81.5 is the highest of the 4 indexed days (7 Oct has none): percent_rank 1 -> top 0%
     assert systemic_risk_lines(con, "2025-10-10") == [
         "Systemic-risk index on 2025-10-10: 81.5 / 100 (top 0% of 4 days); driver liquidation_imbalance "
         "(liquidations), z +5.0, +15.0 points."
@@ -75,4 +76,10 @@ def test_missing_days_say_so(con):
     assert risk_lines(con, "2025-09-01", "2025-09-01") == [
         "Collateral at risk, BTC on 2025-09-01: no curve in the warehouse.",
         "Systemic-risk index on 2025-09-01: no row in the warehouse.",
+    ]
+
+
+def test_a_day_without_enough_history_has_no_index_and_no_rank(con):
+    assert systemic_risk_lines(con, "2025-10-07") == [
+        "Systemic-risk index on 2025-10-07: none yet (too little history to score its components)."
     ]

@@ -30,10 +30,22 @@ totals as (
             max(zscore) filter (where component = '{{ component }}') as {{ component }}_z,
             coalesce(max(contribution) filter (where component = '{{ component }}'), 0) as {{ component }}_contribution,
         {% endfor -%}
-        count(zscore) as components_scored
+        count(zscore) as components_scored,
+        -- the share of the day's component weight that has a z-score (enough history to be scored)
+        sum(weight) filter (where zscore is not null) / sum(weight) as scored_weight_share
 
     from scores
     group by date
+
+),
+
+indexed as (
+
+    select
+        *,
+        coalesce(scored_weight_share, 0) >= {{ var('risk_min_scored_weight_share') }} as indexed
+
+    from totals
 
 ),
 
@@ -41,11 +53,13 @@ final as (
 
     select
         date,
-        -- 50 is a day where every component sits at its trailing mean; each point is weight x z
-        least(greatest(50 + risk_score, 0), 100) as risk_index,
+        -- 50 is a day where every component sits at its trailing mean; each point is weight x z. A day whose
+        -- scored components carry less than var('risk_min_scored_weight_share') of the weight has no index: without
+        -- history it is unknown, not an ordinary 50
+        case when indexed then least(greatest(50 + risk_score, 0), 100) end as risk_index,
         risk_score,
-        driver,
-        driver_category,
+        case when indexed then driver end as driver,
+        case when indexed then driver_category end as driver_category,
         {% for category in categories -%}
             {{ category }}_subindex,
         {% endfor -%}
@@ -54,9 +68,10 @@ final as (
             {{ component }}_z,
             {{ component }}_contribution,
         {% endfor -%}
-        components_scored
+        components_scored,
+        coalesce(scored_weight_share, 0) as scored_weight_share
 
-    from totals
+    from indexed
 
 )
 
