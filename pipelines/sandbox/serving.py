@@ -81,6 +81,9 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)  # an access log tests can inspect
     _limits: dict[tuple[str, str], deque] = field(default_factory=lambda: defaultdict(deque))
+    # per rate-limit bucket, as the venue would account it: (capacity, window_s, weight served, requests refused)
+    # and the first and last time a request was served, for the budget share the benchmark prints
+    rate_ledger: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jumped_s: float = 0.0  # forward clock moves, added to the wall clock that rate-limit windows run on
 
@@ -174,9 +177,23 @@ class SandboxState:
             while spent and spent[0][0] <= now - window_s:
                 spent.popleft()
             used = sum(w for _, w in spent)
+            ledger = self.rate_ledger.setdefault(
+                (venue, bucket),
+                {
+                    "capacity": capacity,
+                    "window_s": window_s,
+                    "weight": 0,
+                    "refused": 0,
+                    "first": now,
+                    "last": now,
+                },
+            )
             if used + weight > capacity:
+                ledger["refused"] += 1
                 return max(spent[0][0] + window_s - now, 0.5) if spent else 0.5
             spent.append((now, weight))
+            ledger["weight"] += weight
+            ledger["last"] = now
             return None
 
 

@@ -32,7 +32,9 @@ def error_check(response, payload: Any) -> None:
 
 
 def make_http(base_url: str, **kwargs) -> VenueHttp:
-    kwargs.setdefault("limiter", WeightLimiter(2000, 60))  # REQUEST_WEIGHT 2400/min, with headroom
+    kwargs.setdefault(
+        "limiter", WeightLimiter(2160, 60)
+    )  # REQUEST_WEIGHT 2400/min: 90%, headroom for bunching
     return VenueHttp(
         VENUE,
         base_url,

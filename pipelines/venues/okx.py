@@ -32,10 +32,11 @@ RATE_LIMITED = "50011"
 # "Service temporarily unavailable", "Endpoint request timeout", "Systems are busy", "System error"
 TRANSIENT_CODES = frozenset({"50001", "50004", "50013", "50026"})
 
-# Limits are "N requests per 2 seconds" per endpoint. One limiter covers them all: capacity is 80% of the
-# loosest limit (20/2s) and each endpoint costs in proportion, so even a single endpoint stays under its own.
+# Limits are "N requests per 2 seconds" per endpoint. One limiter covers them all: capacity is 90% of the
+# loosest limit (20/2s; the rest is headroom for requests bunching in transit) and each endpoint costs in
+# proportion (a 10/2s endpoint 2: 9 of its 10), so even a single endpoint stays under its own.
 RATE_WINDOW_S = 2.0
-LIMITER_CAPACITY = 16
+LIMITER_CAPACITY = 18
 WEIGHT_20_PER_2S = 1  # history-candles, history-mark-price-candles, instruments
 WEIGHT_10_PER_2S = 2  # funding-rate-history, open-interest-history, public/time
 WEIGHT_5_PER_2S = 4  # long-short-account-ratio-contract
