@@ -49,6 +49,13 @@ def _comparable(column: str, data_type: str, digits: int) -> str:
     return quoted
 
 
+def _rows_only_in(con, select: str, schema: str, name: str, a: str, b: str) -> list[tuple]:
+    """The rows of a's table that b's lacks, counted with multiplicity (EXCEPT ALL)."""
+    return con.execute(
+        f'select {select} from {a}."{schema}"."{name}" except all select {select} from {b}."{schema}"."{name}"'
+    ).fetchall()
+
+
 def compare(
     before: Path, after: Path, *, schemas: tuple[str, ...] = ("marts",), digits: int = 9, sample: int = 3
 ) -> list[TableDiff]:
@@ -66,25 +73,15 @@ def compare(
                 continue
             select = ", ".join(_comparable(c, t, digits) for c, t in old[table].items())
             schema, name = table.split(".")
-
-            def rows_only_in(a: str, b: str, *, limit: int | None = None) -> list[tuple]:
-                query = (
-                    f'select {select} from {a}."{schema}"."{name}" '  # noqa: S608 (names from the catalog)
-                    f'except all select {select} from {b}."{schema}"."{name}"'
-                )
-                if limit is not None:
-                    query = f"select * from ({query}) limit {limit}"
-                return con.execute(query).fetchall()
-
-            count_before = len(rows_only_in("before_db", "after_db"))
-            count_after = len(rows_only_in("after_db", "before_db"))
-            if count_before or count_after:
+            only_before = _rows_only_in(con, select, schema, name, "before_db", "after_db")
+            only_after = _rows_only_in(con, select, schema, name, "after_db", "before_db")
+            if only_before or only_after:
                 diffs.append(
                     TableDiff(
                         table,
-                        f"{count_before} rows only in the first, {count_after} only in the second",
-                        rows_only_in("before_db", "after_db", limit=sample),
-                        rows_only_in("after_db", "before_db", limit=sample),
+                        f"{len(only_before)} rows only in the first, {len(only_after)} only in the second",
+                        only_before[:sample],
+                        only_after[:sample],
                     )
                 )
         return diffs
