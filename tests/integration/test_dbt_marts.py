@@ -82,6 +82,7 @@ def run_dbt(home: Path, *args: str, window: dict[str, str] | None = None) -> Non
         **os.environ,
         "LEVWATCH_HOME": str(home),
         "LEVWATCH_DBT_DB_PATH": str(home / "build" / "levwatch.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",  # as dagster-dbt sets it: no usage events per invocation
         **(window_env(window["start_date"], window["end_date"]) if window else {}),
     }
     target = home / "dbt_target"  # leave the developer's dbt_project/target alone
