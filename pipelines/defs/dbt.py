@@ -39,7 +39,7 @@ DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") 
 # A full parse of the project costs ~20 s of CPU; dbt reuses its last parse (partial_parse.msgpack) only when the
 # command-line vars, the profile's connection values and the files are unchanged. So the run window reaches the
 # models in environment variables read at run time (macros/run_window.sql), the sources name lake files relative
-# to the home (DuckDB's file_search_path, a profile setting), and each invocation starts from the parse made in
+# to the home (macros/source.sql adds the home while executing), and each invocation starts from the parse made in
 # the canonical environment below, marked as made with its own profile: the home only decides where the files are.
 WINDOW_ENV = {"start_date": "LEVWATCH_DBT_START_DATE", "end_date": "LEVWATCH_DBT_END_DATE"}
 HOME_ENV = ("LEVWATCH_HOME", "LEVWATCH_DBT_DB_PATH")
@@ -72,8 +72,8 @@ def _profile_connection(env: Mapping[str, str]) -> list[tuple[str, Any]]:
 
 
 def _home_free(connection: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """The connection values without what only says where the home is: the database file's folder and the folder
-    the lake's relative paths resolve in. Nothing in the project reads either while parsing."""
+    """The connection values without what only says where the home is: the database file's folder (and a DuckDB
+    file_search_path, should one be set). Nothing in the project reads either while parsing."""
     kept = []
     for key, value in connection:
         if key == "path":
