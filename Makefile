@@ -10,10 +10,11 @@ RUN := $(UV) run --frozen
 
 .PHONY: setup browser demo dev test faults lint bench sandbox record report clean
 
-setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project
+setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project once for every run
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
-	cd dbt_project && LEVWATCH_HOME=$(LEVWATCH_HOME) ../.venv/bin/dbt parse --profiles-dir . --quiet
+	# in the canonical environment (no home): every dbt invocation starts from this parse (pipelines/defs/dbt.py)
+	cd dbt_project && env -u LEVWATCH_HOME -u LEVWATCH_DBT_DB_PATH ../.venv/bin/dbt parse --profiles-dir . --quiet
 
 # The report's browser test drives Debian's chromium headless. Installed once, quietly, when absent (CI runs as root
 # on a fresh Debian machine); elsewhere sudo is tried, and without either the line to run is printed.

@@ -1,9 +1,14 @@
 """dbt models as Dagster assets: the partition window goes to dbt once per run, then the warehouse is published."""
 
+import fcntl
 import json
 import os
+import pprint
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,13 +35,66 @@ _VENV_DBT = Path(sys.executable).parent / "dbt"
 DBT_EXECUTABLE = str(_VENV_DBT) if _VENV_DBT.exists() else (shutil.which("dbt") or "dbt")
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
+# -- one dbt parse shared by every invocation, whatever the home and the window --------------------------------------
+# A full parse of the project costs ~20 s of CPU; dbt reuses its last parse (partial_parse.msgpack) only when the
+# command-line vars, the profile's connection values and the files are unchanged. So the run window reaches the
+# models in environment variables read at run time (macros/run_window.sql), the sources name lake files relative
+# to the home (macros/source.sql adds the home while executing), and each invocation starts from the parse made in
+# the canonical environment below, marked as made with its own profile: the home only decides where the files are.
+WINDOW_ENV = {"start_date": "LEVWATCH_DBT_START_DATE", "end_date": "LEVWATCH_DBT_END_DATE"}
+HOME_ENV = ("LEVWATCH_HOME", "LEVWATCH_DBT_DB_PATH")
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def canonical_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the shared parse is made in: no home (the profile's defaults) and no window."""
+    return {
+        k: v
+        for k, v in (os.environ if env is None else env).items()
+        if k not in (*HOME_ENV, *WINDOW_ENV.values())
+    }
+
+
+def _profile_connection(env: Mapping[str, str]) -> list[tuple[str, Any]]:
+    """The profile's connection values as dbt hashes them for its partial-parse check (ManifestLoader)."""
+    from argparse import Namespace
+
+    from dbt.config.runtime import load_profile
+    from dbt.flags import set_from_args
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(dict(env))
+    try:
+        set_from_args(Namespace(profiles_dir=str(DBT_PROJECT_DIR)), None)
+        return sorted(load_profile(str(DBT_PROJECT_DIR), {}, None, None).credentials.connection_info())
+    finally:
+        set_invocation_context(os.environ.copy())
+
+
+def _home_free(connection: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The connection values without what only says where the home is: the database file's folder (and a DuckDB
+    file_search_path, should one be set). Nothing in the project reads either while parsing."""
+    kept = []
+    for key, value in connection:
+        if key == "path":
+            value = Path(str(value)).name
+        elif key == "settings":
+            value = {k: v for k, v in (value or {}).items() if k != "file_search_path"}
+        kept.append((key, value))
+    return kept
+
+
+def _profile_hash(connection: list[tuple[str, Any]]) -> str:
+    from dbt.contracts.files import FileHash
+
+    return FileHash.from_contents(pprint.pformat(connection)).checksum
 
 
 def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
-    """Parse the dbt project when its manifest is missing or older than any model, seed or macro."""
+    """Parse the dbt project, in the canonical environment, when its parse is missing, older than any model, seed
+    or macro, or made in another environment (`make setup` parses it as below)."""
     manifest = project.manifest_path
+    state = manifest.with_name(PARTIAL_PARSE)
     newest_source = max(
         (
             p.stat().st_mtime
@@ -47,9 +105,92 @@ def ensure_manifest(project: DbtProject = DBT_PROJECT) -> Path:
         default=0.0,
     )
     newest_source = max(newest_source, (project.project_dir / "dbt_project.yml").stat().st_mtime)
-    if not manifest.exists() or manifest.stat().st_mtime < newest_source:
-        dbt_resource().cli(["--quiet", "parse"], target_path=project.target_path).wait()
+    newest_source = max(newest_source, (project.project_dir / "profiles.yml").stat().st_mtime)
+
+    def fresh() -> bool:
+        return (
+            manifest.exists()
+            and state.exists()
+            and min(manifest.stat().st_mtime, state.stat().st_mtime) >= newest_source
+            and _state_check(state)["profile_hash"]["checksum"]
+            == _profile_hash(_profile_connection(canonical_env()))
+        )
+
+    if not fresh():
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        with open(manifest.parent / ".parse.lock", "w") as lock:  # pytest-xdist workers import this together
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not fresh():
+                subprocess.run(
+                    [DBT_EXECUTABLE, "--quiet", "parse", "--profiles-dir", str(project.profiles_dir)],
+                    cwd=project.project_dir,
+                    env=canonical_env(),
+                    check=True,
+                )
     return manifest
+
+
+def _state_check(state: Path) -> dict[str, Any]:
+    import msgpack
+
+    return msgpack.unpackb(state.read_bytes(), raw=False, strict_map_key=False)["state_check"]
+
+
+def share_parse(target_path: Path, env: Mapping[str, str]) -> bool:
+    """Put the shared parse in an invocation's target folder, marked as made with this environment's profile, when
+    the two profiles differ only in where the home is. dbt still re-parses any file changed since. False (dbt
+    parses in full) when the profile differs in anything else."""
+    import msgpack
+
+    state = DBT_PROJECT.manifest_path.with_name(PARTIAL_PARSE)
+    if not state.exists():
+        return False
+    connection = _profile_connection(env)
+    if _home_free(connection) != _home_free(_profile_connection(canonical_env(env))):
+        return False
+    parse = msgpack.unpackb(state.read_bytes(), raw=False, strict_map_key=False)
+    parse["state_check"]["profile_hash"]["checksum"] = _profile_hash(connection)
+    target_path.mkdir(parents=True, exist_ok=True)
+    staged = target_path / f".{PARTIAL_PARSE}.tmp"
+    staged.write_bytes(msgpack.packb(parse))
+    staged.replace(target_path / PARTIAL_PARSE)
+    return True
+
+
+def window_env(start_date: str, end_date: str) -> dict[str, str]:
+    """The run window (inclusive 'YYYY-MM-DD' days) as macros/run_window.sql reads it."""
+    return {WINDOW_ENV["start_date"]: start_date, WINDOW_ENV["end_date"]: end_date}
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class LevwatchDbtCli(DbtCliResource):
+    """dagster-dbt's dbt CLI, starting each invocation from the shared parse (see share_parse)."""
+
+    def cli(self, args, *, target_path: Path | None = None, context=None, window=None, **kwargs):  # noqa: ANN001
+        """As DbtCliResource.cli; `window` = (start_date, end_date) goes to the models in the environment."""
+        target_path = target_path or self._get_unique_target_path(context=context)
+        if not target_path.is_absolute():
+            target_path = Path(self.project_dir).joinpath(target_path)
+        with _environ(window_env(*window) if window else {}):
+            share_parse(target_path, os.environ)
+            return super().cli(args, target_path=target_path, context=context, **kwargs)  # starts dbt
+
+
+def dbt_resource() -> DbtCliResource:
+    return LevwatchDbtCli(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
 
 
 class LevwatchTranslator(DagsterDbtTranslator):
@@ -130,7 +271,7 @@ def selected_nodes(context: AssetExecutionContext, manifest: dict[str, Any]) -> 
 
 
 def build_prerequisites(
-    context: AssetExecutionContext, dbt: DbtCliResource, db_path: Path, dbt_vars: dict[str, str]
+    context: AssetExecutionContext, dbt: DbtCliResource, db_path: Path, window: tuple[str, str]
 ) -> list[str]:
     """Build (tests aside) what the selection reads but the warehouse lacks, so a strand selected on its own
     builds on a fresh warehouse; nothing when everything is selected or already built. Those nodes belong to
@@ -145,19 +286,16 @@ def build_prerequisites(
         return []
     names = sorted(manifest["nodes"][uid]["name"] for uid in needed)
     context.log.info(f"building {len(names)} models and seeds this selection reads but the warehouse lacks")
-    args = ["build", "--select", " ".join(names), "--vars", json.dumps(dbt_vars)]
+    args = ["build", "--select", " ".join(names)]
     args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-    dbt.cli(args, manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=TRANSLATOR).wait()
+    dbt.cli(args, manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=TRANSLATOR, window=window).wait()
     return names
 
 
-def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:
-    """The run's whole partition window as one inclusive day range: one parse, one build."""
+def run_window(context: AssetExecutionContext) -> tuple[str, str]:
+    """The run's whole partition window as one inclusive day range: one build."""
     window = context.partition_time_window
-    return {
-        "start_date": window.start.date().isoformat(),
-        "end_date": (window.end - timedelta(days=1)).date().isoformat(),
-    }
+    return window.start.date().isoformat(), (window.end - timedelta(days=1)).date().isoformat()
 
 
 @dbt_assets(
@@ -175,10 +313,10 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
     for venue, dataset in lake_sources():
         lake.ensure_anchor(venue, dataset)
     (home / "build").mkdir(parents=True, exist_ok=True)
-    dbt_vars = dbt_vars_for(context)
+    window = run_window(context)
     db_path = Path(os.environ.get("LEVWATCH_DBT_DB_PATH") or build_path(home))
-    build_prerequisites(context, dbt, db_path, dbt_vars)
-    context.log.info(f"dbt build for {dbt_vars['start_date']}..{dbt_vars['end_date']}")
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    build_prerequisites(context, dbt, db_path, window)
+    context.log.info(f"dbt build for {window[0]}..{window[1]}")
+    yield from dbt.cli(["build"], context=context, window=window).stream()
     published = publish(home)
     context.log.info(f"published the warehouse at {published}")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
@@ -97,16 +96,22 @@ def bench_deployment_replay(scenario, home: Path) -> None:
 
 
 def bench_dbt(scenario, home: Path) -> None:
-    from pipelines.defs.dbt import lake_sources  # reads dbt's manifest, so imported only here
+    from pipelines.defs.dbt import lake_sources, share_parse, window_env  # read dbt's manifest: imported here
 
     for venue, dataset in lake_sources():  # every glob dbt reads, recorder and CoinGlass datasets included
         Lake(home / "lake").ensure_anchor(venue, dataset)
     (home / "build").mkdir(exist_ok=True)
-    env = {**os.environ, "LEVWATCH_HOME": str(home)}
-    dbt_vars = json.dumps({"start_date": scenario.start.isoformat(), "end_date": scenario.end.isoformat()})
+    # the window as Dagster passes it, from the shared parse (pipelines/defs/dbt.py)
+    env = {
+        **os.environ,
+        "LEVWATCH_HOME": str(home),
+        **window_env(scenario.start.isoformat(), scenario.end.isoformat()),
+    }
+    target = home / "dbt_target"
+    share_parse(target, env)
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "--quiet", "build", "--vars", dbt_vars],
+        [str(Path(sys.executable).parent / "dbt"), "--quiet", "build", "--target-path", str(target)],
         cwd=ROOT / "dbt_project",
         env=env,
         check=True,

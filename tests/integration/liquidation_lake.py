@@ -199,8 +199,8 @@ def build_warehouse(home: Path, sandbox, scenario, truth: pa.Table) -> duckdb.Du
     db = home / "build" / "levwatch.duckdb"
     counts_after_build = mart_counts(db)
     # a ranged re-run replaces the window's rows and adds none; episodes keep their ids
-    window = json.dumps({"start_date": str(CRASH_DAY), "end_date": str(GAP_START.date())})
-    run_dbt(home, "run", "--select", *LIQUIDATION_MARTS, *CASCADE_MODELS, "--vars", window)
+    window = {"start_date": str(CRASH_DAY), "end_date": str(GAP_START.date())}
+    run_dbt(home, "run", "--select", *LIQUIDATION_MARTS, *CASCADE_MODELS, window=window)
     assert mart_counts(db) == counts_after_build
 
     con = duckdb.connect()

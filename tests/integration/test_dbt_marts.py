@@ -8,7 +8,6 @@ data reached the lake are asserted on, so the test holds while venue clients are
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
+from pipelines.defs.dbt import share_parse, window_env
 from pipelines.deployment_replay import insurance_snapshot_jobs, replay_deployment
 from pipelines.ingest import ingest_days
 from pipelines.instruments import ASSETS
@@ -74,14 +74,19 @@ def source_datasets() -> dict[str, list[str]]:
     return datasets
 
 
-def run_dbt(home: Path, *args: str) -> None:
-    """dbt in a subprocess, as Dagster runs it: dbt-duckdb keeps its database open for the life of a process."""
+def run_dbt(home: Path, *args: str, window: dict[str, str] | None = None) -> None:
+    """dbt in a subprocess, as Dagster runs it: dbt-duckdb keeps its database open for the life of a process.
+    The window goes in the environment and the invocation starts from the shared parse, as Dagster's do."""
     dbt = Path(sys.executable).with_name("dbt")
     env = {
         **os.environ,
         "LEVWATCH_HOME": str(home),
         "LEVWATCH_DBT_DB_PATH": str(home / "build" / "levwatch.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",  # as dagster-dbt sets it: no usage events per invocation
+        **(window_env(window["start_date"], window["end_date"]) if window else {}),
     }
+    target = home / "dbt_target"  # leave the developer's dbt_project/target alone
+    share_parse(target, env)
     result = subprocess.run(
         [
             str(dbt),
@@ -91,7 +96,7 @@ def run_dbt(home: Path, *args: str) -> None:
             "--profiles-dir",
             str(DBT_PROJECT),
             "--target-path",
-            str(home / "dbt_target"),  # leave the developer's dbt_project/target alone
+            str(target),
             "--log-path",
             str(home / "dbt_logs"),
             "--threads",
@@ -181,10 +186,8 @@ def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
 @pytest.fixture(scope="session")
 def builds(dbt_home) -> Builds:
     db = dbt_home / "build" / "levwatch.duckdb"
-    window_vars = ["--vars", json.dumps(WINDOW)]
-
     # data tests run once, in the full build: each dbt process costs seconds
-    run_dbt(dbt_home, "build", "--exclude-resource-type", "test", *window_vars)
+    run_dbt(dbt_home, "build", "--exclude-resource-type", "test", window=WINDOW)
     with duckdb.connect(str(db), read_only=True) as con:
         days = [
             r[0] for r in con.execute("select distinct date from marts.leverage_daily order by 1").fetchall()
@@ -193,7 +196,7 @@ def builds(dbt_home) -> Builds:
     run_dbt(dbt_home, "build")
     after_full = row_counts(db)
 
-    run_dbt(dbt_home, "run", "--select", "path:models/marts", *window_vars)
+    run_dbt(dbt_home, "run", "--select", "path:models/marts", window=WINDOW)
     return Builds(db, days, after_full, row_counts(db))
 
 
