@@ -171,6 +171,8 @@ def dbt_vars_for(context: AssetExecutionContext) -> dict[str, str]:
 def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, venue_gateway: VenueGateway):
     home = Path(venue_gateway.home)
     os.environ["LEVWATCH_HOME"] = str(home)  # dbt's sources and profile read it
+    if venue_gateway.lake_url:  # the sources read the same lake as the raw assets wrote
+        os.environ["LEVWATCH_LAKE_URL"] = venue_gateway.lake_url
     lake = venue_gateway.lake
     for venue, dataset in lake_sources():
         lake.ensure_anchor(venue, dataset)
