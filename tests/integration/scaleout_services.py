@@ -148,7 +148,7 @@ class S3Store:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         import boto3
 
         client = boto3.client("s3", endpoint_url=self.endpoint_url, **_boto_credentials(self.env))

@@ -47,7 +47,7 @@ def test_a_partition_round_trips_through_the_bucket(store, tmp_path):
     with lake.dataset_lock("binance", "funding_rates"):  # a local lock file: an object store has none
         lake.write_partition("binance", "funding_rates", DAY, _funding([day_ms + 8 * 3_600_000, day_ms]))
     assert path.exists()
-    assert "lake/binance/funding_rates/date=2025-10-10/data.parquet" in store.keys()
+    assert "lake/binance/funding_rates/date=2025-10-10/data.parquet" in store.object_keys()
     back = lake.read_partition("binance", "funding_rates", DAY)
     assert back.column("funding_time").to_pylist() == sorted(back.column("funding_time").to_pylist())
     assert back.num_rows == 2 and lake.partition_status("binance", "funding_rates", DAY) == "ok"
@@ -67,7 +67,7 @@ def test_bad_rows_leave_the_object_as_it_was(store, tmp_path):
     lake = Lake.at(f"s3://{store.bucket}/bad", home=tmp_path)
     with pytest.raises(LakeError, match="rows outside partition"):
         lake.write_partition("binance", "funding_rates", DAY, _funding([0]))
-    assert not [k for k in store.keys() if k.startswith("bad/")]
+    assert not [k for k in store.object_keys() if k.startswith("bad/")]
 
 
 def test_a_lake_url_names_a_bucket():
