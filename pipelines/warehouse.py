@@ -84,7 +84,10 @@ def publish_ducklake(settings: Settings) -> int:
 
 def published_snapshot(settings: Settings) -> int:
     with duckdb_extensions.connect() as con:
-        attach_ducklake(con, settings, read_only=True)
+        try:
+            attach_ducklake(con, settings, read_only=True)
+        except duckdb.InvalidInputException as exc:  # no catalog there yet
+            raise FileNotFoundError(f"no DuckLake warehouse at LEVWATCH_DUCKLAKE_CATALOG: {exc}") from exc
         found = con.execute(
             "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'main'"
             " and table_name = 'published_snapshots'",

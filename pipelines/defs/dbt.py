@@ -122,7 +122,7 @@ def _relations(db_path: Path) -> set[tuple[str, str]]:
     settings = load_settings()
     if settings.warehouse == "ducklake":
         with duckdb_extensions.connect() as con:
-            attach_ducklake(con, settings, read_only=True)
+            attach_ducklake(con, settings, read_only=False)  # the writer's step: makes a new catalog
             return set(con.execute(f"{query} where table_catalog = 'levwatch'").fetchall())
     if not db_path.exists():
         return set()

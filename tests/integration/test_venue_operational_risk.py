@@ -168,7 +168,7 @@ def built(tmp_path_factory, sandbox, small_scenario):
     print(f"\ndbt build of venue_operational_risk: {time.monotonic() - started:.1f} s")
     con = duckdb.connect()
     con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as levwatch (read_only)")
-    con.execute("use wh")
+    con.execute("use levwatch")
     yield con, status_outcomes, extra
     con.close()
 
