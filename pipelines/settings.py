@@ -219,9 +219,9 @@ def _scale_out_settings(env: dict[str, str]) -> dict:
         raise SettingsError(f"LEVWATCH_WAREHOUSE must be one of {WAREHOUSES}, got {warehouse!r}")
     catalog = (env.get("LEVWATCH_DUCKLAKE_CATALOG") or "").strip() or None
     if warehouse == "ducklake" and not (catalog and catalog.startswith(("postgresql://", "postgres://"))):
-        raise SettingsError(
+        raise SettingsError(  # the URL itself is not echoed: it may hold a password
             "LEVWATCH_WAREHOUSE=ducklake needs LEVWATCH_DUCKLAKE_CATALOG, the catalog's PostgreSQL URL "
-            f"(postgresql://user:password@host:port/database), got {catalog!r}"
+            "(postgresql://user:password@host:port/database)"
         )
     return {
         "lake_url": lake_url,
