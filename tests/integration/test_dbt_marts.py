@@ -246,7 +246,8 @@ def test_daily_open_interest_sums_each_venues_last_reading(con):
     venues = [
         r[0]
         for r in con.execute(
-            "select distinct venue from levwatch.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]
+            "select distinct venue from levwatch.marts.fct_open_interest where cast(ts as date) = ?",
+            [CRASH_DAY],
         ).fetchall()
     ]
     assert venues, "no open interest in the lake on the crash day: the lake built for this test must have it"
@@ -341,7 +342,8 @@ def test_minute_prices_have_every_minute_once_and_match_the_simulator(con, sandb
     first = book.index_of(iso_to_ms(WINDOW["start_date"] + "T00:00:00Z"))
     minutes = 1440 * len(WINDOW_DAYS)
     keys = con.execute(
-        "select distinct venue, asset, price_type from levwatch.marts.fct_prices_1m where asset <> ?", [HAND_ASSET]
+        "select distinct venue, asset, price_type from levwatch.marts.fct_prices_1m where asset <> ?",
+        [HAND_ASSET],
     ).fetchall()
     assert {k[0] for k in keys} == {"binance", "bybit", "okx", "hyperliquid"}
     for venue, asset, price_type in keys:
@@ -506,10 +508,14 @@ def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
 
 
 def test_risk_components_are_wired_to_the_marts(con):
-    seeded = {r[0] for r in con.execute("select component from levwatch.seeds.risk_component_weights").fetchall()}
+    seeded = {
+        r[0] for r in con.execute("select component from levwatch.seeds.risk_component_weights").fetchall()
+    }
     present = {
         r[0]
-        for r in con.execute("select distinct component from levwatch.intermediate.int_risk_components").fetchall()
+        for r in con.execute(
+            "select distinct component from levwatch.intermediate.int_risk_components"
+        ).fetchall()
     }
     # the lake holds three days and no liquidation feed: components needing those may be missing here (their
     # formulas are unit tests in the models' YAML)

@@ -95,7 +95,9 @@ def test_events_are_one_row_each_with_their_feed(warehouse):
     )
     assert got == want
     feeds = set(
-        warehouse.execute("select distinct venue, source, coverage from levwatch.marts.fct_liquidations").fetchall()
+        warehouse.execute(
+            "select distinct venue, source, coverage from levwatch.marts.fct_liquidations"
+        ).fetchall()
     )
     assert feeds == {
         ("okx", "rest", "complete"),
