@@ -287,7 +287,12 @@ def test_the_lake_and_the_warehouse_data_are_objects_in_the_bucket(celery_run):
 def test_an_analyst_reading_during_a_build_sees_the_published_rows_only(celery_run):
     """A second process attaches the DuckLake warehouse read-only, over and over, while the window is rebuilt:
     every look succeeds and sees the whole published state (the rebuild changes no row, so every look agrees)."""
-    assert celery_run.rerun.success
+    failures = [
+        e.message
+        for e in celery_run.rerun.all_events
+        if e.is_failure or e.event_type_value == "PIPELINE_FAILURE"
+    ]
+    assert celery_run.rerun.success, failures
     assert celery_run.reader_stderr.strip() == "" or "Error" not in celery_run.reader_stderr, (
         celery_run.reader_stderr[-2000:]
     )
