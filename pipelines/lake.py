@@ -1,7 +1,8 @@
 """The lake: dataset schemas, partition paths, atomic writes and read-back.
 
-Layout: $LEVWATCH_HOME/lake/<venue>/<dataset>/date=YYYY-MM-DD/data.parquet, one file per UTC day.
-No other module builds lake paths.
+Layout: <lake>/<venue>/<dataset>/date=YYYY-MM-DD/data.parquet, one file per UTC day, where <lake> is
+LEVWATCH_LAKE_URL: a folder ($LEVWATCH_HOME/lake by default) or an S3 prefix (s3://bucket/prefix, any S3-compatible
+store through AWS_ENDPOINT_URL). No other module builds lake paths.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipelines.files import LOCK_TIMEOUT_S, atomic_write, file_lock
@@ -367,10 +369,89 @@ class LakeError(RuntimeError):
     pass
 
 
+class ObjectPath:
+    """An object (or prefix) in an S3 bucket, with the few Path manners the lake's callers use: `/`, name,
+    parent, exists, glob. os.fspath gives its s3:// URL, which pyarrow (pq.read_table, read_schema) opens through
+    its own S3 filesystem; credentials and AWS_ENDPOINT_URL come from the standard AWS environment."""
+
+    def __init__(self, bucket: str, key: str = "") -> None:
+        self.bucket, self.key = bucket, key.strip("/")
+
+    def __truediv__(self, part: str) -> ObjectPath:
+        return ObjectPath(self.bucket, f"{self.key}/{part}" if self.key else str(part))
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    __fspath__ = __str__
+
+    def __repr__(self) -> str:
+        return f"ObjectPath({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObjectPath) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.key).name
+
+    @property
+    def parent(self) -> ObjectPath:
+        return ObjectPath(self.bucket, str(PurePosixPath(self.key).parent).removeprefix("."))
+
+    @property
+    def fs_path(self) -> str:
+        return f"{self.bucket}/{self.key}"
+
+    def exists(self) -> bool:
+        return s3_filesystem().get_file_info(self.fs_path).type != pafs.FileType.NotFound
+
+    def glob(self, pattern: str) -> list[ObjectPath]:
+        """Objects under this prefix whose relative key matches `pattern` (fnmatch per path part, like Path)."""
+        selector = pafs.FileSelector(self.fs_path, allow_not_found=True, recursive=True)
+        found = []
+        for info in s3_filesystem().get_file_info(selector):
+            rel = PurePosixPath(info.path[len(self.fs_path) + 1 :])
+            if (
+                info.type == pafs.FileType.File
+                and rel.match(pattern)
+                and len(rel.parts) == pattern.count("/") + 1
+            ):
+                found.append(ObjectPath(self.bucket, f"{self.key}/{rel}"))
+        return sorted(found, key=str)
+
+
+def s3_filesystem() -> pafs.S3FileSystem:
+    """pyarrow's S3 client, configured by the standard AWS environment (AWS_ENDPOINT_URL for a non-AWS store)."""
+    fs, _ = pafs.FileSystem.from_uri("s3://levwatch-probe/")
+    return fs
+
+
+def lake_root(url: str) -> Path | ObjectPath:
+    """LEVWATCH_LAKE_URL -> where the lake lives: a local folder (file://… or a plain path) or an S3 prefix."""
+    if url.startswith("s3://"):
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise LakeError(f"LEVWATCH_LAKE_URL {url!r} names no bucket (s3://bucket/prefix)")
+        return ObjectPath(bucket, key)
+    return Path(url.removeprefix("file://"))
+
+
 @dataclass(frozen=True)
 class Lake:
-    root: Path
+    root: Path | ObjectPath
     file_mode: int | None = None  # None: LEVWATCH_FILE_MODE (default 0640)
+    # an object store has no file locks: its writers serialize on lock files in this local folder (one machine)
+    lock_dir: Path | None = None
+
+    @classmethod
+    def at(cls, url: str, *, home: Path, file_mode: int | None = None) -> Lake:
+        root = lake_root(url)
+        locks = None if isinstance(root, Path) else home / "state" / "lake-locks"
+        return cls(root, file_mode=file_mode, lock_dir=locks)
 
     def dataset_dir(self, venue: str, dataset: str) -> Path:
         _schema(dataset)
@@ -414,7 +495,8 @@ class Lake:
         """One writer at a time for a (venue, dataset): hold it around read-merge-write of a day, so two
         overlapping runs cannot both read the old file and each write back only its own rows."""
         self.dataset_dir(venue, dataset)  # names an unknown dataset before any lock file is made
-        path = self.root / LOCKS_DIR / venue / f"{dataset}.lock"
+        locks = self.root / LOCKS_DIR if self.lock_dir is None else self.lock_dir
+        path = locks / venue / f"{dataset}.lock"
         with file_lock(path, timeout_s=timeout_s, what=f"{venue}/{dataset}"):
             yield
 
@@ -519,6 +601,14 @@ def _check_in_day(dataset: str, table: pa.Table, day: date) -> None:
             )
 
 
-def _atomic_write(table: pa.Table, target: Path, *, mode: int | None = None) -> None:
-    """Temp file, fsync, rename, fsync of the folder (pipelines/files.py); orphaned temp files are swept."""
+def _atomic_write(table: pa.Table, target: Path | ObjectPath, *, mode: int | None = None) -> None:
+    """Temp file, fsync, rename, fsync of the folder (pipelines/files.py); orphaned temp files are swept.
+    An object is written by one PUT (a multipart upload completes as one): readers see the old or the new
+    object, and a writer killed mid-upload leaves no object (the store drops the upload's parts)."""
+    if isinstance(target, ObjectPath):
+        buffer = pa.BufferOutputStream()  # the whole file first: an error while encoding uploads nothing
+        pq.write_table(table, buffer, compression="zstd")
+        with s3_filesystem().open_output_stream(target.fs_path) as out:
+            out.write(buffer.getvalue())
+        return
     atomic_write(target, lambda fh: pq.write_table(table, fh, compression="zstd"), mode=mode)

@@ -256,9 +256,10 @@ def unfetched_lines(home: Path, first, last) -> list[str]:
     """What a last-day backfill could not fetch, from the lake's own partition statuses."""
     from pipelines.lake import Lake
     from pipelines.lib.timeutil import days_between
+    from pipelines.settings import load_settings
     from pipelines.venues.registry import VENUE_MODULES
 
-    lake = Lake(home / "lake")
+    lake = Lake.at(load_settings().lake_url or f"file://{home / 'lake'}", home=home)
     days = days_between(first, last)
     lines = [f"What this backfill on the last day could not fetch ({first} .. {last}, {len(days)} days):"]
     for venue, module in VENUE_MODULES.items():

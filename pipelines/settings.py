@@ -28,6 +28,7 @@ DEFAULT_WS_URLS: dict[str, str] = {
 
 SOURCES = ("live", "sandbox")
 RETENTION_MODES = ("archive", "delete")
+WAREHOUSES = ("file", "ducklake")  # the published DuckDB file (default), or a DuckLake catalog on PostgreSQL
 EXECUTORS = (
     "multiprocess",
     "celery",
@@ -63,10 +64,18 @@ class Settings:
     celery_broker_url: str | None = None  # required with executor celery
     celery_backend_url: str = "rpc://"  # where a worker sends a step's events back
     celery_queue: str = "dagster"  # the queue the run submits steps to and the workers consume
+    lake_url: str | None = None  # file://… or s3://bucket/prefix; None: file://$LEVWATCH_HOME/lake
+    warehouse: str = "file"  # the published DuckDB file, or a DuckLake catalog
+    ducklake_catalog: str | None = None  # the DuckLake catalog's PostgreSQL URL, with warehouse ducklake
 
     @property
     def lake_dir(self) -> Path:
         return self.home / "lake"
+
+    @property
+    def lake_location(self) -> str:
+        """Where the lake is, as a URL: LEVWATCH_LAKE_URL, else today's folder under the home."""
+        return self.lake_url or f"file://{self.lake_dir}"
 
     @property
     def warehouse_path(self) -> Path:
@@ -198,7 +207,26 @@ def _scale_out_settings(env: dict[str, str]) -> dict:
     queue = (env.get("LEVWATCH_CELERY_QUEUE") or "dagster").strip()
     if not queue or not queue.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise SettingsError(f"LEVWATCH_CELERY_QUEUE must be letters, digits, '-', '_' or '.', got {queue!r}")
+    lake_url = (env.get("LEVWATCH_LAKE_URL") or "").strip().rstrip("/") or None
+    if lake_url and not lake_url.startswith(("file:///", "s3://")):
+        raise SettingsError(
+            f"LEVWATCH_LAKE_URL must be file:///absolute/path or s3://bucket/prefix, got {lake_url!r}"
+        )
+    if lake_url and lake_url.startswith("s3://") and not lake_url.removeprefix("s3://").split("/")[0]:
+        raise SettingsError(f"LEVWATCH_LAKE_URL must name a bucket (s3://bucket/prefix), got {lake_url!r}")
+    warehouse = (env.get("LEVWATCH_WAREHOUSE") or "file").strip().lower()
+    if warehouse not in WAREHOUSES:
+        raise SettingsError(f"LEVWATCH_WAREHOUSE must be one of {WAREHOUSES}, got {warehouse!r}")
+    catalog = (env.get("LEVWATCH_DUCKLAKE_CATALOG") or "").strip() or None
+    if warehouse == "ducklake" and not (catalog and catalog.startswith(("postgresql://", "postgres://"))):
+        raise SettingsError(  # the URL itself is not echoed: it may hold a password
+            "LEVWATCH_WAREHOUSE=ducklake needs LEVWATCH_DUCKLAKE_CATALOG, the catalog's PostgreSQL URL "
+            "(postgresql://user:password@host:port/database)"
+        )
     return {
+        "lake_url": lake_url,
+        "warehouse": warehouse,
+        "ducklake_catalog": catalog,
         "dagster_postgres_url": with_psycopg2(postgres_url) if postgres_url else None,
         "executor": executor,
         "celery_broker_url": with_psycopg2(broker) if broker else None,

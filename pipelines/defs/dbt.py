@@ -23,10 +23,12 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from pipelines import duckdb_extensions
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
 from pipelines.lib.dbt_prerequisites import missing_prerequisites
-from pipelines.warehouse import build_path, publish
+from pipelines.settings import load_settings
+from pipelines.warehouse import attach_ducklake, build_path, publish, publish_ducklake
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -245,19 +247,28 @@ def buildable_parents(manifest: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def built_nodes(db_path: Path, manifest: dict[str, Any]) -> set[str]:
-    """The buildable nodes whose table or view exists in the working DuckDB file (none when it does not exist)."""
-    if not db_path.exists():
-        return set()
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        relations = set(
-            con.execute("select table_schema, table_name from information_schema.tables").fetchall()
-        )
+    """The buildable nodes whose table or view exists in the working DuckDB file (none when it does not exist),
+    or in the DuckLake catalog (LEVWATCH_WAREHOUSE=ducklake)."""
+    relations = _relations(db_path)
     return {
         uid
         for uid, node in manifest["nodes"].items()
         if node["resource_type"] in BUILDABLE
         and (node["schema"], node.get("alias") or node["name"]) in relations
     }
+
+
+def _relations(db_path: Path) -> set[tuple[str, str]]:
+    query = "select table_schema, table_name from information_schema.tables"
+    settings = load_settings()
+    if settings.warehouse == "ducklake":
+        with duckdb_extensions.connect() as con:
+            attach_ducklake(con, settings, read_only=False)  # the writer's step: makes a new catalog
+            return set(con.execute(f"{query} where table_catalog = 'levwatch'").fetchall())
+    if not db_path.exists():
+        return set()
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return set(con.execute(query).fetchall())
 
 
 def selected_nodes(context: AssetExecutionContext, manifest: dict[str, Any]) -> set[str]:
@@ -309,6 +320,8 @@ def run_window(context: AssetExecutionContext) -> tuple[str, str]:
 def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, venue_gateway: VenueGateway):
     home = Path(venue_gateway.home)
     os.environ["LEVWATCH_HOME"] = str(home)  # dbt's sources and profile read it
+    if venue_gateway.lake_url:  # the sources read the same lake as the raw assets wrote
+        os.environ["LEVWATCH_LAKE_URL"] = venue_gateway.lake_url
     lake = venue_gateway.lake
     for venue, dataset in lake_sources():
         lake.ensure_anchor(venue, dataset)
@@ -318,5 +331,10 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
     build_prerequisites(context, dbt, db_path, window)
     context.log.info(f"dbt build for {window[0]}..{window[1]}")
     yield from dbt.cli(["build"], context=context, window=window).stream()
+    settings = load_settings()
+    if settings.warehouse == "ducklake":
+        snapshot = publish_ducklake(settings)
+        context.log.info(f"published DuckLake snapshot {snapshot}: readers see this build from now on")
+        return
     published = publish(home)
     context.log.info(f"published the warehouse at {published}")

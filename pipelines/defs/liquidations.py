@@ -10,6 +10,7 @@ landing files the lake now holds in full (retention.py).
 
 import time
 from datetime import date
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -176,7 +177,7 @@ def _build(venue: str) -> AssetsDefinition:
         window = context.partition_key_range
         days = days_between(parse_day(window.start), parse_day(window.end))
         lake = venue_gateway.lake
-        landing = Landing.under(lake.root.parent)
+        landing = Landing.under(Path(venue_gateway.home))
         results = [compact_day(lake, landing, venue, day) for day in days]
         for r in results:
             context.log.info(f"{venue}/liquidations {r.day}: {r.rows} events, {r.gaps} gaps ({r.status})")

@@ -23,6 +23,7 @@ class VenueGateway(ConfigurableResource):
     scenario: str | None = None
     sandbox_url: str | None = None  # an already running sandbox to use instead of starting one
     timeout_s: float = 10.0
+    lake_url: str | None = None  # LEVWATCH_LAKE_URL; None: the folder lake under home
 
     def _sandbox_url(self) -> str:
         if self.sandbox_url:
@@ -60,7 +61,8 @@ class VenueGateway(ConfigurableResource):
     def lake(self) -> Lake:
         if self.source == "live":
             require_live_home(Path(self.home))
-        return Lake(Path(self.home) / "lake")
+        home = Path(self.home)
+        return Lake.at(self.lake_url or f"file://{home / 'lake'}", home=home)
 
 
 def gateway_from_settings() -> VenueGateway:
@@ -71,4 +73,5 @@ def gateway_from_settings() -> VenueGateway:
         scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None,
         sandbox_url=s.sandbox_url,
         timeout_s=s.http_timeout_s,
+        lake_url=s.lake_url,
     )

@@ -132,7 +132,7 @@ def coinglass_aggregates(truth: pa.Table) -> pa.Table:
 
 def build_warehouse(home: Path, sandbox, scenario, truth: pa.Table) -> duckdb.DuckDBPyConnection:
     """The lake described in the module docstring, one `dbt build` of the liquidation and cascade marts, a ranged
-    re-run that must change nothing, and a connection with the warehouse attached as `wh` and the truth as views."""
+    re-run that must change nothing, and a connection with the warehouse attached as `levwatch` (its own catalog name, which its views name) and the truth as views."""
     lake = Lake(home / "lake")
 
     for venue, source in COMPLETE_FEEDS.items():
@@ -205,7 +205,7 @@ def build_warehouse(home: Path, sandbox, scenario, truth: pa.Table) -> duckdb.Du
 
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
-    con.execute(f"attach '{db}' as wh (read_only)")
+    con.execute(f"attach '{db}' as levwatch (read_only)")
     con.register("truth_raw", truth)
     con.register("binance_recorded_raw", recorded)
     for name in ("truth", "binance_recorded"):

@@ -50,7 +50,7 @@ def crash_day_page(liquidation_warehouse, tmp_path_factory):
     """The page, written from its own read-only connection to the module's warehouse file."""
     out = tmp_path_factory.mktemp("reports")
     db = liquidation_warehouse.execute(
-        "select path from duckdb_databases() where database_name = 'wh'"
+        "select path from duckdb_databases() where database_name = 'levwatch'"
     ).fetchone()[0]
     with duckdb.connect(db, read_only=True) as con:
         path, _ = write_report(con, date.fromisoformat(CRASH_DAY_ISO), out, source="test")

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -130,3 +131,56 @@ def celery_worker(env: dict[str, str], queue: str, log: Path, concurrency: int =
 
         with Connection(env["LEVWATCH_CELERY_BROKER_URL"]) as broker:  # a shared RabbitMQ keeps no test queue
             broker.default_channel.queue_delete(queue)
+
+
+@dataclass(frozen=True)
+class S3Store:
+    endpoint_url: str
+    bucket: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The standard AWS environment every client (pyarrow, DuckDB's httpfs, boto3) reads."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "levwatch-test",
+            "AWS_SECRET_ACCESS_KEY": "levwatch-test",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def object_keys(self) -> list[str]:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint_url, **_boto_credentials(self.env))
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def _boto_credentials(env: dict[str, str]) -> dict[str, str]:
+    return {
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"],
+        "region_name": env["AWS_REGION"],
+    }
+
+
+@contextmanager
+def s3_server(bucket: str = "levwatch-lake"):
+    """An S3-compatible endpoint on loopback: moto's server mode (a real HTTP S3 API, in this process's thread),
+    with one empty bucket. Every client talks to it over HTTP as it would to any S3 store."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        store = S3Store(f"http://{host}:{port}", bucket)
+        boto3.client("s3", endpoint_url=store.endpoint_url, **_boto_credentials(store.env)).create_bucket(
+            Bucket=bucket
+        )
+        yield store
+    finally:
+        server.stop()

@@ -205,7 +205,7 @@ def con(builds, sandbox):
     """The warehouse, read-only, next to the simulator's tables (truth_hourly, truth_funding)."""
     connection = duckdb.connect()
     connection.execute("set TimeZone = 'UTC'")
-    connection.execute(f"attach '{builds.db}' as wh (read_only)")
+    connection.execute(f"attach '{builds.db}' as levwatch (read_only)")
     market = sandbox.state.market
     connection.register("truth_hourly_raw", market.hourly)
     connection.register("truth_funding_raw", market.funding)
@@ -234,7 +234,7 @@ def test_hourly_open_interest_matches_the_simulator(con):
     rows = con.execute(
         """
         select oi.venue, oi.asset, oi.ts, oi.oi_coin, truth.oi_coin
-        from wh.marts.fct_open_interest as oi
+        from levwatch.marts.fct_open_interest as oi
         inner join truth_hourly as truth using (venue, asset, ts)
         where cast(oi.ts as date) between ? and ?
     """,
@@ -249,7 +249,8 @@ def test_daily_open_interest_sums_each_venues_last_reading(con):
     venues = [
         r[0]
         for r in con.execute(
-            "select distinct venue from wh.marts.fct_open_interest where cast(ts as date) = ?", [CRASH_DAY]
+            "select distinct venue from levwatch.marts.fct_open_interest where cast(ts as date) = ?",
+            [CRASH_DAY],
         ).fetchall()
     ]
     assert venues, "no open interest in the lake on the crash day: the lake built for this test must have it"
@@ -270,7 +271,7 @@ def test_daily_open_interest_sums_each_venues_last_reading(con):
     got = {
         asset: (oi_coin, oi_venues)
         for asset, oi_coin, oi_venues in con.execute(
-            "select asset, oi_coin, oi_venues from wh.marts.leverage_daily where date = ?", [CRASH_DAY]
+            "select asset, oi_coin, oi_venues from levwatch.marts.leverage_daily where date = ?", [CRASH_DAY]
         ).fetchall()
     }
     assert set(got) == set(expected)
@@ -283,7 +284,7 @@ def test_funding_rates_match_the_simulator(con):
     rows = con.execute("""
         select f.venue, f.asset, f.funding_time, f.funding_rate, f.funding_rate_8h,
                truth.funding_rate, truth.funding_rate * 8 / truth.interval_hours
-        from wh.marts.fct_funding_rates as f
+        from levwatch.marts.fct_funding_rates as f
         inner join truth_funding as truth using (venue, asset, funding_time)
     """).fetchall()
     assert rows, "no funding in the lake: the lake built for this test must have it"
@@ -299,10 +300,10 @@ def test_crash_day_funding_paid_matches_the_simulator(con):
         with settled as (
             select truth.asset, truth.funding_paid_usd
             from truth_funding as truth
-            inner join wh.marts.fct_funding_rates as f using (venue, asset, funding_time)
+            inner join levwatch.marts.fct_funding_rates as f using (venue, asset, funding_time)
             where cast(truth.funding_time as date) = $day
               and truth.venue in (
-                  select venue from wh.marts.fct_open_interest where cast(ts as date) = $day
+                  select venue from levwatch.marts.fct_open_interest where cast(ts as date) = $day
               )
         )
         select asset, sum(funding_paid_usd), sum(abs(funding_paid_usd)) from settled group by asset
@@ -314,7 +315,7 @@ def test_crash_day_funding_paid_matches_the_simulator(con):
     )
     got = dict(
         con.execute(
-            "select asset, funding_paid_usd from wh.marts.leverage_daily where date = ?", [CRASH_DAY]
+            "select asset, funding_paid_usd from levwatch.marts.leverage_daily where date = ?", [CRASH_DAY]
         ).fetchall()
     )
     for asset, paid, gross in expected:
@@ -326,7 +327,7 @@ def test_reference_close_is_binances_last_hourly_close(con):
     rows = con.execute(
         """
         select daily.asset, daily.close, truth.close
-        from wh.marts.leverage_daily as daily
+        from levwatch.marts.leverage_daily as daily
         inner join truth_hourly as truth
             on truth.venue = 'binance' and truth.asset = daily.asset
             and truth.ts = daily.date + interval 23 hour
@@ -344,13 +345,14 @@ def test_minute_prices_have_every_minute_once_and_match_the_simulator(con, sandb
     first = book.index_of(iso_to_ms(WINDOW["start_date"] + "T00:00:00Z"))
     minutes = 1440 * len(WINDOW_DAYS)
     keys = con.execute(
-        "select distinct venue, asset, price_type from wh.marts.fct_prices_1m where asset <> ?", [HAND_ASSET]
+        "select distinct venue, asset, price_type from levwatch.marts.fct_prices_1m where asset <> ?",
+        [HAND_ASSET],
     ).fetchall()
     assert {k[0] for k in keys} == {"binance", "bybit", "okx", "hyperliquid"}
     for venue, asset, price_type in keys:
         rows = con.execute(
             """
-            select epoch_ms(ts), open, high, low, close from wh.marts.fct_prices_1m
+            select epoch_ms(ts), open, high, low, close from levwatch.marts.fct_prices_1m
             where venue = ? and asset = ? and price_type = ?
                 and cast(ts as date) between ? and ?  -- the full build also holds the day before the window
             order by ts
@@ -366,7 +368,7 @@ def test_minute_prices_have_every_minute_once_and_match_the_simulator(con, sandb
 def test_minute_log_return_worked_by_hand(con):
     got = con.execute(
         """
-        select strftime(ts, '%H:%M'), log_return from wh.marts.fct_prices_1m
+        select strftime(ts, '%H:%M'), log_return from levwatch.marts.fct_prices_1m
         where asset = ? and cast(ts as date) between ? and ? order by ts
     """,
         [HAND_ASSET, *WINDOW_DAYS],
@@ -387,7 +389,7 @@ def test_minute_returns_of_the_simulated_market_follow_each_close(con):
             select
                 log_return,
                 ln(close / lag(close) over (partition by venue, asset, price_type order by ts)) as want
-            from wh.marts.fct_prices_1m
+            from levwatch.marts.fct_prices_1m
             where asset <> ?
         )
         where want is not null and abs(log_return - want) > 1e-12
@@ -411,7 +413,7 @@ CAR_CRASH_FACTOR = 3.0  # the day-before curve at the realised drawdown vs the c
 CAR_TRUTH_SQL = """
     with estimate as (
         select venue, asset, date, shock_pct, liquidatable_usd
-        from wh.intermediate.int_cefi_liquidation_curves
+        from levwatch.intermediate.int_cefi_liquidation_curves
     ),
     truth as (
         select
@@ -443,7 +445,7 @@ def risk_con(con, sandbox):
 def test_collateral_at_risk_is_monotonic_in_the_shock(con):
     rows = con.execute(
         "select date, asset, shock_pct, cefi_liquidatable_usd, defi_liquidatable_usd, total_liquidatable_usd, "
-        "cefi_basis, defi_basis from wh.marts.collateral_at_risk order by date, asset, abs(shock_pct)"
+        "cefi_basis, defi_basis from levwatch.marts.collateral_at_risk order by date, asset, abs(shock_pct)"
     ).fetchall()
     assert {r[1] for r in rows} >= set(LAKE_ASSETS)
     last: dict[tuple, tuple] = {}
@@ -484,7 +486,7 @@ def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
     day_before = CRASH_DAY - timedelta(days=1)
     for asset in LAKE_ASSETS:
         curve = con.execute(
-            "select shock_pct, reference_price, cefi_liquidatable_usd from wh.marts.collateral_at_risk "
+            "select shock_pct, reference_price, cefi_liquidatable_usd from levwatch.marts.collateral_at_risk "
             "where date = ? and asset = ? and shock_pct < 0 order by shock_pct",
             [day_before, asset],
         ).fetchall()
@@ -492,7 +494,7 @@ def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
         # the realised drawdown and the crash day's long liquidations, from the simulator on the same venues
         low, liquidated = con.execute(
             "select min(index_low), sum(liq_long_usd) from truth_hourly "
-            "where asset = ? and cast(ts as date) = ? and venue in (select distinct venue from wh.marts.fct_open_interest)",
+            "where asset = ? and cast(ts as date) = ? and venue in (select distinct venue from levwatch.marts.fct_open_interest)",
             [asset, CRASH_DAY],
         ).fetchone()
         drawdown = 100 * (low / reference - 1)
@@ -509,25 +511,29 @@ def test_day_before_crash_curve_at_the_realised_drawdown_matches_the_crash(con):
 
 
 def test_risk_components_are_wired_to_the_marts(con):
-    seeded = {r[0] for r in con.execute("select component from wh.seeds.risk_component_weights").fetchall()}
+    seeded = {
+        r[0] for r in con.execute("select component from levwatch.seeds.risk_component_weights").fetchall()
+    }
     present = {
         r[0]
-        for r in con.execute("select distinct component from wh.intermediate.int_risk_components").fetchall()
+        for r in con.execute(
+            "select distinct component from levwatch.intermediate.int_risk_components"
+        ).fetchall()
     }
     # the lake holds three days and no liquidation feed: components needing those may be missing here (their
     # formulas are unit tests in the models' YAML)
     assert {"oi_weighted_funding", "est_leverage_ratio", "collateral_at_risk_10"} <= present <= seeded
     car = con.execute(
-        "select value from wh.intermediate.int_risk_components where component = 'collateral_at_risk_10' and date = ?",
+        "select value from levwatch.intermediate.int_risk_components where component = 'collateral_at_risk_10' and date = ?",
         [CRASH_DAY],
     ).fetchone()[0]
     day_before = con.execute(
-        "select sum(total_liquidatable_usd) from wh.marts.collateral_at_risk where shock_pct = -10 and date = ?",
+        "select sum(total_liquidatable_usd) from levwatch.marts.collateral_at_risk where shock_pct = -10 and date = ?",
         [CRASH_DAY - timedelta(days=1)],
     ).fetchone()[0]
     assert car == pytest.approx(day_before)  # the exposure going into the day: the previous close's curve
     index = con.execute(
-        "select risk_index, driver, components_scored, scored_weight_share from wh.marts.systemic_risk_daily"
+        "select risk_index, driver, components_scored, scored_weight_share from levwatch.marts.systemic_risk_daily"
     ).fetchall()
     # a few days are far from the 10 previous readings a z-score needs: every day is a row, none has an index
     # (unknown, not an ordinary 50) and none a driver

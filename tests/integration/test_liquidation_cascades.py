@@ -168,7 +168,7 @@ def quiet_days(market: Market, shocks: list[TruthShock]) -> list[date]:
 def crash(liquidation_warehouse, sandbox):
     market = sandbox.state.market
     shocks = truth_shocks(market)
-    episodes = episodes_of(liquidation_warehouse, "wh.marts.liquidation_cascades")
+    episodes = episodes_of(liquidation_warehouse, "levwatch.marts.liquidation_cascades")
     return market, shocks, episodes, score(episodes, shocks)
 
 
@@ -231,7 +231,7 @@ def test_cascade_minutes_per_day_can_be_counted(liquidation_warehouse, crash):
         liquidation_warehouse.execute(
             """
             select cast(minute_ts as date), count(*) filter (where is_flagged)
-            from wh.intermediate.int_liquidation_minutes_flagged group by 1
+            from levwatch.intermediate.int_liquidation_minutes_flagged group by 1
             """
         ).fetchall()
     )
@@ -323,7 +323,7 @@ def build_squeeze_warehouse(home: Path) -> tuple[Market, duckdb.DuckDBPyConnecti
         "test_name:covers_days_of",  # contagion_daily's check: this build leaves contagion_daily out
     )
     con = duckdb.connect()
-    con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as wh (read_only)")
+    con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as levwatch (read_only)")
     return market, con, failures
 
 
@@ -333,7 +333,7 @@ def squeeze(tmp_path_factory):
     market, con, failures = build_squeeze_warehouse(tmp_path_factory.mktemp("squeeze_home"))
     summary_lines.add(CASCADE_SECTION, f"squeeze market built in {time.perf_counter() - started:.1f} s")
     shocks = truth_shocks(market)
-    episodes = episodes_of(con, "wh.marts.liquidation_cascades")
+    episodes = episodes_of(con, "levwatch.marts.liquidation_cascades")
     yield market, shocks, episodes, score(episodes, shocks), failures
     con.close()
 

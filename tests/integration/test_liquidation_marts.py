@@ -38,9 +38,9 @@ def daily_by_side(con, sql: str) -> dict[tuple, float]:
 
 
 MART_DAILY_BY_SIDE = """
-    select venue, asset, date, 'long', long_usd from wh.marts.liquidations_daily
+    select venue, asset, date, 'long', long_usd from levwatch.marts.liquidations_daily
     union all
-    select venue, asset, date, 'short', short_usd from wh.marts.liquidations_daily
+    select venue, asset, date, 'short', short_usd from levwatch.marts.liquidations_daily
 """
 TRUTH_DAILY_BY_SIDE = """
     select venue, asset, cast(ts as date), side, sum(notional_usd) from truth group by all
@@ -57,7 +57,7 @@ def test_complete_feeds_add_up_to_the_truth(warehouse):
             checked += 1
     assert {key[0] for key in want if key[0] in COMPLETE_FEEDS} == set(COMPLETE_FEEDS) and checked
     coverage = warehouse.execute(
-        "select venue, list(distinct coverage) from wh.marts.liquidations_daily group by venue"
+        "select venue, list(distinct coverage) from levwatch.marts.liquidations_daily group by venue"
     ).fetchall()
     assert {venue: sorted(values) for venue, values in coverage if venue in COMPLETE_FEEDS} == {
         "okx": ["complete"],
@@ -77,14 +77,14 @@ def test_sampled_feed_is_at_most_the_truth_and_flagged(warehouse):
     crash_truth = sum(usd for key, usd in want.items() if key[0] == SAMPLED_FEED and key[2] == CRASH_DAY)
     assert crash < crash_truth
     assert warehouse.execute(
-        "select distinct coverage from wh.marts.liquidations_daily where venue = ?", [SAMPLED_FEED]
+        "select distinct coverage from levwatch.marts.liquidations_daily where venue = ?", [SAMPLED_FEED]
     ).fetchall() == [("sampled",)]
 
 
 def test_events_are_one_row_each_with_their_feed(warehouse):
     got = dict(
         warehouse.execute(
-            "select venue, count(*) from wh.marts.fct_liquidations where source != 'aggregate' group by venue"
+            "select venue, count(*) from levwatch.marts.fct_liquidations where source != 'aggregate' group by venue"
         ).fetchall()
     )
     want = dict(
@@ -95,7 +95,9 @@ def test_events_are_one_row_each_with_their_feed(warehouse):
     )
     assert got == want
     feeds = set(
-        warehouse.execute("select distinct venue, source, coverage from wh.marts.fct_liquidations").fetchall()
+        warehouse.execute(
+            "select distinct venue, source, coverage from levwatch.marts.fct_liquidations"
+        ).fetchall()
     )
     assert feeds == {
         ("okx", "rest", "complete"),
@@ -115,7 +117,7 @@ def test_imbalance_matches_the_truth_on_a_cell(warehouse):
     ).fetchone()
     imbalance, dominant = warehouse.execute(
         """
-        select liquidation_imbalance_pct, dominant_side from wh.marts.liquidations_daily
+        select liquidation_imbalance_pct, dominant_side from levwatch.marts.liquidations_daily
         where venue = 'okx' and asset = 'BTC' and date = ?
         """,
         [CRASH_DAY],
@@ -128,7 +130,7 @@ def test_crash_day_is_the_largest_and_long_dominated(warehouse):
     rows = warehouse.execute(
         """
         select venue, date, sum(long_usd), sum(short_usd)
-        from wh.marts.liquidations_daily group by venue, date
+        from levwatch.marts.liquidations_daily group by venue, date
         """
     ).fetchall()
     for venue in (*COMPLETE_FEEDS, SAMPLED_FEED):
@@ -143,7 +145,7 @@ def test_recorder_gap_shows_as_gap_minutes_and_coverage(warehouse):
         (asset, ts): (coverage, gap, total)
         for asset, ts, coverage, gap, total in warehouse.execute(
             """
-            select asset, ts, coverage, gap_minutes, total_usd from wh.marts.liquidations_hourly
+            select asset, ts, coverage, gap_minutes, total_usd from levwatch.marts.liquidations_hourly
             where venue = ? and cast(ts as date) = ?
             """,
             [SAMPLED_FEED, GAP_START.date()],
@@ -155,7 +157,7 @@ def test_recorder_gap_shows_as_gap_minutes_and_coverage(warehouse):
     assert hourly[("BTC", FULL_GAP_HOUR + timedelta(hours=1))][1] == 0.0
     gaps = dict(
         warehouse.execute(
-            "select venue, gap_minutes from wh.marts.liquidations_daily where asset = 'BTC' and date = ?",
+            "select venue, gap_minutes from levwatch.marts.liquidations_daily where asset = 'BTC' and date = ?",
             [GAP_START.date()],
         ).fetchall()
     )
@@ -167,7 +169,7 @@ def test_sampled_estimates_recover_the_truth_from_coinglass(warehouse):
         """
         select daily.asset, daily.date, daily.total_usd, daily.estimated_total_usd, daily.estimate_method,
                truth.total_usd
-        from wh.marts.liquidations_daily as daily
+        from levwatch.marts.liquidations_daily as daily
         inner join (
             select asset, cast(ts as date) as date, sum(notional_usd) as total_usd
             from truth where venue = ? group by all
@@ -195,11 +197,11 @@ def test_leverage_daily_carries_the_liquidations(warehouse):
         """
         with by_asset as (
             select date, asset, sum(long_usd) as long_usd, sum(short_usd) as short_usd
-            from wh.marts.liquidations_daily group by all
+            from levwatch.marts.liquidations_daily group by all
         )
         select l.asset, l.date, l.liq_long_usd, l.liq_short_usd, l.liq_imbalance_pct, l.liq_share_of_oi_pct,
                by_asset.long_usd, by_asset.short_usd
-        from wh.marts.leverage_daily as l inner join by_asset using (date, asset)
+        from levwatch.marts.leverage_daily as l inner join by_asset using (date, asset)
         """
     ).fetchall()
     assert {(asset, day) for asset, day, *_ in rows} >= {(a, d) for a in OI_ASSETS for d in DAYS}
@@ -218,7 +220,7 @@ def test_aggregate_rows_of_two_assets_in_one_hour_keep_distinct_event_keys(wareh
     shared_hours = warehouse.execute(
         """
         select count(*) from (
-            select ts from wh.marts.fct_liquidations
+            select ts from levwatch.marts.fct_liquidations
             where venue = 'binance' and source = 'aggregate'
             group by ts having count(distinct asset) > 1
         )
@@ -226,7 +228,7 @@ def test_aggregate_rows_of_two_assets_in_one_hour_keep_distinct_event_keys(wareh
     ).fetchall()[0][0]
     assert shared_hours > 0  # the case that once collided
     duplicates = warehouse.execute(
-        "select venue, event_key, count(*) from wh.marts.fct_liquidations group by all having count(*) > 1"
+        "select venue, event_key, count(*) from levwatch.marts.fct_liquidations group by all having count(*) > 1"
     ).fetchall()
     assert duplicates == []
 

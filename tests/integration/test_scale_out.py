@@ -1,5 +1,7 @@
 """The scale-out path end to end on real services: a Dagster instance on PostgreSQL, a run whose steps execute on a
-Celery worker process, the same mart rows as the embedded path (SQLite-free ephemeral instance, one process).
+Celery worker process, the lake on an S3-compatible store (moto's server on loopback), the warehouse a DuckLake
+catalog on PostgreSQL with its data files in that bucket; the same mart rows as the embedded path (SQLite-free
+ephemeral instance, one process, folder lake, DuckDB file).
 
 The services are the machine's own where they run, else started here (tests/integration/scaleout_services.py);
 `test_services_are_started_when_none_answer` points the fixtures at closed ports to prove that path.
@@ -11,8 +13,11 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import duckdb
 import httpx
@@ -22,12 +27,13 @@ from dagster import DagsterInstance, execute_job, reconstructable
 
 from pipelines.cli import prepare_home
 from pipelines.settings import load_settings, with_psycopg2
-from pipelines.warehouse import published_path
+from pipelines.warehouse import connect_ducklake_read_only, published_path
 from tests.integration.scaleout_job import embedded_window_job, scaleout_window_job
 from tests.integration.scaleout_services import (
     celery_broker,
     celery_worker,
     postgres_server,
+    s3_server,
     throwaway_database,
 )
 
@@ -45,8 +51,10 @@ def services(tmp_path_factory):
     with (
         postgres_server(tmp_path_factory.mktemp("pg")) as server,
         throwaway_database(server.admin_url) as database_url,
+        throwaway_database(server.admin_url) as catalog_url,
+        s3_server() as s3,
     ):
-        yield database_url, celery_broker(database_url)
+        yield database_url, celery_broker(database_url), catalog_url, s3
 
 
 def _env(home, sandbox, **extra) -> dict[str, str]:
@@ -64,6 +72,32 @@ def _env(home, sandbox, **extra) -> dict[str, str]:
 def _marts(home):
     with duckdb.connect(str(published_path(home)), read_only=True) as con:
         return con.execute(FUNDING_ROWS).fetchall(), con.execute(FRESHNESS_ROWS).fetchall()
+
+
+def _ducklake_marts(env):
+    with connect_ducklake_read_only(load_settings(env)) as con:
+        return con.execute(FUNDING_ROWS).fetchall(), con.execute(FRESHNESS_ROWS).fetchall()
+
+
+# An analyst on another machine: a separate process that attaches the DuckLake warehouse read-only over and over
+# while a build runs, and prints what each look saw (its snapshot, and the funding rows' count and checksum).
+READER = """
+import json, sys, time
+from pipelines.settings import load_settings
+from pipelines.warehouse import connect_ducklake_read_only, published_snapshot
+settings = load_settings()
+while True:
+    try:
+        con = connect_ducklake_read_only(settings)
+    except FileNotFoundError:  # nothing published yet: a state, not an error
+        print(json.dumps({"published": False}), flush=True)
+    else:
+        with con:
+            rows = con.execute("select count(*), sum(hash(venue, asset, funding_time, funding_rate))"
+                               " from marts.fct_funding_rates").fetchone()
+        print(json.dumps({"published": True, "rows": rows[0], "checksum": str(rows[1])}), flush=True)
+    time.sleep(0.2)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +121,7 @@ def embedded_run(tmp_path_factory, sandbox):
 
 @pytest.fixture(scope="module")
 def celery_run(tmp_path_factory, sandbox, services):
-    database_url, broker = services
+    database_url, broker, catalog_url, s3 = services
     home = tmp_path_factory.mktemp("scaleout_home")
     queue = f"levwatch_test_{os.getpid()}"
     env = _env(
@@ -98,6 +132,10 @@ def celery_run(tmp_path_factory, sandbox, services):
         LEVWATCH_CELERY_BROKER_URL=broker.broker_url,
         LEVWATCH_CELERY_BACKEND_URL=broker.backend_url,
         LEVWATCH_CELERY_QUEUE=queue,
+        LEVWATCH_LAKE_URL=f"s3://{s3.bucket}/lake",
+        LEVWATCH_WAREHOUSE="ducklake",
+        LEVWATCH_DUCKLAKE_CATALOG=catalog_url,
+        **s3.env,
     )
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith(("LEVWATCH_", "DAGSTER_"))]:
@@ -109,9 +147,41 @@ def celery_run(tmp_path_factory, sandbox, services):
         log = home / "celery-worker.log"
         with celery_worker(env, queue, log) as (_, worker_name), DagsterInstance.get() as instance:
             killed = _run_killed_mid_step(instance, sandbox, database_url)
-            # the next run of the window: what the tests below compare with the embedded path
-            result = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
-            yield home, database_url, killed, result, worker_name, log
+            # the next run of the window (what the tests below compare with the embedded path), with an analyst
+            # in a second process reading the warehouse all the while
+            reader = subprocess.Popen(
+                [sys.executable, "-c", READER],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                result = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
+                time.sleep(2)  # a few looks after the publish
+            finally:
+                reader.terminate()
+                out, err = reader.communicate(timeout=30)
+            published = _ducklake_marts(env) if result.success else None
+            looks = [json.loads(line) for line in out.splitlines()]
+            yield ScaleOut(
+                home, env, database_url, killed, result, worker_name, log, s3, published, looks, err
+            )
+
+
+@dataclass
+class ScaleOut:
+    home: object
+    env: dict
+    database_url: str
+    killed: object
+    result: object
+    worker_name: str
+    log: object
+    s3: object
+    published: tuple | None
+    looks: list[dict]
+    reader_stderr: str
 
 
 KILLED_STEP = "raw__binance__funding_rates"
@@ -153,14 +223,19 @@ def _step_pid(database_url: str, run_id: str, step_key: str) -> int | None:
 
 
 def test_the_celery_run_succeeds_with_every_check_passing(celery_run):
-    *_, result, _, log = celery_run
+    result, log = celery_run.result, celery_run.log
     assert result.success, log.read_text()[-3000:]
     checks = result.get_asset_check_evaluations()
     assert checks and [c.check_name for c in checks if not c.passed] == []
 
 
 def test_runs_and_events_are_in_postgresql_and_every_step_ran_on_the_worker(celery_run):
-    home, database_url, _, result, worker_name, _ = celery_run
+    home, database_url, result, worker_name = (
+        celery_run.home,
+        celery_run.database_url,
+        celery_run.result,
+        celery_run.worker_name,
+    )
     config = home / "dagster" / "dagster.yaml"
     assert f'postgres_url: "{with_psycopg2(database_url)}"' in config.read_text()
     assert config.stat().st_mode & 0o777 == 0o600  # it holds the database password
@@ -192,11 +267,38 @@ def test_runs_and_events_are_in_postgresql_and_every_step_ran_on_the_worker(cele
 
 
 def test_the_celery_run_builds_the_same_mart_rows_as_the_embedded_path(celery_run, embedded_run):
-    """After a run whose worker died mid-step: nothing lost, nothing twice."""
-    home, *_ = celery_run
-    funding, freshness = _marts(home)
+    """After a run whose worker died mid-step: nothing lost, nothing twice (rows read from the DuckLake warehouse
+    at its published snapshot; the embedded run's from its DuckDB file)."""
+    funding, freshness = celery_run.published
     assert funding and freshness
     assert (funding, freshness) == embedded_run
+
+
+def test_the_lake_and_the_warehouse_data_are_objects_in_the_bucket(celery_run):
+    keys = celery_run.s3.object_keys()
+    assert "lake/binance/funding_rates/date=2025-10-10/data.parquet" in keys
+    assert "lake/binance/funding_rates/date=2025-10-11/data.parquet" in keys
+    assert any(k.startswith("lake/binance/api_health/") for k in keys)
+    # the DuckLake catalog's data files: one folder per schema and table, under the lake's prefix
+    assert any(
+        k.startswith("lake/ducklake/marts/fct_funding_rates/") and k.endswith(".parquet") for k in keys
+    )
+    assert not (celery_run.home / "lake" / "binance").exists()  # nothing went to the local folder lake
+    assert not published_path(celery_run.home).exists()  # nor to a DuckDB file
+
+
+def test_an_analyst_reading_during_a_build_sees_nothing_or_the_whole_published_build(celery_run):
+    """A second process attaches the DuckLake warehouse read-only, over and over, while the run ingests and dbt
+    builds model after model (each its own commit): every look succeeds, and sees either no published warehouse
+    yet or the complete published marts, never a build in progress."""
+    assert celery_run.result.success
+    assert "Error" not in celery_run.reader_stderr, celery_run.reader_stderr[-2000:]
+    looks = celery_run.looks
+    assert len(looks) >= 5, celery_run.reader_stderr[-2000:]
+    funding, _ = celery_run.published
+    seen = [(look["rows"], look["checksum"]) for look in looks if look["published"]]
+    assert not looks[0]["published"] and seen  # the build started unpublished and ended published
+    assert len(set(seen)) == 1 and seen[0][0] == len(funding)
 
 
 def _closed_port() -> int:
@@ -225,7 +327,7 @@ def test_services_are_started_when_none_answer(tmp_path):
 
 
 def test_a_worker_killed_mid_step_fails_the_run_clearly_and_gives_back_its_slot(celery_run):
-    _, database_url, killed, *_ = celery_run
+    database_url, killed = celery_run.database_url, celery_run.killed
     assert not killed.success
     assert not [e for e in killed.all_events if e.is_step_success]  # dbt never started on a half-written step
     with psycopg2.connect(database_url) as con, con.cursor() as cur:

@@ -167,8 +167,8 @@ def built(tmp_path_factory, sandbox, small_scenario):
     )  # fmt: skip
     print(f"\ndbt build of venue_operational_risk: {time.monotonic() - started:.1f} s")
     con = duckdb.connect()
-    con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as wh (read_only)")
-    con.execute("use wh")
+    con.execute(f"attach '{home / 'build' / 'levwatch.duckdb'}' as levwatch (read_only)")
+    con.execute("use levwatch")
     yield con, status_outcomes, extra
     con.close()
 

@@ -23,6 +23,19 @@ K8S_VERSION = "1.30"  # the oldest Kubernetes the manifests are written for
 def test_the_embedded_defaults_are_unchanged():
     s = load_settings({"LEVWATCH_HOME": "/tmp/x"})
     assert (s.dagster_postgres_url, s.executor, s.celery_broker_url) == (None, "multiprocess", None)
+    assert (s.lake_url, s.lake_location, s.warehouse) == (None, "file:///tmp/x/lake", "file")
+
+
+def test_the_lake_and_warehouse_settings():
+    s = load_settings(
+        {
+            "LEVWATCH_LAKE_URL": "s3://bucket/levwatch/lake/",
+            "LEVWATCH_WAREHOUSE": "DuckLake",
+            "LEVWATCH_DUCKLAKE_CATALOG": "postgresql://u:p@db:5432/ducklake",
+        }
+    )
+    assert (s.lake_location, s.warehouse) == ("s3://bucket/levwatch/lake", "ducklake")
+    assert s.ducklake_catalog == "postgresql://u:p@db:5432/ducklake"
 
 
 def test_postgres_urls_name_psycopg2_for_sqlalchemy():
@@ -49,6 +62,14 @@ def test_postgres_urls_name_psycopg2_for_sqlalchemy():
         ({"LEVWATCH_EXECUTOR": "k8s"}, "LEVWATCH_EXECUTOR must be one of"),
         ({"LEVWATCH_EXECUTOR": "celery"}, "needs LEVWATCH_CELERY_BROKER_URL"),
         ({"LEVWATCH_CELERY_QUEUE": "a queue;"}, "LEVWATCH_CELERY_QUEUE must be"),
+        ({"LEVWATCH_LAKE_URL": "lake/relative"}, "LEVWATCH_LAKE_URL must be file:///"),
+        ({"LEVWATCH_LAKE_URL": "s3:///prefix"}, "must name a bucket"),
+        ({"LEVWATCH_WAREHOUSE": "snowflake"}, "LEVWATCH_WAREHOUSE must be one of"),
+        ({"LEVWATCH_WAREHOUSE": "ducklake"}, "needs LEVWATCH_DUCKLAKE_CATALOG"),
+        (
+            {"LEVWATCH_WAREHOUSE": "ducklake", "LEVWATCH_DUCKLAKE_CATALOG": "mysql://u:secret@db/x"},
+            "needs LEVWATCH_DUCKLAKE_CATALOG",
+        ),
     ],
 )
 def test_bad_scale_out_settings_are_refused_clearly(env, message):
