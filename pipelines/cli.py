@@ -253,7 +253,7 @@ def cmd_record_options(args: argparse.Namespace) -> int:
 
     record_option_snapshots(
         settings.sandbox_url,
-        Lake.at(settings.lake_location, home=settings.home),
+        Lake.at(settings.lake_url, home=settings.home),
         start,
         end,
         args.step_minutes * 60_000,
@@ -282,7 +282,7 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
     started = time.monotonic()
     report = replay_deployment(
         settings.sandbox_url,
-        Lake.at(settings.lake_location, home=settings.home),
+        Lake.at(settings.lake_url, home=settings.home),
         day_start_ms(args.start),
         day_start_ms(args.end) + DAY_MS,
         # the sandbox's CoinGlass key is a public sandbox value, not a secret (sandbox/routes/coinglass.py)

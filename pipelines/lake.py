@@ -448,8 +448,9 @@ class Lake:
     lock_dir: Path | None = None
 
     @classmethod
-    def at(cls, url: str, *, home: Path, file_mode: int | None = None) -> Lake:
-        root = lake_root(url)
+    def at(cls, url: str | None, *, home: Path, file_mode: int | None = None) -> Lake:
+        """The lake at LEVWATCH_LAKE_URL, or (None) the home's own folder lake."""
+        root = lake_root(url or f"file://{home / 'lake'}")
         locks = None if isinstance(root, Path) else home / "state" / "lake-locks"
         return cls(root, file_mode=file_mode, lock_dir=locks)
 

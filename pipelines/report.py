@@ -259,7 +259,7 @@ def unfetched_lines(home: Path, first, last) -> list[str]:
     from pipelines.settings import load_settings
     from pipelines.venues.registry import VENUE_MODULES
 
-    lake = Lake.at(load_settings().lake_url or f"file://{home / 'lake'}", home=home)
+    lake = Lake.at(load_settings().lake_url, home=home)
     days = days_between(first, last)
     lines = [f"What this backfill on the last day could not fetch ({first} .. {last}, {len(days)} days):"]
     for venue, module in VENUE_MODULES.items():

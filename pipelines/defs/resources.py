@@ -59,10 +59,10 @@ class VenueGateway(ConfigurableResource):
 
     @property
     def lake(self) -> Lake:
-        if self.source == "live":
-            require_live_home(Path(self.home))
         home = Path(self.home)
-        return Lake.at(self.lake_url or f"file://{home / 'lake'}", home=home)
+        if self.source == "live":
+            require_live_home(home)
+        return Lake.at(self.lake_url, home=home)
 
 
 def gateway_from_settings() -> VenueGateway:

@@ -348,6 +348,7 @@ def goal_d(goals: Goals, scenario, home: Path) -> None:
     import threading
 
     from pipelines.defs.resources import VenueGateway
+    from pipelines.ingest import ingest_days
     from pipelines.lake import Lake
     from pipelines.lib.timeutil import days_between
     from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
@@ -360,18 +361,16 @@ def goal_d(goals: Goals, scenario, home: Path) -> None:
         coinglass.VENUE: coinglass,
     }  # CoinGlass is keyed, outside the default registry
 
-    os.environ.setdefault(coinglass.KEY_ENV, SANDBOX_API_KEY)
     server = make_server(home / "sandbox-d", scenario=scenario).start()
     try:
         gateway = VenueGateway(home=str(home), source="sandbox", sandbox_url=server.url)
         now_ms, lake = gateway.now_ms(), Lake(home / "lake-d")
         errors: list[str] = []
-        from pipelines.ingest import ingest_days
 
         def backfill(venue: str, dataset: str, days: int) -> None:
             try:
                 if venue == coinglass.VENUE:
-                    http = coinglass.make_http(f"{server.url}/{venue}", os.environ[coinglass.KEY_ENV])
+                    http = coinglass.make_http(f"{server.url}/{venue}", SANDBOX_API_KEY)
                 else:
                     http = gateway.http(venue)
                 spec = modules[venue].DATASETS[dataset]
