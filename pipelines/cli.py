@@ -267,7 +267,7 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
     from pipelines.deployment_replay import replay_deployment
     from pipelines.lake import Lake
     from pipelines.lib.timeutil import DAY_MS, day_start_ms
-    from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+    from pipelines.sandbox import SANDBOX_API_KEY
 
     settings = load_settings()
     if settings.source != "sandbox" or not settings.sandbox_url:
@@ -285,7 +285,7 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
         Lake.at(settings.lake_url, home=settings.home),
         day_start_ms(args.start),
         day_start_ms(args.end) + DAY_MS,
-        # the sandbox's CoinGlass key is a public sandbox value, not a secret (sandbox/routes/coinglass.py)
+        # the sandbox's CoinGlass key is a public sandbox value, not a secret (pipelines/sandbox/__init__.py)
         coinglass_key=None if args.no_coinglass else SANDBOX_API_KEY,
         progress=_say,
     )

@@ -2,3 +2,6 @@
 
 The pipeline reaches it only over HTTP, never by import: venues/ and defs/ must not import this package.
 """
+
+# what a client must send as CG-API-KEY to the sandbox's CoinGlass route: a fixed, public sandbox value, not a secret
+SANDBOX_API_KEY = "sandbox-key"

@@ -351,7 +351,7 @@ def goal_d(goals: Goals, scenario, home: Path) -> None:
     from pipelines.ingest import ingest_days
     from pipelines.lake import Lake
     from pipelines.lib.timeutil import days_between
-    from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+    from pipelines.sandbox import SANDBOX_API_KEY
     from pipelines.sandbox.server import make_server
     from pipelines.venues import coinglass
     from pipelines.venues.registry import VENUE_MODULES

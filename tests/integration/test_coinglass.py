@@ -28,7 +28,7 @@ from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.resources import VenueGateway, gateway_from_settings
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
-from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+from pipelines.sandbox import SANDBOX_API_KEY
 from pipelines.venues import coinglass
 
 WINDOW = ("2025-10-09", "2025-10-12")

@@ -22,8 +22,9 @@ from pipelines.lake import Lake
 from pipelines.lib.farside import parse_page
 from pipelines.lib.raw_checks import run_checks
 from pipelines.lib.timeutil import HOUR_MS, day_start_ms, day_window_ms, days_between
+from pipelines.sandbox.etf_flows import etf_flows
 from pipelines.sandbox.market import Market
-from pipelines.sandbox.routes.farside import PAGES, etf_flows, render_page
+from pipelines.sandbox.routes.farside import PAGES, render_page
 from pipelines.sandbox.server import in_process_sandbox
 from pipelines.venues import farside
 from tests.conftest import SMALL_SCENARIO

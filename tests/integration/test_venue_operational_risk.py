@@ -30,7 +30,7 @@ import pytest
 from pipelines.ingest import PartitionFailed, ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import iso_to_ms
-from pipelines.sandbox.routes.coinglass import SANDBOX_API_KEY
+from pipelines.sandbox import SANDBOX_API_KEY
 from pipelines.sandbox.scenario import Outage
 from pipelines.venues import binance, bybit, coinglass, deribit, okx
 from pipelines.venues.http import WeightLimiter

@@ -1,8 +1,9 @@
 """CoinGlass API v4 aggregated liquidation history over the simulated market: the complete picture of the forced
 closes of the venues named in `exchange_list`, summed per bar.
 
-Requests must carry the header CG-API-KEY equal to SANDBOX_API_KEY (a fixed, public sandbox value, not a secret);
-anything else is HTTP 401 {"code": "401", ...}. Over the per-minute budget the answer is HTTP 429 {"code": "429"}.
+Requests must carry the header CG-API-KEY equal to SANDBOX_API_KEY (pipelines/sandbox/__init__.py: a fixed, public
+sandbox value, not a secret); anything else is HTTP 401 {"code": "401", ...}. Over the per-minute budget the answer
+is HTTP 429 {"code": "429"}.
 
 Sandbox choices (not venue facts, UNCONFIRMED): bars open on UTC boundaries of the interval (weeks on Mondays);
 start_time and end_time are both inclusive on the bar's open time; the answer is ascending, the first `limit` bars
@@ -19,11 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aiohttp import web
 
+from pipelines.sandbox import SANDBOX_API_KEY
 from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, int_param, state_of
 
 VENUE = "coinglass"
 PATH = "/api/futures/liquidation/aggregated-history"
-SANDBOX_API_KEY = "sandbox-key"  # what a client must send as CG-API-KEY to the sandbox
 KEY_HEADER = "CG-API-KEY"
 LIMIT_CAP = 1000
 REQUESTS_PER_MINUTE = 30  # Hobbyist is said to be about 30/min (UNCONFIRMED); scaled by the scenario
