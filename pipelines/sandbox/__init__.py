@@ -1,6 +1,7 @@
 """The market sandbox: a deterministic simulator and a server speaking the venues' APIs on loopback.
 
-The pipeline reaches it only over HTTP, never by import: venues/ and defs/ must not import this package.
+The pipeline reaches it only over HTTP, never by import: nothing under pipelines/ outside this package imports
+it but the harness allow-listed in tests/unit/test_import_boundaries.py.
 """
 
 # what a client must send as CG-API-KEY to the sandbox's CoinGlass route: a fixed, public sandbox value, not a secret
