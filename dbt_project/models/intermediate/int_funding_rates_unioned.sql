@@ -1,4 +1,4 @@
-{%- set venues = ['binance', 'bybit', 'okx', 'hyperliquid', 'deribit'] -%}
+{%- set venues = var('funding_rate_venues') -%}
 
 with
 

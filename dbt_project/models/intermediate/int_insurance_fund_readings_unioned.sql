@@ -1,4 +1,4 @@
-{%- set venues = ['binance', 'bybit', 'okx'] -%}
+{%- set venues = var('insurance_fund_venues') -%}
 {%- set columns = [
     'venue', 'asset', 'pool', 'currency', 'entry_type', 'ts', 'balance', 'balance_usd', 'amount', 'adl_type',
     'max_balance', 'max_balance_ts',

@@ -1,4 +1,4 @@
-{%- set venues = ['binance', 'bybit', 'okx', 'hyperliquid'] -%}
+{%- set venues = var('kline_hourly_venues') -%}
 
 with
 

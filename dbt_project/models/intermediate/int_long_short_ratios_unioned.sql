@@ -1,5 +1,4 @@
-{#- Hyperliquid publishes no long/short ratios. -#}
-{%- set venues = ['binance', 'bybit', 'okx'] -%}
+{%- set venues = var('long_short_ratio_venues') -%}
 
 with
 
