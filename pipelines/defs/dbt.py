@@ -27,7 +27,7 @@ from pipelines import duckdb_extensions
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
 from pipelines.lib.dbt_prerequisites import missing_prerequisites
-from pipelines.settings import load_settings
+from pipelines.settings import Settings, load_settings
 from pipelines.warehouse import attach_ducklake, build_path, publish, publish_ducklake
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -181,12 +181,14 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 class LevwatchDbtCli(DbtCliResource):
     """dagster-dbt's dbt CLI, starting each invocation from the shared parse (see share_parse)."""
 
-    def cli(self, args, *, target_path: Path | None = None, context=None, window=None, **kwargs):  # noqa: ANN001
-        """As DbtCliResource.cli; `window` = (start_date, end_date) goes to the models in the environment."""
+    def cli(self, args, *, target_path: Path | None = None, context=None, window=None, env=None, **kwargs):  # noqa: ANN001
+        """As DbtCliResource.cli; `window` = (start_date, end_date) and `env` (the home, the lake) go to this one
+        invocation's environment: dagster-dbt copies os.environ when it starts dbt, and the values are restored
+        right after, so nothing leaks into the process or the next invocation."""
         target_path = target_path or self._get_unique_target_path(context=context)
         if not target_path.is_absolute():
             target_path = Path(self.project_dir).joinpath(target_path)
-        with _environ(window_env(*window) if window else {}):
+        with _environ({**(env or {}), **(window_env(*window) if window else {})}):
             share_parse(target_path, os.environ)
             return super().cli(args, target_path=target_path, context=context, **kwargs)  # starts dbt
 
@@ -246,10 +248,10 @@ def buildable_parents(manifest: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def built_nodes(db_path: Path, manifest: dict[str, Any]) -> set[str]:
+def built_nodes(db_path: Path, manifest: dict[str, Any], settings: Settings | None = None) -> set[str]:
     """The buildable nodes whose table or view exists in the working DuckDB file (none when it does not exist),
     or in the DuckLake catalog (LEVWATCH_WAREHOUSE=ducklake)."""
-    relations = _relations(db_path)
+    relations = _relations(db_path, settings or load_settings())
     return {
         uid
         for uid, node in manifest["nodes"].items()
@@ -258,9 +260,8 @@ def built_nodes(db_path: Path, manifest: dict[str, Any]) -> set[str]:
     }
 
 
-def _relations(db_path: Path) -> set[tuple[str, str]]:
+def _relations(db_path: Path, settings: Settings) -> set[tuple[str, str]]:
     query = "select table_schema, table_name from information_schema.tables"
-    settings = load_settings()
     if settings.warehouse == "ducklake":
         with duckdb_extensions.connect() as con:
             attach_ducklake(con, settings, read_only=False)  # the writer's step: makes a new catalog
@@ -282,7 +283,12 @@ def selected_nodes(context: AssetExecutionContext, manifest: dict[str, Any]) -> 
 
 
 def build_prerequisites(
-    context: AssetExecutionContext, dbt: DbtCliResource, db_path: Path, window: tuple[str, str]
+    context: AssetExecutionContext,
+    dbt: DbtCliResource,
+    db_path: Path,
+    window: tuple[str, str],
+    settings: Settings | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Build (tests aside) what the selection reads but the warehouse lacks, so a strand selected on its own
     builds on a fresh warehouse; nothing when everything is selected or already built. Those nodes belong to
@@ -292,14 +298,16 @@ def build_prerequisites(
     selected = selected_nodes(context, manifest)
     if selected >= set(parents):  # the whole project (the schedules' runs): nothing outside it to need
         return []
-    needed = missing_prerequisites(parents, selected, built_nodes(db_path, manifest))
+    needed = missing_prerequisites(parents, selected, built_nodes(db_path, manifest, settings))
     if not needed:
         return []
     names = sorted(manifest["nodes"][uid]["name"] for uid in needed)
     context.log.info(f"building {len(names)} models and seeds this selection reads but the warehouse lacks")
     args = ["build", "--select", " ".join(names)]
     args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-    dbt.cli(args, manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=TRANSLATOR, window=window).wait()
+    dbt.cli(
+        args, manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=TRANSLATOR, window=window, env=env
+    ).wait()
     return names
 
 
@@ -319,19 +327,21 @@ def run_window(context: AssetExecutionContext) -> tuple[str, str]:
 )
 def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, venue_gateway: VenueGateway):
     home = Path(venue_gateway.home)
-    os.environ["LEVWATCH_HOME"] = str(home)  # dbt's sources and profile read it
+    # dbt's sources and profile read the home and the lake from the environment: the resource's, for this run's
+    # dbt invocations only (the process's environment is left as it was)
+    dbt_env = {"LEVWATCH_HOME": str(home)}
     if venue_gateway.lake_url:  # the sources read the same lake as the raw assets wrote
-        os.environ["LEVWATCH_LAKE_URL"] = venue_gateway.lake_url
+        dbt_env["LEVWATCH_LAKE_URL"] = venue_gateway.lake_url
+    settings = load_settings({**os.environ, **dbt_env})
     lake = venue_gateway.lake
     for venue, dataset in lake_sources():
         lake.ensure_anchor(venue, dataset)
     (home / "build").mkdir(parents=True, exist_ok=True)
     window = run_window(context)
     db_path = Path(os.environ.get("LEVWATCH_DBT_DB_PATH") or build_path(home))
-    build_prerequisites(context, dbt, db_path, window)
+    build_prerequisites(context, dbt, db_path, window, settings, dbt_env)
     context.log.info(f"dbt build for {window[0]}..{window[1]}")
-    yield from dbt.cli(["build"], context=context, window=window).stream()
-    settings = load_settings()
+    yield from dbt.cli(["build"], context=context, window=window, env=dbt_env).stream()
     if settings.warehouse == "ducklake":
         snapshot = publish_ducklake(settings)
         context.log.info(f"published DuckLake snapshot {snapshot}: readers see this build from now on")
