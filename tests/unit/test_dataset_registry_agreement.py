@@ -12,6 +12,7 @@ Fast and offline: it imports the modules and reads the YAML files; no network, n
 
 from __future__ import annotations
 
+import ast
 import json
 from collections import Counter
 from pathlib import Path
@@ -103,6 +104,14 @@ def writers() -> list[tuple[str, str, str]]:
     ]
     found += [(venue, dataset, where) for (venue, dataset), where in NON_REGISTRY_WRITERS.items()]
     return found
+
+
+def literal_constant(path: Path, name: str):
+    """A module-level constant's literal value, read without importing the module (pipelines/defs imports Dagster)."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path}: no module-level {name} = <literal>")
 
 
 def dbt_vars() -> dict:
@@ -242,6 +251,9 @@ def test_the_sandbox_serves_every_venue_a_source_reads_and_every_host_the_pipeli
         "pipelines/recorder/recorder.py STREAM_NAMES and pipelines/settings.py DEFAULT_WS_URLS must name the same "
         "stream venues (and pipelines/sandbox/streams.py replays them)"
     )
+    assert set(literal_constant(ROOT / "pipelines" / "defs" / "liquidations.py", "STREAM_VENUES")) == set(
+        RECORDER_VENUES
+    ), "pipelines/defs/liquidations.py STREAM_VENUES (the compaction assets) must name the recorder's venues"
 
 
 def test_the_dbt_venue_vars_name_venues_with_the_source_they_need():
