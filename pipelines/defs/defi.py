@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, asset_check
+from dagster import AssetCheckResult, AssetKey, asset_check
 
+from pipelines.defs.check_results import check_result
 from pipelines.defs.resources import VenueGateway
 from pipelines.lake import Lake, empty_table
+from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.timeutil import ms_to_day
 
 VENUE = "defillama"
@@ -49,12 +51,14 @@ def newest_day_with_rows(lake: Lake, dataset: str, now_ms: int, days: int = LOOK
     return None
 
 
-def freshness(lake: Lake, dataset: str, now_ms: int, max_age_days: int = MAX_AGE_DAYS) -> tuple[bool, str]:
+def freshness(lake: Lake, dataset: str, now_ms: int, max_age_days: int = MAX_AGE_DAYS) -> CheckOutcome:
     newest = newest_day_with_rows(lake, dataset, now_ms)
     if newest is None:
-        return False, f"{VENUE}/{dataset}: no rows in the last {LOOKBACK_DAYS} days"
+        return CheckOutcome(False, f"{VENUE}/{dataset}: no rows in the last {LOOKBACK_DAYS} days")
     age = (ms_to_day(now_ms) - newest).days
-    return age <= max_age_days, f"{VENUE}/{dataset}: newest day with rows is {newest} ({age} days old)"
+    return CheckOutcome(
+        age <= max_age_days, f"{VENUE}/{dataset}: newest day with rows is {newest} ({age} days old)"
+    )
 
 
 def _day_of(ts) -> str:
@@ -97,16 +101,14 @@ def _named(items: list[str]) -> str:
 
 @asset_check(asset=LENDING, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days.")
 def lending_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
-    passed, message = freshness(venue_gateway.lake, "lending", venue_gateway.now_ms())
-    return AssetCheckResult(passed=passed, description=message)
+    return check_result(freshness(venue_gateway.lake, "lending", venue_gateway.now_ms()))
 
 
 @asset_check(
     asset=STABLECOINS, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days."
 )
 def stablecoins_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
-    passed, message = freshness(venue_gateway.lake, "stablecoins", venue_gateway.now_ms())
-    return AssetCheckResult(passed=passed, description=message)
+    return check_result(freshness(venue_gateway.lake, "stablecoins", venue_gateway.now_ms()))
 
 
 @asset_check(
@@ -116,14 +118,8 @@ def stablecoins_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
 )
 def lending_borrowed_not_above_supplied(venue_gateway: VenueGateway) -> AssetCheckResult:
     rows = borrowed_above_supplied(recent_rows(venue_gateway.lake, "lending", venue_gateway.now_ms()))
-    return AssetCheckResult(
-        passed=not rows,
-        severity=AssetCheckSeverity.WARN,
-        description=_named(rows)
-        if rows
-        else f"no row in the last {LOOKBACK_DAYS} days borrows more than it holds",
-        metadata={"rows": len(rows)},
-    )
+    message = _named(rows) if rows else f"no row in the last {LOOKBACK_DAYS} days borrows more than it holds"
+    return check_result(CheckOutcome(not rows, message, {"rows": len(rows)}, "WARN"))
 
 
 @asset_check(
@@ -134,15 +130,9 @@ def lending_borrowed_not_above_supplied(venue_gateway: VenueGateway) -> AssetChe
 def stablecoins_peg_sanity(venue_gateway: VenueGateway):
     broken, off_peg = peg_problems(recent_rows(venue_gateway.lake, "stablecoins", venue_gateway.now_ms()))
     if broken:
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, description=_named(broken))
-    return AssetCheckResult(
-        passed=not off_peg,
-        severity=AssetCheckSeverity.WARN,
-        description=_named(off_peg)
-        if off_peg
-        else f"every USD stablecoin within {PEG_WARN_BPS:.0f} bps of its peg",
-        metadata={"off_peg_rows": len(off_peg)},
-    )
+        return check_result(CheckOutcome(False, _named(broken)))
+    message = _named(off_peg) if off_peg else f"every USD stablecoin within {PEG_WARN_BPS:.0f} bps of its peg"
+    return check_result(CheckOutcome(not off_peg, message, {"off_peg_rows": len(off_peg)}, "WARN"))
 
 
 DEFI_CHECKS = [

@@ -13,7 +13,6 @@ import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     Failure,
@@ -22,11 +21,13 @@ from dagster import (
     asset_check,
 )
 
+from pipelines.defs.check_results import check_result
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
 from pipelines.etf_import import CSV_DATASET, DROP_DIR, import_drop_folder
 from pipelines.lake import Lake
 from pipelines.lib import etf_tickers
+from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
 from pipelines.lib.us_market_calendar import trading_days_missed
 from pipelines.venues.farside import DATASET, VENUE
@@ -119,11 +120,12 @@ def etf_freshness(context: AssetCheckExecutionContext, venue_gateway: VenueGatew
     today = ms_to_day(venue_gateway.now_ms())
     latest = latest_flow_days(venue_gateway.lake)
     problems = stale_underlyings(latest, today)
-    return AssetCheckResult(
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        description="; ".join(problems) if problems else f"fresh as of {today}",
-        metadata={f"latest_{u}": str(d) for u, d in sorted(latest.items())},
+    return check_result(
+        CheckOutcome(
+            not problems,
+            "; ".join(problems) if problems else f"fresh as of {today}",
+            {f"latest_{u}": str(d) for u, d in sorted(latest.items())},
+        )
     )
 
 

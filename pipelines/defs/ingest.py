@@ -10,7 +10,6 @@ from datetime import date
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -20,9 +19,11 @@ from dagster import (
     asset,
 )
 
+from pipelines.defs.check_results import check_result
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
 from pipelines.ingest import DayResult, PartitionFailed, ingest_days
+from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.raw_checks import CHECKS, run_checks
 from pipelines.lib.timeutil import days_between, parse_day
 from pipelines.venues.base import DatasetSpec
@@ -98,21 +99,15 @@ def window_metadata(ingest: WindowIngest) -> dict:
 def window_check(key: AssetKey, ingest: WindowIngest) -> AssetCheckResult:
     missing = ingest.not_written()
     if ingest.failure is None:
-        return AssetCheckResult(
-            check_name=WINDOW_CHECK,
-            asset_key=key,
-            passed=True,
-            description=f"{len(ingest.days)} days written",
+        outcome = CheckOutcome(True, f"{len(ingest.days)} days written", name=WINDOW_CHECK)
+    else:
+        outcome = CheckOutcome(
+            False,
+            f"{len(missing)} of {len(ingest.days)} days not written ({missing[0]}..{missing[-1]}): {ingest.failure}",
+            {"first_day_not_written": str(missing[0]), "last_day_not_written": str(missing[-1])},
+            name=WINDOW_CHECK,
         )
-    return AssetCheckResult(
-        check_name=WINDOW_CHECK,
-        asset_key=key,
-        passed=False,
-        severity=AssetCheckSeverity.ERROR,
-        description=f"{len(missing)} of {len(ingest.days)} days not written ({missing[0]}..{missing[-1]}): "
-        f"{ingest.failure}",
-        metadata={"first_day_not_written": str(missing[0]), "last_day_not_written": str(missing[-1])},
-    )
+    return check_result(outcome, asset_key=key)
 
 
 def fail_if_incomplete(ingest: WindowIngest) -> None:
@@ -162,14 +157,7 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
             }
         )
         for outcome in run_checks(lake, venue, spec, results):
-            yield AssetCheckResult(
-                check_name=outcome.name,
-                passed=outcome.passed,
-                asset_key=key,
-                severity=AssetCheckSeverity.WARN if outcome.warn_only else AssetCheckSeverity.ERROR,
-                description=outcome.message,
-                metadata=outcome.metadata,
-            )
+            yield check_result(outcome, asset_key=key)
         yield window_check(key, ingest)
         fail_if_incomplete(ingest)
 

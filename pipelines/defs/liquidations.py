@@ -15,8 +15,6 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -26,8 +24,10 @@ from dagster import (
     multi_asset,
 )
 
+from pipelines.defs.check_results import check_result
 from pipelines.defs.partitions import DAILY, SINGLE_RUN
 from pipelines.defs.resources import VenueGateway
+from pipelines.lib.check_outcome import CheckOutcome, warn_if
 from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
 from pipelines.recorder.compaction import compact_day, gap_minutes
 from pipelines.recorder.landing import GAPS, Landing
@@ -58,9 +58,9 @@ CHECKS = {
 }
 
 
-def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s: float) -> AssetCheckResult:
+def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s: float) -> CheckOutcome:
     if today not in days:
-        return AssetCheckResult(passed=True, description="no partition of today in this run: not judged")
+        return CheckOutcome(True, "no partition of today in this run: not judged")
     heard_ms, event_ms = landing.last_heard(venue)
     age_min = None if heard_ms is None else (now_s * 1000 - heard_ms) / 60_000
     event_age = None if event_ms is None else (now_s * 1000 - event_ms) / 60_000
@@ -69,56 +69,48 @@ def freshness(landing: Landing, venue: str, days: list[date], today: date, now_s
         "last_event_minutes_ago": -1.0 if event_age is None else round(event_age, 2),
     }
     if age_min is not None and age_min <= FRESHNESS_WARN_MINUTES:
-        return AssetCheckResult(
-            passed=True, metadata=meta, description=f"last heard from {venue} {age_min:.1f} min ago"
-        )
-    severity = (
-        AssetCheckSeverity.WARN
-        if age_min is not None and age_min <= FRESHNESS_ERROR_MINUTES
-        else AssetCheckSeverity.ERROR
-    )
+        return CheckOutcome(True, f"last heard from {venue} {age_min:.1f} min ago", meta)
+    severity = warn_if(age_min is not None and age_min <= FRESHNESS_ERROR_MINUTES)
     text = (
         "the landing area records nothing heard from the stream"
         if age_min is None
         else f"last heard from the stream {age_min:.1f} min ago"
     )
-    return AssetCheckResult(passed=False, severity=severity, metadata=meta, description=f"{venue}: {text}")
+    return CheckOutcome(False, f"{venue}: {text}", meta, severity)
 
 
 def dead_letter_check(
     landing: Landing, venue: str, days: list[date], today: date, now_s: float
-) -> AssetCheckResult:
+) -> CheckOutcome:
     if today not in days:
-        return AssetCheckResult(passed=True, description="no partition of today in this run: not judged")
+        return CheckOutcome(True, "no partition of today in this run: not judged")
     since = now_s * 1000 - DEAD_LETTER_WINDOW_MINUTES * 60_000
     recent = [d for d in landing.dead_letters(venue, newest=1000) if d["received_at_ms"] >= since]
     meta = {"dead_letters_24h": len(recent), "dead_letters_total": landing.dead_letter_count(venue)}
     if not recent:
-        return AssetCheckResult(passed=True, metadata=meta, description="no message dead-lettered in 24 h")
-    return AssetCheckResult(
-        passed=False,
-        severity=AssetCheckSeverity.WARN,
-        metadata=meta,
-        description=f"{venue}: {len(recent)} messages dead-lettered in 24 h (in "
+        return CheckOutcome(True, "no message dead-lettered in 24 h", meta)
+    return CheckOutcome(
+        False,
+        f"{venue}: {len(recent)} messages dead-lettered in 24 h (in "
         f"{landing.dead_letter_dir(venue)}), the newest: {recent[-1]['error']}",
+        meta,
+        "WARN",
     )
 
 
-def gap_check(landing: Landing, venue: str, days: list[date]) -> AssetCheckResult:
+def gap_check(landing: Landing, venue: str, days: list[date]) -> CheckOutcome:
     gaps = landing.read(venue, GAPS)
     per_day = {d.isoformat(): round(gap_minutes(gaps, d), 2) for d in days}
     over = {d: m for d, m in per_day.items() if m > GAP_WARN_MINUTES}
-    return AssetCheckResult(
-        passed=not over,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"gap_minutes_by_day": per_day, "max_gap_minutes": max(per_day.values(), default=0.0)},
-        description=f"days over {GAP_WARN_MINUTES:g} gap minutes: {sorted(over)}"
-        if over
-        else "within threshold",
+    return CheckOutcome(
+        not over,
+        f"days over {GAP_WARN_MINUTES:g} gap minutes: {sorted(over)}" if over else "within threshold",
+        {"gap_minutes_by_day": per_day, "max_gap_minutes": max(per_day.values(), default=0.0)},
+        "WARN",
     )
 
 
-def partition_checks(paths) -> tuple[AssetCheckResult, AssetCheckResult]:
+def partition_checks(paths) -> tuple[CheckOutcome, CheckOutcome]:
     dup_days, bad_days = [], []
     for day, path in paths:
         table = pq.read_table(path, columns=["event_key", "notional_usd"])
@@ -133,15 +125,15 @@ def partition_checks(paths) -> tuple[AssetCheckResult, AssetCheckResult]:
         if bad:
             bad_days.append(day.isoformat())
     return (
-        AssetCheckResult(
-            passed=not dup_days,
-            metadata={"days": dup_days},
-            description=f"duplicates on {dup_days}" if dup_days else "no duplicate event_key",
+        CheckOutcome(
+            not dup_days,
+            f"duplicates on {dup_days}" if dup_days else "no duplicate event_key",
+            {"days": dup_days},
         ),
-        AssetCheckResult(
-            passed=not bad_days,
-            metadata={"days": bad_days},
-            description=f"bad notionals on {bad_days}" if bad_days else "all notionals in (0, $1B)",
+        CheckOutcome(
+            not bad_days,
+            f"bad notionals on {bad_days}" if bad_days else "all notionals in (0, $1B)",
+            {"days": bad_days},
         ),
     )
 
@@ -215,15 +207,8 @@ def _build(venue: str) -> AssetsDefinition:
         ]
         dup, notional = partition_checks([(d, lake.partition_path(venue, "liquidations", d)) for d in days])
         checks += [("duplicate_events", dup), ("notional_sanity", notional)]
-        for name, result in checks:
-            yield AssetCheckResult(
-                check_name=name,
-                asset_key=key,
-                passed=result.passed,
-                severity=result.severity,
-                description=result.description,
-                metadata=result.metadata,
-            )
+        for name, outcome in checks:
+            yield check_result(outcome, asset_key=key, check_name=name)
 
     return _raw
 

@@ -8,16 +8,17 @@ each run adds one snapshot to the day (pipelines/ingest.py accumulates them).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from dagster import AssetCheckResult, asset_check
 
+from pipelines.defs.check_results import check_result
 from pipelines.defs.ingest import raw_asset_key
 from pipelines.defs.resources import VenueGateway
 from pipelines.lake import ANCHOR_DAY, Lake
+from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.option_names import OptionNameError, parse_option_name
 from pipelines.lib.timeutil import HOUR_MS
 
@@ -25,14 +26,6 @@ VENUE, DATASET = "deribit", "options_snapshots"
 SNAPSHOT_ASSET = raw_asset_key(VENUE, DATASET)
 WARN_AFTER_HOURS, ERROR_AFTER_HOURS = 2, 6
 _DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    passed: bool
-    severity: str  # WARN | ERROR (the severity if it did not pass)
-    message: str
-    metadata: dict
 
 
 def _recorded_days(lake: Lake) -> list[date]:
@@ -55,26 +48,28 @@ def latest_snapshot_table(lake: Lake):
     return None
 
 
-def snapshot_freshness(lake: Lake, now_ms: int) -> Outcome:
+def snapshot_freshness(lake: Lake, now_ms: int) -> CheckOutcome:
     """WARN after 2 h without a snapshot, ERROR after 6 h (or when none was ever recorded)."""
     table = latest_snapshot_table(lake)
     if table is None:
-        return Outcome(False, "ERROR", "no options snapshot has been recorded yet", {})
+        return CheckOutcome(False, "no options snapshot has been recorded yet", {}, "ERROR")
     latest = int(pc.max(pc.cast(table["ts"], "int64")).as_py())
     age_h = (now_ms - latest) / HOUR_MS
     meta = {"latest_snapshot_ms": latest, "age_hours": round(age_h, 2)}
     if age_h > ERROR_AFTER_HOURS:
-        return Outcome(False, "ERROR", f"last snapshot {age_h:.1f} h old (> {ERROR_AFTER_HOURS} h)", meta)
+        return CheckOutcome(
+            False, f"last snapshot {age_h:.1f} h old (> {ERROR_AFTER_HOURS} h)", meta, "ERROR"
+        )
     if age_h > WARN_AFTER_HOURS:
-        return Outcome(False, "WARN", f"last snapshot {age_h:.1f} h old (> {WARN_AFTER_HOURS} h)", meta)
-    return Outcome(True, "WARN", f"last snapshot {age_h:.1f} h old", meta)
+        return CheckOutcome(False, f"last snapshot {age_h:.1f} h old (> {WARN_AFTER_HOURS} h)", meta, "WARN")
+    return CheckOutcome(True, f"last snapshot {age_h:.1f} h old", meta, "WARN")
 
 
-def instrument_names(lake: Lake) -> Outcome:
+def instrument_names(lake: Lake) -> CheckOutcome:
     """Every row of the newest snapshot day parses, and agrees with the expiry/strike/type stored with it."""
     table = latest_snapshot_table(lake)
     if table is None:
-        return Outcome(True, "ERROR", "no snapshot rows to check", {"rows": 0})
+        return CheckOutcome(True, "no snapshot rows to check", {"rows": 0}, "ERROR")
     bad = []
     rows = table.select(["symbol", "expiry", "strike", "option_type"]).to_pylist()
     for i, row in enumerate(rows):
@@ -90,27 +85,22 @@ def instrument_names(lake: Lake) -> Outcome:
         ):
             bad.append(f"row {i} ({row['symbol']}): stored expiry/strike/type disagree with the name")
     if bad:
-        return Outcome(False, "ERROR", f"{len(bad)} rows: " + " | ".join(bad[:10]), {"failing": len(bad)})
-    return Outcome(True, "ERROR", f"{len(rows)} instrument names parse", {"rows": len(rows)})
+        return CheckOutcome(
+            False, f"{len(bad)} rows: " + " | ".join(bad[:10]), {"failing": len(bad)}, "ERROR"
+        )
+    return CheckOutcome(True, f"{len(rows)} instrument names parse", {"rows": len(rows)}, "ERROR")
 
 
-def open_interest_non_negative(lake: Lake) -> Outcome:
+def open_interest_non_negative(lake: Lake) -> CheckOutcome:
     table = latest_snapshot_table(lake)
     if table is None:
-        return Outcome(True, "ERROR", "no snapshot rows to check", {"rows": 0})
+        return CheckOutcome(True, "no snapshot rows to check", {"rows": 0}, "ERROR")
     negative = table.filter(pc.less(table["open_interest_coin"], 0))
     if negative.num_rows:
         names = ", ".join(negative["symbol"].to_pylist()[:10])
-        return Outcome(False, "ERROR", f"{negative.num_rows} rows with open interest < 0: {names}", {})
-    return Outcome(True, "ERROR", f"{table.num_rows} rows with open interest >= 0", {"rows": table.num_rows})
-
-
-def _result(outcome: Outcome) -> AssetCheckResult:
-    return AssetCheckResult(
-        passed=outcome.passed,
-        severity=AssetCheckSeverity[outcome.severity],
-        description=outcome.message,
-        metadata=outcome.metadata,
+        return CheckOutcome(False, f"{negative.num_rows} rows with open interest < 0: {names}", {}, "ERROR")
+    return CheckOutcome(
+        True, f"{table.num_rows} rows with open interest >= 0", {"rows": table.num_rows}, "ERROR"
     )
 
 
@@ -120,7 +110,7 @@ def _result(outcome: Outcome) -> AssetCheckResult:
     description=f"A snapshot at most {WARN_AFTER_HOURS} h old (WARN beyond), {ERROR_AFTER_HOURS} h (ERROR beyond).",
 )
 def snapshot_freshness_check(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return _result(snapshot_freshness(venue_gateway.lake, venue_gateway.now_ms()))
+    return check_result(snapshot_freshness(venue_gateway.lake, venue_gateway.now_ms()))
 
 
 @asset_check(
@@ -129,7 +119,7 @@ def snapshot_freshness_check(venue_gateway: VenueGateway) -> AssetCheckResult:
     description="Every instrument name of the newest snapshot parses into underlying, expiry, strike, type.",
 )
 def instrument_names_check(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return _result(instrument_names(venue_gateway.lake))
+    return check_result(instrument_names(venue_gateway.lake))
 
 
 @asset_check(
@@ -138,7 +128,7 @@ def instrument_names_check(venue_gateway: VenueGateway) -> AssetCheckResult:
     description="Open interest >= 0 on every row of the newest snapshot.",
 )
 def open_interest_check(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return _result(open_interest_non_negative(venue_gateway.lake))
+    return check_result(open_interest_non_negative(venue_gateway.lake))
 
 
 OPTIONS_CHECKS = [snapshot_freshness_check, instrument_names_check, open_interest_check]

@@ -6,15 +6,14 @@ Pure functions over lake files, so they are unit-tested directly; the ingest ass
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.lake import KEY_COLUMNS, SCHEMAS, Lake
+from pipelines.lib.check_outcome import CheckOutcome, warn_if
 
 CHECKS = {
     "schema": "Every written file has the dataset's explicit schema.",
@@ -33,15 +32,6 @@ FILLED_MAX_NULL_RATE = 0.1  # a column at most 10% null over its history counts 
 # columns that can be empty on a whole day by nature: Farside's '-' is "no reading yet" for every fund of a new day
 MAY_EMPTY_COLUMNS = {("farside", "etf_flows"): {"flow_usd"}}
 NullCounts = dict[str, tuple[int, int]]  # column -> (nulls, rows)
-
-
-@dataclass
-class CheckOutcome:
-    name: str
-    passed: bool
-    message: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    warn_only: bool = False
 
 
 def value_violations(dataset: str, table: pa.Table) -> list[str]:
@@ -147,12 +137,14 @@ def run_checks(lake: Lake, venue: str, spec, results) -> list[CheckOutcome]:
 
 def _outcome(name: str, bad: list[str], days: int, what: str, warn_only: bool = False) -> CheckOutcome:
     if not bad:
-        return CheckOutcome(name, True, f"{days} partitions checked", {"partitions_checked": days}, warn_only)
+        return CheckOutcome(
+            True, f"{days} partitions checked", {"partitions_checked": days}, warn_if(warn_only), name
+        )
     shown = bad[:20]
     return CheckOutcome(
-        name,
         False,
         f"{len(bad)} {what}: {' | '.join(shown)}" + (" …" if len(bad) > 20 else ""),
         {"partitions_checked": days, "failing": len(bad)},
-        warn_only,
+        warn_if(warn_only),
+        name,
     )
