@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
 from pipelines.sandbox.insurance import simulate_funds
-from pipelines.sandbox.scenario import Scenario
+from pipelines.sandbox.scenario import Scenario, VenueSpec
 
 DATA_DIR = Path(__file__).parent / "data"
 BINS = 1200
@@ -144,39 +144,191 @@ def _waypoint_value(points: dict[date, float], day: date, default: float = 1.0) 
 
 # -- the simulation ----------------------------------------------------------------------------------------------
 
+FLOW_SERIES = (
+    "oi",
+    "long_coin",
+    "short_coin",
+    "liq_long_coin",
+    "liq_short_coin",
+    "liq_long_usd",
+    "liq_short_usd",
+    "premium",
+    "volume",
+    "taker_buy",
+)
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """The scenario's window counted in days, steps and minutes."""
+
+    venues: list[str]
+    assets: list[str]
+    n_days: int
+    step: int  # minutes per step
+    n_minutes: int
+    n_steps: int
+    steps_per_day: int
+    start_ms: int
+    minute_ms: np.ndarray  # (minutes,) the start of each minute
+
+
+@dataclass(frozen=True)
+class _ExogenousPrice:
+    """The log price before any liquidation impact, per minute and as each step's open, close, low and high."""
+
+    minutes: np.ndarray  # (A, minutes)
+    by_step: np.ndarray  # (A, steps, step)
+    open: np.ndarray  # (A, steps)
+    close: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The liquidation-price bins of each asset (log price), shared by every venue."""
+
+    log_price: np.ndarray  # (A, BINS)
+    price: np.ndarray  # (A, BINS)
+    bin_w: float
+    bins_idx: np.ndarray  # (BINS,)
+
+
+@dataclass(frozen=True)
+class _Dynamics:
+    """The constants of the step loop: target open interest, depth, volatility and the book's rates."""
+
+    oi_usd0: np.ndarray  # (V, A)
+    p0: np.ndarray  # (A,) the first price
+    depth: np.ndarray  # (A,)
+    sigma_step: np.ndarray  # (A,) volatility per step
+    close_rate: float
+    refill_rate: float
+    decay: float  # of the impact, per step
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Everything the step loop reads and never changes."""
+
+    scenario: Scenario
+    timeline: _Timeline
+    exo: _ExogenousPrice
+    grid: _Grid
+    kernels: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    dynamics: _Dynamics
+
+
+@dataclass
+class _State:
+    """What the step loop carries from one step to the next."""
+
+    hist_long: np.ndarray  # (V, A, BINS) coins of leveraged longs by liquidation-price bin
+    hist_short: np.ndarray
+    impact: np.ndarray  # (A,) the forced flow's log-price impact, decaying
+    ret_hist: np.ndarray  # (A,) the slow trend signal traders chase
+    prev_close: np.ndarray  # (A,)
+
+
+@dataclass
+class _Recording:
+    """What the step loop writes down for the output tables."""
+
+    flows: dict[str, np.ndarray]  # FLOW_SERIES, each (V, A, steps)
+    log_price: np.ndarray  # (A, steps, 4) open, high, low, close including impact
+    impact_at_open: np.ndarray  # (A, steps) the impact a step opens with, and the one it closes with
+    impact_at_close: np.ndarray
+    book_snapshots: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class _Cascade:
+    """One step's forced closes (V, A) and the price range (A,) they pushed the step to."""
+
+    long: np.ndarray
+    short: np.ndarray
+    long_usd: np.ndarray
+    short_usd: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
 
 def simulate(scenario: Scenario) -> Market:
+    """Run the scenario's market step by step and assemble its ground-truth tables."""
     rng = np.random.default_rng(scenario.seed)
-    venues = list(scenario.venues)
-    assets = list(scenario.assets)
-    V, A = len(venues), len(assets)
+    timeline = _timeline(scenario)
+    exo = _exogenous_price(rng, scenario, timeline)
+    grid = _liquidation_grid(exo.minutes[:, 0])
+    model = _Model(
+        scenario=scenario,
+        timeline=timeline,
+        exo=exo,
+        grid=grid,
+        kernels=_leverage_kernels(scenario, timeline.venues, grid.bin_w),
+        dynamics=_dynamics(scenario, timeline, exo),
+    )
+    state = _seeded_state(model)
+    rec = _new_recording(timeline)
+    for t in range(timeline.n_steps):
+        _step(model, state, rec, rng, t)
+    return _complete_market(model, rec)
+
+
+def _timeline(scenario: Scenario) -> _Timeline:
+    """Count the scenario's days, steps and minutes once, for every step below."""
     n_days = (scenario.end - scenario.start).days + 1
     step = scenario.step_minutes
     n_minutes = n_days * 1440
-    n_steps = n_minutes // step
     start_ms = day_start_ms(scenario.start)
-    minute_ms = start_ms + np.arange(n_minutes, dtype=np.int64) * 60_000
+    return _Timeline(
+        venues=list(scenario.venues),
+        assets=list(scenario.assets),
+        n_days=n_days,
+        step=step,
+        n_minutes=n_minutes,
+        n_steps=n_minutes // step,
+        steps_per_day=1440 // step,
+        start_ms=start_ms,
+        minute_ms=start_ms + np.arange(n_minutes, dtype=np.int64) * 60_000,
+    )
 
-    noise = _bridge_noise(rng, scenario, n_days)
+
+def _exogenous_price(rng: np.random.Generator, scenario: Scenario, timeline: _Timeline) -> _ExogenousPrice:
+    """The price path the books trade against: daily anchors, bridged noise and shocks (the rng's first draws)."""
+    assets = timeline.assets
+    noise = _bridge_noise(rng, scenario, timeline.n_days)
     exo = np.stack(
         [
-            _anchor_log_path(scenario, a, n_minutes) + noise[a] + _shock_path(scenario, a, minute_ms)
+            _anchor_log_path(scenario, a, timeline.n_minutes)
+            + noise[a]
+            + _shock_path(scenario, a, timeline.minute_ms)
             for a in assets
         ]
     )  # (A, minutes)
-    by_step = exo.reshape(A, n_steps, step)
-    ex_open, ex_close = by_step[:, :, 0], by_step[:, :, -1]
-    ex_low, ex_high = by_step.min(axis=2), by_step.max(axis=2)
+    by_step = exo.reshape(len(assets), timeline.n_steps, timeline.step)
+    return _ExogenousPrice(
+        minutes=exo,
+        by_step=by_step,
+        open=by_step[:, :, 0],
+        close=by_step[:, :, -1],
+        low=by_step.min(axis=2),
+        high=by_step.max(axis=2),
+    )
 
-    # liquidation-price grid per asset (log price), shared by every venue
-    centre = exo[:, 0]
+
+def _liquidation_grid(centre: np.ndarray) -> _Grid:
+    """Bin liquidation prices on a log grid around each asset's first price."""
     offsets = np.linspace(-LOG_SPAN, LOG_SPAN, BINS)
     grid = centre[:, None] + offsets[None, :]
-    bin_price = np.exp(grid)  # (A, BINS)
-    bin_w = offsets[1] - offsets[0]
-    mmr = scenario.maintenance_margin
+    return _Grid(log_price=grid, price=np.exp(grid), bin_w=offsets[1] - offsets[0], bins_idx=np.arange(BINS))
 
-    # per-venue leverage kernels: (V, K) bin offsets and weights, one for each side
+
+def _leverage_kernels(
+    scenario: Scenario, venues: list[str], bin_w: float
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per venue, where new longs and shorts land on the grid: bin offsets and weights of its leverage mix."""
+    mmr = scenario.maintenance_margin
     kernels = []
     for v in venues:
         lev = scenario.venues[v].leverage
@@ -190,174 +342,255 @@ def simulate(scenario: Scenario) -> Market:
         long_off = np.round(np.log(1 - 1 / levs + mmr) / bin_w).astype(int)
         short_off = np.round(np.log(1 + 1 / levs - mmr) / bin_w).astype(int)
         kernels.append((long_off, short_off, w))
+    return kernels
 
-    oi_usd0 = np.array([[scenario.venues[v].oi_usd.get(a, 0.0) for a in assets] for v in venues])  # (V, A)
-    p0 = np.exp(ex_open[:, 0])
-    depth = np.array([scenario.assets[a].depth_usd for a in assets])
-    sigma_step = np.array([scenario.assets[a].vol_annual for a in assets]) / math.sqrt(365 * 1440 / step)
-    basis = np.array([scenario.venues[v].basis_bps for v in venues]) / 1e4
 
+def _dynamics(scenario: Scenario, timeline: _Timeline, exo: _ExogenousPrice) -> _Dynamics:
+    """Gather the step loop's constants from the scenario."""
+    venues, assets, step = timeline.venues, timeline.assets, timeline.step
+    return _Dynamics(
+        oi_usd0=np.array([[scenario.venues[v].oi_usd.get(a, 0.0) for a in assets] for v in venues]),
+        p0=np.exp(exo.open[:, 0]),
+        depth=np.array([scenario.assets[a].depth_usd for a in assets]),
+        sigma_step=np.array([scenario.assets[a].vol_annual for a in assets]) / math.sqrt(365 * 1440 / step),
+        close_rate=step / (3 * 1440),  # positions live ~3 days on average
+        refill_rate=step / (0.6 * 1440),  # how fast a drained book refills towards its target
+        decay=math.exp(-math.log(2) * step / scenario.impact_half_life_minutes),
+    )
+
+
+def _seeded_state(model: _Model) -> _State:
+    """Start the books at their targets, with positions opened over the previous days at the first price."""
+    timeline, exo, dyn = model.timeline, model.exo, model.dynamics
+    V, A = len(timeline.venues), len(timeline.assets)
     hist_long = np.zeros((V, A, BINS))
     hist_short = np.zeros((V, A, BINS))
-    close_rate = step / (3 * 1440)  # positions live ~3 days on average
-    refill_rate = step / (0.6 * 1440)  # how fast a drained book refills towards its target
-    decay = math.exp(-math.log(2) * step / scenario.impact_half_life_minutes)
-    impact = np.zeros(A)
-    bins_idx = np.arange(BINS)
-
-    # seed the books at their targets with positions opened over the previous days
-    for _ in range(int(3 / (step / 1440))):
+    for _ in range(int(3 / (timeline.step / 1440))):
         _open(
             hist_long,
             hist_short,
-            kernels,
-            grid,
-            ex_open[:, 0],
-            oi_usd0,
-            p0,
-            scenario.long_bias,
-            close_rate,
+            model.kernels,
+            model.grid.log_price,
+            exo.open[:, 0],
+            dyn.oi_usd0,
+            dyn.p0,
+            model.scenario.long_bias,
+            dyn.close_rate,
             1.0,
         )
-        hist_long *= 1 - close_rate
-        hist_short *= 1 - close_rate
+        hist_long *= 1 - dyn.close_rate
+        hist_short *= 1 - dyn.close_rate
+    return _State(
+        hist_long=hist_long,
+        hist_short=hist_short,
+        impact=np.zeros(A),
+        ret_hist=np.zeros((A,)),
+        prev_close=exo.open[:, 0].copy(),
+    )
 
-    rec = {
-        k: np.zeros((V, A, n_steps))
-        for k in (
-            "oi",
-            "long_coin",
-            "short_coin",
-            "liq_long_coin",
-            "liq_short_coin",
-            "liq_long_usd",
-            "liq_short_usd",
-            "premium",
-            "volume",
-            "taker_buy",
-        )
-    }
-    log_price = np.zeros((A, n_steps, 4))  # open, high, low, close including impact
-    impact_at_open = np.zeros((A, n_steps))  # the impact a step opens with, and the one it closes with
-    impact_at_close = np.zeros((A, n_steps))
-    ret_hist = np.zeros((A,))
-    prev_close = ex_open[:, 0].copy()
-    book_snapshots: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-    steps_per_day = 1440 // step
 
-    for t in range(n_steps):
-        day = scenario.start + timedelta(days=(t * step) // 1440)
-        oi_mult = _waypoint_value(scenario.oi_multiplier, day)
-        L = hist_long.sum(axis=2)
-        S = hist_short.sum(axis=2)
-        rec["oi"][:, :, t] = np.maximum(L, S)
-        rec["long_coin"][:, :, t] = L
-        rec["short_coin"][:, :, t] = S
+def _new_recording(timeline: _Timeline) -> _Recording:
+    """Empty arrays for every series the step loop records."""
+    V, A, n_steps = len(timeline.venues), len(timeline.assets), timeline.n_steps
+    return _Recording(
+        flows={k: np.zeros((V, A, n_steps)) for k in FLOW_SERIES},
+        log_price=np.zeros((A, n_steps, 4)),
+        impact_at_open=np.zeros((A, n_steps)),
+        impact_at_close=np.zeros((A, n_steps)),
+        book_snapshots=[],
+    )
 
-        open_lp = ex_open[:, t] + impact
-        impact_at_open[:, t] = impact
-        liq_long = np.zeros((V, A))
-        liq_short = np.zeros((V, A))
-        liq_long_usd = np.zeros((V, A))
-        liq_short_usd = np.zeros((V, A))
-        low, high = ex_low[:, t] + impact, ex_high[:, t] + impact
-        for _ in range(8):  # cascade: forced flow moves price, which can reach the next layer of positions
-            lo_i = (grid < low[:, None]).sum(axis=1)  # first bin at or above the low
-            hi_i = (grid <= high[:, None]).sum(axis=1) - 1  # last bin at or below the high
-            mask_l = bins_idx[None, :] >= lo_i[:, None]  # (A, BINS)
-            mask_s = bins_idx[None, :] <= hi_i[:, None]
-            hit_l = hist_long * mask_l[None]
-            hit_s = hist_short * mask_s[None]
-            ql, qs = hit_l.sum(axis=2), hit_s.sum(axis=2)
-            if ql.sum() + qs.sum() == 0:
-                break
-            ul, us = (hit_l * bin_price[None]).sum(axis=2), (hit_s * bin_price[None]).sum(axis=2)
-            hist_long -= hit_l
-            hist_short -= hit_s
-            liq_long += ql
-            liq_short += qs
-            liq_long_usd += ul
-            liq_short_usd += us
-            net_sell_usd = (ul - us).sum(axis=0)  # forced long closes sell, forced short closes buy
-            push = -0.01 * net_sell_usd / depth
-            impact += push
-            low = np.minimum(low, ex_low[:, t] + impact)
-            high = np.maximum(high, ex_high[:, t] + impact)
-            if np.all(np.abs(push) < 1e-5):
-                break
-        close_lp = ex_close[:, t] + impact
-        impact_at_close[:, t] = impact
-        log_price[:, t] = np.stack(
-            [
-                open_lp,
-                np.maximum(high, np.maximum(open_lp, close_lp)),
-                np.minimum(low, np.minimum(open_lp, close_lp)),
-                close_lp,
-            ],
-            axis=1,
-        )
-        impact *= decay
 
-        ret = close_lp - prev_close
-        prev_close = close_lp
-        ret_hist = 0.98 * ret_hist + ret  # a slow trend signal: traders chase it
-        long_share_target = np.clip(
-            scenario.long_bias + 0.08 * np.tanh(ret_hist / (sigma_step * 12)), 0.5, 0.8
-        )
+def _step(model: _Model, state: _State, rec: _Recording, rng: np.random.Generator, t: int) -> None:
+    """One step: liquidations and their impact, the candle, the books' turnover, then premium and volume."""
+    timeline, exo = model.timeline, model.exo
+    day = model.scenario.start + timedelta(days=(t * timeline.step) // 1440)
+    oi_mult = _waypoint_value(model.scenario.oi_multiplier, day)
+    _record_positions(state, rec, t)
+    open_lp = exo.open[:, t] + state.impact
+    rec.impact_at_open[:, t] = state.impact
+    cascade = _cascade(model, state, t)
+    close_lp = exo.close[:, t] + state.impact
+    rec.impact_at_close[:, t] = state.impact
+    _record_candle(rec, t, open_lp, cascade, close_lp)
+    state.impact *= model.dynamics.decay
+    ret, long_share_target = _chase_trend(model, state, close_lp)
+    price = np.exp(close_lp)
+    _turn_over_books(model, state, close_lp, price, oi_mult, long_share_target)
+    _record_premium(model, state, rec, rng, t)
+    _record_flows(model, rec, cascade, ret, t)
+    if (t + 1) % timeline.steps_per_day == 0:  # ground truth for the collateral-at-risk estimate
+        _snapshot_books(model, state, rec, t, price)
 
-        price = np.exp(close_lp)
-        closing = close_rate
-        if scenario.derisk_distance > 0 and scenario.derisk_hours > 0:
-            distance = np.abs(grid - close_lp[:, None])  # (A, BINS): how far each liquidation price is
-            closing = (
-                close_rate
-                + np.minimum(
-                    step / (scenario.derisk_hours * 60) * np.exp(-distance / scenario.derisk_distance), 0.5
-                )[None]
-            )
-        hist_long *= 1 - closing
-        hist_short *= 1 - closing
-        _open(
-            hist_long,
-            hist_short,
-            kernels,
-            grid,
+
+def _record_positions(state: _State, rec: _Recording, t: int) -> None:
+    """Open interest and each side's coins as the step opens."""
+    L = state.hist_long.sum(axis=2)
+    S = state.hist_short.sum(axis=2)
+    rec.flows["oi"][:, :, t] = np.maximum(L, S)
+    rec.flows["long_coin"][:, :, t] = L
+    rec.flows["short_coin"][:, :, t] = S
+
+
+def _cascade(model: _Model, state: _State, t: int) -> _Cascade:
+    """Force-close what the step's range reaches; the forced flow moves price, which can reach the next layer."""
+    exo, grid, depth = model.exo, model.grid, model.dynamics.depth
+    hist_long, hist_short = state.hist_long, state.hist_short
+    V, A = hist_long.shape[:2]
+    liq_long = np.zeros((V, A))
+    liq_short = np.zeros((V, A))
+    liq_long_usd = np.zeros((V, A))
+    liq_short_usd = np.zeros((V, A))
+    low, high = exo.low[:, t] + state.impact, exo.high[:, t] + state.impact
+    for _ in range(8):
+        lo_i = (grid.log_price < low[:, None]).sum(axis=1)  # first bin at or above the low
+        hi_i = (grid.log_price <= high[:, None]).sum(axis=1) - 1  # last bin at or below the high
+        mask_l = grid.bins_idx[None, :] >= lo_i[:, None]  # (A, BINS)
+        mask_s = grid.bins_idx[None, :] <= hi_i[:, None]
+        hit_l = hist_long * mask_l[None]
+        hit_s = hist_short * mask_s[None]
+        ql, qs = hit_l.sum(axis=2), hit_s.sum(axis=2)
+        if ql.sum() + qs.sum() == 0:
+            break
+        ul, us = (hit_l * grid.price[None]).sum(axis=2), (hit_s * grid.price[None]).sum(axis=2)
+        hist_long -= hit_l
+        hist_short -= hit_s
+        liq_long += ql
+        liq_short += qs
+        liq_long_usd += ul
+        liq_short_usd += us
+        net_sell_usd = (ul - us).sum(axis=0)  # forced long closes sell, forced short closes buy
+        push = -0.01 * net_sell_usd / depth
+        state.impact += push
+        low = np.minimum(low, exo.low[:, t] + state.impact)
+        high = np.maximum(high, exo.high[:, t] + state.impact)
+        if np.all(np.abs(push) < 1e-5):
+            break
+    return _Cascade(liq_long, liq_short, liq_long_usd, liq_short_usd, low, high)
+
+
+def _record_candle(
+    rec: _Recording, t: int, open_lp: np.ndarray, cascade: _Cascade, close_lp: np.ndarray
+) -> None:
+    """The step's log-price OHLC, stretched to the cascade's extremes."""
+    rec.log_price[:, t] = np.stack(
+        [
+            open_lp,
+            np.maximum(cascade.high, np.maximum(open_lp, close_lp)),
+            np.minimum(cascade.low, np.minimum(open_lp, close_lp)),
             close_lp,
-            oi_usd0 * oi_mult,
-            p0,
-            long_share_target,
-            close_rate,
-            1.0,
-            refill_rate=refill_rate,
-            current=(hist_long.sum(axis=2), hist_short.sum(axis=2)),
-            price=price,
+        ],
+        axis=1,
+    )
+
+
+def _chase_trend(model: _Model, state: _State, close_lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The step's return, and the long share traders aim for as they chase the slow trend."""
+    ret = close_lp - state.prev_close
+    state.prev_close = close_lp
+    state.ret_hist = 0.98 * state.ret_hist + ret
+    long_share_target = np.clip(
+        model.scenario.long_bias + 0.08 * np.tanh(state.ret_hist / (model.dynamics.sigma_step * 12)), 0.5, 0.8
+    )
+    return ret, long_share_target
+
+
+def _closing_rate(model: _Model, close_lp: np.ndarray) -> float | np.ndarray:
+    """The share of positions closed this step: the steady rate, plus de-risking near the price when set."""
+    scenario, close_rate = model.scenario, model.dynamics.close_rate
+    closing = close_rate
+    if scenario.derisk_distance > 0 and scenario.derisk_hours > 0:
+        distance = np.abs(
+            model.grid.log_price - close_lp[:, None]
+        )  # (A, BINS): how far each liquidation price is
+        closing = (
+            close_rate
+            + np.minimum(
+                model.timeline.step
+                / (scenario.derisk_hours * 60)
+                * np.exp(-distance / scenario.derisk_distance),
+                0.5,
+            )[None]
         )
+    return closing
 
-        Lp, Sp = hist_long.sum(axis=2), hist_short.sum(axis=2)
-        skew = Lp / np.maximum(Lp + Sp, 1e-12) - scenario.long_bias
-        rec["premium"][:, :, t] = 0.0012 * skew + 0.15 * (impact - 0) / 8 + rng.normal(0, 0.00004, (V, A))
-        rec["liq_long_coin"][:, :, t] = liq_long
-        rec["liq_short_coin"][:, :, t] = liq_short
-        rec["liq_long_usd"][:, :, t] = liq_long_usd
-        rec["liq_short_usd"][:, :, t] = liq_short_usd
-        z = ret / sigma_step
-        base_vol = rec["oi"][:, :, t] * TURNOVER_PER_HOUR * step / 60 * (1 + 0.3 * np.abs(z))[None, :]
-        buy_share = 0.5 + 0.15 * np.tanh(z / 2)[None, :]
-        rec["volume"][:, :, t] = base_vol + liq_long + liq_short
-        rec["taker_buy"][:, :, t] = base_vol * buy_share + liq_short
-        if (t + 1) % steps_per_day == 0:  # ground truth for the collateral-at-risk estimate
-            end_ms = start_ms + (t + 1) * step * 60_000
-            book_snapshots.append((end_ms, hist_long.copy(), hist_short.copy(), price.copy()))
 
-    market = _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis)
+def _turn_over_books(
+    model: _Model,
+    state: _State,
+    close_lp: np.ndarray,
+    price: np.ndarray,
+    oi_mult: float,
+    long_share_target: np.ndarray,
+) -> None:
+    """Close positions at the step's rate and open new ones at the close, refilling towards the target."""
+    dyn = model.dynamics
+    closing = _closing_rate(model, close_lp)
+    state.hist_long *= 1 - closing
+    state.hist_short *= 1 - closing
+    _open(
+        state.hist_long,
+        state.hist_short,
+        model.kernels,
+        model.grid.log_price,
+        close_lp,
+        dyn.oi_usd0 * oi_mult,
+        dyn.p0,
+        long_share_target,
+        dyn.close_rate,
+        1.0,
+        refill_rate=dyn.refill_rate,
+        current=(state.hist_long.sum(axis=2), state.hist_short.sum(axis=2)),
+        price=price,
+    )
+
+
+def _record_premium(model: _Model, state: _State, rec: _Recording, rng: np.random.Generator, t: int) -> None:
+    """The perp premium from the books' skew and the impact, plus noise (the loop's only rng draw)."""
+    Lp, Sp = state.hist_long.sum(axis=2), state.hist_short.sum(axis=2)
+    skew = Lp / np.maximum(Lp + Sp, 1e-12) - model.scenario.long_bias
+    V, A = Lp.shape
+    rec.flows["premium"][:, :, t] = (
+        0.0012 * skew + 0.15 * (state.impact - 0) / 8 + rng.normal(0, 0.00004, (V, A))
+    )
+
+
+def _record_flows(model: _Model, rec: _Recording, cascade: _Cascade, ret: np.ndarray, t: int) -> None:
+    """The step's forced closes, and its volume and taker buys: turnover that grows with the move, plus forced flow."""
+    flows = rec.flows
+    flows["liq_long_coin"][:, :, t] = cascade.long
+    flows["liq_short_coin"][:, :, t] = cascade.short
+    flows["liq_long_usd"][:, :, t] = cascade.long_usd
+    flows["liq_short_usd"][:, :, t] = cascade.short_usd
+    z = ret / model.dynamics.sigma_step
+    base_vol = (
+        flows["oi"][:, :, t] * TURNOVER_PER_HOUR * model.timeline.step / 60 * (1 + 0.3 * np.abs(z))[None, :]
+    )
+    buy_share = 0.5 + 0.15 * np.tanh(z / 2)[None, :]
+    flows["volume"][:, :, t] = base_vol + cascade.long + cascade.short
+    flows["taker_buy"][:, :, t] = base_vol * buy_share + cascade.short
+
+
+def _snapshot_books(model: _Model, state: _State, rec: _Recording, t: int, price: np.ndarray) -> None:
+    """Keep the books at a day's end: the true liquidation levels the collateral-at-risk estimate is judged against."""
+    end_ms = model.timeline.start_ms + (t + 1) * model.timeline.step * 60_000
+    rec.book_snapshots.append((end_ms, state.hist_long.copy(), state.hist_short.copy(), price.copy()))
+
+
+def _complete_market(model: _Model, rec: _Recording) -> Market:
+    """The hourly, funding and liquidation tables, then the minute prices, day-end books and insurance funds."""
+    scenario, timeline = model.scenario, model.timeline
+    market = _assemble(scenario, timeline, rec)
     minutes = _minute_table(
-        assets, start_ms, minute_paths(by_step, impact_at_open, impact_at_close, log_price)
+        timeline.assets,
+        timeline.start_ms,
+        minute_paths(model.exo.by_step, rec.impact_at_open, rec.impact_at_close, rec.log_price),
     )
     funds = simulate_funds(scenario, market.liquidations, minutes)
     return dataclasses.replace(
         market,
         minutes=minutes,
-        books=_books_table(venues, assets, bin_price, book_snapshots),
+        books=_books_table(timeline.venues, timeline.assets, model.grid.price, rec.book_snapshots),
         insurance=funds.ledger,
         adl_events=funds.adl_events,
         adl_episodes=funds.adl_episodes,
@@ -482,166 +715,271 @@ def _open(
         np.add.at(hist_short[v], (rows, si), inflow_short[v][:, None] * w[None, :] * scale)
 
 
-def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec, basis) -> Market:
-    V, A = len(venues), len(assets)
+HOURLY_COLUMNS = (
+    "venue",
+    "asset",
+    "ts",
+    "open",
+    "high",
+    "low",
+    "close",
+    "mark_open",
+    "mark_high",
+    "mark_low",
+    "mark_close",
+    "index_open",
+    "index_high",
+    "index_low",
+    "index_close",
+    "volume_coin",
+    "taker_buy_coin",
+    "taker_sell_coin",
+    "oi_coin",
+    "long_coin",
+    "short_coin",
+    "long_account_share",
+    "top_account_long_share",
+    "top_position_long_share",
+    "premium",
+    "liq_long_coin",
+    "liq_short_coin",
+    "liq_long_usd",
+    "liq_short_usd",
+    "venue_up",
+)
+FUNDING_COLUMNS = (
+    "venue",
+    "asset",
+    "funding_time",
+    "funding_rate",
+    "interval_hours",
+    "mark_price",
+    "oi_coin",
+    "funding_paid_usd",
+)
+LIQUIDATION_COLUMNS = ("venue", "asset", "ts", "side", "qty_coin", "notional_usd")
+LIQUIDATION_SERIES = ("liq_long_coin", "liq_short_coin", "liq_long_usd", "liq_short_usd")
+
+
+@dataclass(frozen=True)
+class _Hours:
+    """The recording regrouped by hour: the index candles and the premium of every step in each hour."""
+
+    H: int
+    per_hour: int  # steps per hour
+    hour_ms: np.ndarray  # (H,)
+    step_ms: np.ndarray  # (steps,)
+    index_log: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # open, high, low, close, each (A, H)
+    premium: np.ndarray  # (V, A, H, per_hour)
+
+
+@dataclass(frozen=True)
+class _HourlySeries:
+    """One venue and asset's hourly prices, positions and volumes."""
+
+    p_mean: np.ndarray  # (H,) the mean premium
+    index: np.ndarray  # (4, H) index OHLC
+    mark: np.ndarray  # (4, H)
+    last: np.ndarray  # (4, H)
+    L: np.ndarray  # (H,) long coins at the hour's start
+    S: np.ndarray  # (H,) short coins at the hour's start
+    vol: np.ndarray  # (H,)
+    buy: np.ndarray  # (H,)
+
+
+def _assemble(scenario: Scenario, timeline: _Timeline, rec: _Recording) -> Market:
+    """Turn the step recording into the hourly, funding and liquidation tables and the truth log."""
+    hours = _hours(timeline, rec)
+    basis = np.array([scenario.venues[v].basis_bps for v in timeline.venues]) / 1e4
+    cols: dict[str, list] = {k: [] for k in HOURLY_COLUMNS}
+    fund_cols: dict[str, list] = {k: [] for k in FUNDING_COLUMNS}
+    liq_cols: dict[str, list] = {k: [] for k in LIQUIDATION_COLUMNS}
+    for v, venue in enumerate(timeline.venues):
+        up = np.array([scenario.outage_at(venue, int(ts)) is None for ts in hours.hour_ms])
+        for a, asset in enumerate(timeline.assets):
+            series = _hourly_series(hours, rec.flows, basis[v], v, a)
+            _append_hourly_rows(cols, venue, asset, hours, series, rec.flows, v, a, up)
+            _append_funding_settlements(fund_cols, venue, asset, scenario.venues[venue], hours, series)
+            _append_liquidation_steps(liq_cols, venue, asset, hours, rec.flows, v, a)
+    hourly = _hourly_table(cols)
+    funding = _funding_table(fund_cols)
+    liquidations = _liquidations_table(liq_cols)
+    return Market(
+        scenario=scenario,
+        hourly=hourly,
+        funding=funding,
+        liquidations=liquidations,
+        truth=_truth_log(scenario, hourly, funding),
+        liquidation_events=split_into_events(liquidations, timeline.step, scenario.seed),
+    )
+
+
+def _hours(timeline: _Timeline, rec: _Recording) -> _Hours:
+    """Regroup the steps by hour: the index candle of each hour and the premium of each of its steps."""
+    V, A = len(timeline.venues), len(timeline.assets)
+    n_steps, step, start_ms = timeline.n_steps, timeline.step, timeline.start_ms
     per_hour = 60 // step
     H = n_steps // per_hour
-    hour_ms = start_ms + np.arange(H, dtype=np.int64) * HOUR_MS
-    lp = log_price.reshape(A, H, per_hour, 4)
-    idx_o, idx_h, idx_l, idx_c = (
-        lp[:, :, 0, 0],
-        lp[:, :, :, 1].max(axis=2),
-        lp[:, :, :, 2].min(axis=2),
-        lp[:, :, -1, 3],
+    lp = rec.log_price.reshape(A, H, per_hour, 4)
+    return _Hours(
+        H=H,
+        per_hour=per_hour,
+        hour_ms=start_ms + np.arange(H, dtype=np.int64) * HOUR_MS,
+        step_ms=start_ms + np.arange(n_steps, dtype=np.int64) * step * 60_000,
+        index_log=(
+            lp[:, :, 0, 0],
+            lp[:, :, :, 1].max(axis=2),
+            lp[:, :, :, 2].min(axis=2),
+            lp[:, :, -1, 3],
+        ),
+        premium=rec.flows["premium"].reshape(V, A, H, per_hour),
     )
-    prem = rec["premium"].reshape(V, A, H, per_hour)
 
-    cols: dict[str, list] = {
-        k: []
-        for k in (
-            "venue",
-            "asset",
-            "ts",
-            "open",
-            "high",
-            "low",
-            "close",
-            "mark_open",
-            "mark_high",
-            "mark_low",
-            "mark_close",
-            "index_open",
-            "index_high",
-            "index_low",
-            "index_close",
-            "volume_coin",
-            "taker_buy_coin",
-            "taker_sell_coin",
-            "oi_coin",
-            "long_coin",
-            "short_coin",
-            "long_account_share",
-            "top_account_long_share",
-            "top_position_long_share",
-            "premium",
-            "liq_long_coin",
-            "liq_short_coin",
-            "liq_long_usd",
-            "liq_short_usd",
-            "venue_up",
-        )
-    }
-    fund_cols: dict[str, list] = {
-        k: []
-        for k in (
-            "venue",
-            "asset",
-            "funding_time",
-            "funding_rate",
-            "interval_hours",
-            "mark_price",
-            "oi_coin",
-            "funding_paid_usd",
-        )
-    }
-    liq_cols: dict[str, list] = {k: [] for k in ("venue", "asset", "ts", "side", "qty_coin", "notional_usd")}
 
-    step_ms = start_ms + np.arange(n_steps, dtype=np.int64) * step * 60_000
-    for v, venue in enumerate(venues):
-        spec = scenario.venues[venue]
-        up = np.array([scenario.outage_at(venue, int(ts)) is None for ts in hour_ms])
-        for a, asset in enumerate(assets):
-            b = basis[v]
-            p_mean = prem[v, a].mean(axis=1)
-            mark = np.exp(np.stack([idx_o[a], idx_h[a], idx_l[a], idx_c[a]])) * (1 + p_mean)[None, :]
-            last = mark * (1 + b)
-            L = rec["long_coin"][v, a].reshape(H, per_hour)[:, 0]
-            S = rec["short_coin"][v, a].reshape(H, per_hour)[:, 0]
-            acc_l, acc_s = L / AVG_SIZE_LONG, S / AVG_SIZE_SHORT
-            vol = rec["volume"][v, a].reshape(H, per_hour).sum(axis=1)
-            buy = rec["taker_buy"][v, a].reshape(H, per_hour).sum(axis=1)
-            n = H
-            cols["venue"] += [venue] * n
-            cols["asset"] += [asset] * n
-            cols["ts"].append(hour_ms)
-            for name, arr in zip(("open", "high", "low", "close"), last, strict=True):
-                cols[name].append(arr)
-            for name, arr in zip(("mark_open", "mark_high", "mark_low", "mark_close"), mark, strict=True):
-                cols[name].append(arr)
-            for name, arr in zip(
-                ("index_open", "index_high", "index_low", "index_close"),
-                np.exp(np.stack([idx_o[a], idx_h[a], idx_l[a], idx_c[a]])),
-                strict=True,
-            ):
-                cols[name].append(arr)
-            cols["volume_coin"].append(vol)
-            cols["taker_buy_coin"].append(buy)
-            cols["taker_sell_coin"].append(vol - buy)
-            cols["oi_coin"].append(np.maximum(L, S))
-            cols["long_coin"].append(L)
-            cols["short_coin"].append(S)
-            cols["long_account_share"].append(acc_l / (acc_l + acc_s))
-            cols["top_account_long_share"].append(0.4 * acc_l / (0.4 * acc_l + 0.45 * acc_s))
-            cols["top_position_long_share"].append(0.35 * L / (0.35 * L + 0.45 * S))
-            cols["premium"].append(p_mean)
-            for k in ("liq_long_coin", "liq_short_coin", "liq_long_usd", "liq_short_usd"):
-                cols[k].append(rec[k][v, a].reshape(H, per_hour).sum(axis=1))
-            cols["venue_up"].append(up)
+def _hourly_series(hours: _Hours, flows: dict[str, np.ndarray], b: float, v: int, a: int) -> _HourlySeries:
+    """One venue and asset by hour: index, mark (index plus premium) and last (mark plus basis) prices, books, volume."""
+    H, per_hour = hours.H, hours.per_hour
+    idx_o, idx_h, idx_l, idx_c = hours.index_log
+    p_mean = hours.premium[v, a].mean(axis=1)
+    index = np.exp(np.stack([idx_o[a], idx_h[a], idx_l[a], idx_c[a]]))
+    mark = index * (1 + p_mean)[None, :]
+    return _HourlySeries(
+        p_mean=p_mean,
+        index=index,
+        mark=mark,
+        last=mark * (1 + b),
+        L=flows["long_coin"][v, a].reshape(H, per_hour)[:, 0],
+        S=flows["short_coin"][v, a].reshape(H, per_hour)[:, 0],
+        vol=flows["volume"][v, a].reshape(H, per_hour).sum(axis=1),
+        buy=flows["taker_buy"][v, a].reshape(H, per_hour).sum(axis=1),
+    )
 
-            # funding: the mean premium over each interval plus the interest component, capped
-            ih = spec.funding_interval_hours
-            per_8h = p_mean + BASE_FUNDING_8H
-            for end in range(ih, H + 1, ih):
-                rate8 = float(per_8h[end - ih : end].mean())
-                rate = float(np.clip(rate8 * ih / 8, -spec.funding_cap, spec.funding_cap))
-                if end >= H:
-                    break  # the settlement at the window's end belongs to the next day
-                oi = float(max(L[end], S[end]))
-                m = float(mark[0][end])
-                fund_cols["venue"].append(venue)
-                fund_cols["asset"].append(asset)
-                fund_cols["funding_time"].append(int(hour_ms[end]))
-                fund_cols["funding_rate"].append(round(rate, 8))
-                fund_cols["interval_hours"].append(ih)
-                fund_cols["mark_price"].append(m)
-                fund_cols["oi_coin"].append(oi)
-                fund_cols["funding_paid_usd"].append(round(rate, 8) * oi * m)
 
-            ql, qs = rec["liq_long_coin"][v, a], rec["liq_short_coin"][v, a]
-            for side, q, u in (
-                ("long", ql, rec["liq_long_usd"][v, a]),
-                ("short", qs, rec["liq_short_usd"][v, a]),
-            ):
-                nz = np.nonzero(q > 1e-9)[0]
-                liq_cols["venue"] += [venue] * len(nz)
-                liq_cols["asset"] += [asset] * len(nz)
-                liq_cols["ts"].append(step_ms[nz])
-                liq_cols["side"] += [side] * len(nz)
-                liq_cols["qty_coin"].append(q[nz])
-                liq_cols["notional_usd"].append(u[nz])
+def _append_hourly_rows(
+    cols: dict[str, list],
+    venue: str,
+    asset: str,
+    hours: _Hours,
+    series: _HourlySeries,
+    flows: dict[str, np.ndarray],
+    v: int,
+    a: int,
+    up: np.ndarray,
+) -> None:
+    """Add one venue and asset's hourly rows: candles, volume, positions, account ratios, liquidations, uptime."""
+    H, per_hour = hours.H, hours.per_hour
+    L, S = series.L, series.S
+    acc_l, acc_s = L / AVG_SIZE_LONG, S / AVG_SIZE_SHORT
+    cols["venue"] += [venue] * H
+    cols["asset"] += [asset] * H
+    cols["ts"].append(hours.hour_ms)
+    for name, arr in zip(("open", "high", "low", "close"), series.last, strict=True):
+        cols[name].append(arr)
+    for name, arr in zip(("mark_open", "mark_high", "mark_low", "mark_close"), series.mark, strict=True):
+        cols[name].append(arr)
+    for name, arr in zip(("index_open", "index_high", "index_low", "index_close"), series.index, strict=True):
+        cols[name].append(arr)
+    cols["volume_coin"].append(series.vol)
+    cols["taker_buy_coin"].append(series.buy)
+    cols["taker_sell_coin"].append(series.vol - series.buy)
+    cols["oi_coin"].append(np.maximum(L, S))
+    cols["long_coin"].append(L)
+    cols["short_coin"].append(S)
+    cols["long_account_share"].append(acc_l / (acc_l + acc_s))
+    cols["top_account_long_share"].append(0.4 * acc_l / (0.4 * acc_l + 0.45 * acc_s))
+    cols["top_position_long_share"].append(0.35 * L / (0.35 * L + 0.45 * S))
+    cols["premium"].append(series.p_mean)
+    for k in LIQUIDATION_SERIES:
+        cols[k].append(flows[k][v, a].reshape(H, per_hour).sum(axis=1))
+    cols["venue_up"].append(up)
 
-    ts_type = pa.timestamp("ms", tz="UTC")
-    hourly = pa.table(
+
+def _append_funding_settlements(
+    fund_cols: dict[str, list],
+    venue: str,
+    asset: str,
+    spec: VenueSpec,
+    hours: _Hours,
+    series: _HourlySeries,
+) -> None:
+    """Add one venue and asset's settlements: the mean premium over each interval plus interest, capped."""
+    H = hours.H
+    ih = spec.funding_interval_hours
+    per_8h = series.p_mean + BASE_FUNDING_8H
+    for end in range(ih, H + 1, ih):
+        rate8 = float(per_8h[end - ih : end].mean())
+        rate = float(np.clip(rate8 * ih / 8, -spec.funding_cap, spec.funding_cap))
+        if end >= H:
+            break  # the settlement at the window's end belongs to the next day
+        oi = float(max(series.L[end], series.S[end]))
+        m = float(series.mark[0][end])
+        fund_cols["venue"].append(venue)
+        fund_cols["asset"].append(asset)
+        fund_cols["funding_time"].append(int(hours.hour_ms[end]))
+        fund_cols["funding_rate"].append(round(rate, 8))
+        fund_cols["interval_hours"].append(ih)
+        fund_cols["mark_price"].append(m)
+        fund_cols["oi_coin"].append(oi)
+        fund_cols["funding_paid_usd"].append(round(rate, 8) * oi * m)
+
+
+def _append_liquidation_steps(
+    liq_cols: dict[str, list],
+    venue: str,
+    asset: str,
+    hours: _Hours,
+    flows: dict[str, np.ndarray],
+    v: int,
+    a: int,
+) -> None:
+    """Add one venue and asset's steps with forced closes, one row per side."""
+    for side, q, u in (
+        ("long", flows["liq_long_coin"][v, a], flows["liq_long_usd"][v, a]),
+        ("short", flows["liq_short_coin"][v, a], flows["liq_short_usd"][v, a]),
+    ):
+        nz = np.nonzero(q > 1e-9)[0]
+        liq_cols["venue"] += [venue] * len(nz)
+        liq_cols["asset"] += [asset] * len(nz)
+        liq_cols["ts"].append(hours.step_ms[nz])
+        liq_cols["side"] += [side] * len(nz)
+        liq_cols["qty_coin"].append(q[nz])
+        liq_cols["notional_usd"].append(u[nz])
+
+
+TS_TYPE = pa.timestamp("ms", tz="UTC")
+
+
+def _hourly_table(cols: dict[str, list]) -> pa.Table:
+    """The hourly columns as a table."""
+    return pa.table(
         {
             k: (
                 pa.array(v, pa.string())
                 if k in ("venue", "asset")
-                else pa.array(np.concatenate(v), ts_type)
+                else pa.array(np.concatenate(v), TS_TYPE)
                 if k == "ts"
                 else pa.array(np.concatenate(v))
             )
             for k, v in cols.items()
         }
     )
-    funding = pa.table(
-        {k: (pa.array(v, ts_type) if k == "funding_time" else pa.array(v)) for k, v in fund_cols.items()}
+
+
+def _funding_table(fund_cols: dict[str, list]) -> pa.Table:
+    """The funding settlements as a table."""
+    return pa.table(
+        {k: (pa.array(v, TS_TYPE) if k == "funding_time" else pa.array(v)) for k, v in fund_cols.items()}
     )
-    liquidations = pa.table(
+
+
+def _liquidations_table(liq_cols: dict[str, list]) -> pa.Table:
+    """The per-step forced closes as a table (typed even when empty)."""
+    return pa.table(
         {
             "venue": pa.array(liq_cols["venue"], pa.string()),
             "asset": pa.array(liq_cols["asset"], pa.string()),
             "ts": pa.array(
-                np.concatenate(liq_cols["ts"]) if liq_cols["ts"] else np.array([], np.int64), ts_type
+                np.concatenate(liq_cols["ts"]) if liq_cols["ts"] else np.array([], np.int64), TS_TYPE
             ),
             "side": pa.array(liq_cols["side"], pa.string()),
             "qty_coin": pa.array(
@@ -651,16 +989,6 @@ def _assemble(scenario, venues, assets, start_ms, n_steps, step, log_price, rec,
                 np.concatenate(liq_cols["notional_usd"]) if liq_cols["notional_usd"] else [], pa.float64()
             ),
         }
-    )
-    truth = _truth_log(scenario, hourly, funding)
-    events = split_into_events(liquidations, step, scenario.seed)
-    return Market(
-        scenario=scenario,
-        hourly=hourly,
-        funding=funding,
-        liquidations=liquidations,
-        truth=truth,
-        liquidation_events=events,
     )
 
 
