@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path, PurePosixPath
 
@@ -34,320 +34,398 @@ _COMMON = [
 ]
 _RAW = pa.field("raw", pa.string(), nullable=False)  # the venue's original record, as JSON
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "funding_rates": pa.schema(
-        _COMMON
-        + [
-            pa.field("funding_time", TS, nullable=False),
-            pa.field("funding_rate", pa.float64(), nullable=False),
-            pa.field("funding_interval_hours", pa.float64()),
-            pa.field("mark_price", pa.float64()),
-            _RAW,
-        ]
-    ),
-    "open_interest": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),
-            pa.field("oi_coin", pa.float64()),
-            pa.field("oi_usd", pa.float64()),
-            pa.field("oi_contracts", pa.float64()),
-            _RAW,
-        ]
-    ),
-    "long_short_ratios": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),
-            # global_account | top_position | top_account | taker_volume
-            pa.field("ratio_type", pa.string(), nullable=False),
-            pa.field("long_share", pa.float64()),
-            pa.field("long_short_ratio", pa.float64()),
-            _RAW,
-        ]
-    ),
-    "klines": pa.schema(
-        _COMMON
-        + [
-            pa.field("price_type", pa.string(), nullable=False),  # last | mark | index
-            pa.field("interval", pa.string(), nullable=False),
-            pa.field("open_time", TS, nullable=False),
-            pa.field("open", pa.float64(), nullable=False),
-            pa.field("high", pa.float64(), nullable=False),
-            pa.field("low", pa.float64(), nullable=False),
-            pa.field("close", pa.float64(), nullable=False),
-            pa.field("volume_coin", pa.float64()),
-            pa.field("volume_usd", pa.float64()),
-            pa.field("trades", pa.int64()),
-            _RAW,
-        ]
-    ),
-    # one-minute candles: mark price where the venue serves it, else the traded price (price_type says which)
-    "klines_1m": pa.schema(
-        _COMMON
-        + [
-            pa.field("price_type", pa.string(), nullable=False),  # mark | last
-            pa.field("open_time", TS, nullable=False),
-            pa.field("open", pa.float64(), nullable=False),
-            pa.field("high", pa.float64(), nullable=False),
-            pa.field("low", pa.float64(), nullable=False),
-            pa.field("close", pa.float64(), nullable=False),
-            _RAW,
-        ]
-    ),
-    "instruments": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
-            pa.field("contract_value", pa.float64()),
-            pa.field("contract_value_ccy", pa.string()),
-            pa.field("state", pa.string()),
-            _RAW,
-        ]
-    ),
-    "asset_contexts": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
-            pa.field("funding_rate", pa.float64()),  # hourly on Hyperliquid
-            pa.field("oi_coin", pa.float64()),
-            pa.field("mark_price", pa.float64()),
-            pa.field("oracle_price", pa.float64()),
-            pa.field("mid_price", pa.float64()),
-            pa.field("premium", pa.float64()),
-            pa.field("day_notional_volume_usd", pa.float64()),
-            _RAW,
-        ]
-    ),
-    # one row per forced close; side is the liquidated position's side, whatever the venue calls it
-    "liquidations": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),
-            pa.field("side", pa.string(), nullable=False),  # long | short
-            pa.field("price", pa.float64()),
-            pa.field("qty_coin", pa.float64()),
-            pa.field("notional_usd", pa.float64()),
-            pa.field("source", pa.string(), nullable=False),  # rest | stream
-            pa.field("event_key", pa.string(), nullable=False),  # the venue's event identity, for dedup
-            _RAW,
-        ]
-    ),
-    # recorder disconnects, as data: a stream gap from start to end (end null while still open)
-    "liquidation_gaps": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),
-            pa.field("stream", pa.string(), nullable=False),
-            pa.field("gap_start", TS, nullable=False),
-            pa.field("gap_end", TS),
-            pa.field("reason", pa.string()),
-            pa.field("recorder_id", pa.string(), nullable=False),
-        ]
-    ),
-    # aggregated liquidation history (CoinGlass): USD by exchange, coin and interval
-    "liquidation_aggregates": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),  # the aggregator, e.g. coinglass
-            pa.field("asset", pa.string(), nullable=False),
-            pa.field("exchange", pa.string(), nullable=False),  # e.g. Binance, OKX, Bybit, or All
-            pa.field("interval", pa.string(), nullable=False),  # 1h | 1d
-            pa.field("ts", TS, nullable=False),
-            pa.field("long_usd", pa.float64()),
-            pa.field("short_usd", pa.float64()),
-            _RAW,
-        ]
-    ),
-    # Deribit option book summaries, one row per instrument per snapshot; asset is the underlying
-    "options_snapshots": pa.schema(
-        _COMMON
-        + [
-            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
-            pa.field("expiry", TS, nullable=False),  # 08:00 UTC on the expiry day, parsed from the name
-            pa.field("strike", pa.float64(), nullable=False),
-            pa.field("option_type", pa.string(), nullable=False),  # call | put
-            pa.field("open_interest_coin", pa.float64()),
-            pa.field("mark_price", pa.float64()),  # in the quote currency (BTC for inverse BTC options)
-            pa.field("mark_iv", pa.float64()),  # percent
-            pa.field("underlying_price", pa.float64()),  # the expiry's forward (future or synthetic)
-            pa.field("volume", pa.float64()),  # 24h, in coins
-            _RAW,
-        ]
-    ),
-    # insurance-fund readings: a pool's balance in one currency at ts. Binance and Bybit serve the current balance
-    # (entry_type 'snapshot', ts = when it was taken); OKX serves history entries (entry_type = its `type`)
-    "insurance_funds": pa.schema(
-        _COMMON  # asset: the instrument asked about; symbol: its venue symbol (OKX: the instFamily)
-        + [
-            pa.field(
-                "pool", pa.string(), nullable=False
-            ),  # the pool: its symbols joined by ',' (OKX: instFamily)
-            pa.field("currency", pa.string(), nullable=False),
-            pa.field("entry_type", pa.string(), nullable=False),  # snapshot | regular_update | adl | ...
-            pa.field("ts", TS, nullable=False),
-            pa.field("balance", pa.float64(), nullable=False),  # in `currency`
-            pa.field("balance_usd", pa.float64()),  # where the venue states it (Bybit `value`)
-            pa.field("amount", pa.float64()),  # OKX `amt`: the change the entry books
-            pa.field("adl_type", pa.string()),  # OKX adl rows: rate_adl_start | bal_adl_start | adl_end | ...
-            pa.field("max_balance", pa.float64()),  # OKX adl rows: the fund's high of the past eight hours
-            pa.field("max_balance_ts", TS),  # OKX adl rows: when that high was reached
-            pa.field("updated_at", TS),  # the venue's own update time of the balance
-            _RAW,
-        ]
-    ),
-    # DefiLlama lending and CDP protocols: one row per protocol, chain and day (not per perp asset)
-    "lending": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),  # the source, defillama
-            pa.field("protocol", pa.string(), nullable=False),  # DefiLlama slug, e.g. aave-v3
-            pa.field("protocol_name", pa.string()),
-            pa.field("category", pa.string()),  # Lending | CDP | ...
-            pa.field("chain", pa.string(), nullable=False),
-            pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
-            pa.field("supplied_usd", pa.float64()),  # TVL: collateral and deposits, borrowed excluded
-            pa.field("borrowed_usd", pa.float64()),  # null where the protocol reports no borrows (CDPs)
-            _RAW,
-        ]
-    ),
-    # DefiLlama stablecoins: supply per stablecoin and chain ('all' = every chain), the day's price
-    "stablecoins": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),  # the source, defillama
-            pa.field("stablecoin_id", pa.string(), nullable=False),  # DefiLlama's id, e.g. "146"
-            pa.field("symbol", pa.string(), nullable=False),
-            pa.field("name", pa.string()),
-            pa.field("chain", pa.string(), nullable=False),
-            pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
-            pa.field("supply_usd", pa.float64()),
-            pa.field("price", pa.float64()),  # DefiLlama's aggregate price at ts (null when it has none)
-            pa.field("peg_type", pa.string()),  # peggedUSD | peggedEUR | ...
-            pa.field("peg_mechanism", pa.string()),  # fiat-backed | crypto-backed | algorithmic
-            # the day's worst single-venue print, where the source offers one (the real API does not)
-            pa.field("worst_venue_price", pa.float64()),
-            pa.field("worst_venue", pa.string()),
-            pa.field("worst_venue_ts", TS),
-            _RAW,
-        ]
-    ),
-    # spot-ETF daily net flows (Farside), append-only: one row per fund and US trading day, ts = the day 00:00 UTC
-    "etf_flows": pa.schema(
-        _COMMON  # venue 'farside'; asset = the underlying (BTC/ETH/SOL); symbol = the fund's ticker
-        + [
-            pa.field("ts", TS, nullable=False),
-            pa.field(
-                "flow_usd", pa.float64()
-            ),  # US$ (Farside's US$m x 1e6); null = no reading ('-'), never 0
-            pa.field("issuer", pa.string()),
-            pa.field("source", pa.string(), nullable=False),  # html | csv
-            _RAW,
-        ]
-    ),
-    # venue status and maintenance announcements, one row per (event, snapshot): a current-state endpoint, so its
-    # history starts when recording starts. Deribit's platform lock is one row per snapshot (event_id "platform_lock")
-    "system_status": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),
-            pa.field(
-                "event_id", pa.string(), nullable=False
-            ),  # the venue's id, or title|begin where it has none
-            pa.field("ts", TS, nullable=False),  # when the snapshot was taken
-            pa.field("title", pa.string()),
-            pa.field(
-                "state", pa.string(), nullable=False
-            ),  # the venue's word: ongoing, completed, ... or locked
-            pa.field("event_type", pa.string(), nullable=False),  # maintenance | incident | lock
-            pa.field("begin", TS),  # the announced window; null for a lock reading
-            pa.field("end", TS),  # expected end before completion, actual end after
-            pa.field(
-                "services", pa.string()
-            ),  # the venue's service / product codes or locked currencies, as text
-            _RAW,
-        ]
-    ),
-    "api_health": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),
-            pa.field("endpoint", pa.string(), nullable=False),
-            pa.field("method", pa.string(), nullable=False),
-            pa.field("requested_at", TS, nullable=False),
-            pa.field("status", pa.int32()),
-            pa.field("latency_ms", pa.float64(), nullable=False),
-            pa.field("attempt", pa.int32(), nullable=False),
-            pa.field("ok", pa.bool_(), nullable=False),
-            pa.field("error", pa.string()),
-            pa.field("run_id", pa.string()),
-        ]
-    ),
-    # what each ingest run made of each day it was asked for: a log, one file per (run, dataset), never rewritten.
-    # The latest outcome per day says whether the lake's copy of that day is current (marts.input_freshness).
-    "ingest_outcomes": pa.schema(
-        [
-            pa.field("venue", pa.string(), nullable=False),
-            pa.field("dataset", pa.string(), nullable=False),
-            pa.field("day", TS, nullable=False),  # the partition asked for, 00:00 UTC
-            pa.field("run_id", pa.string(), nullable=False),
-            pa.field("attempted_at", TS, nullable=False),  # wall clock
-            # ok | beyond_retention | not_recordable | kept | failed | not_attempted (an earlier day failed)
-            pa.field("outcome", pa.string(), nullable=False),
-            pa.field("rows", pa.int64()),
-            pa.field("error", pa.string()),
-        ]
-    ),
+
+@dataclass(frozen=True)
+class LakeDataset:
+    """One lake dataset, declared once: its explicit schema, the column that places a row in a daily partition,
+    and the columns that identify a row (a partition never repeats them; None: a log without a key)."""
+
+    name: str
+    time_column: str
+    key: tuple[str, ...] | None
+    schema: pa.Schema
+
+
+# Every dataset the lake holds, each declared once. tests/unit/test_dataset_registry_agreement.py holds the dbt
+# sources, the writers and the sandbox to this list.
+DATASETS: dict[str, LakeDataset] = {
+    d.name: d
+    for d in [
+        LakeDataset(
+            "funding_rates",
+            time_column="funding_time",
+            key=("venue", "symbol", "funding_time"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("funding_time", TS, nullable=False),
+                    pa.field("funding_rate", pa.float64(), nullable=False),
+                    pa.field("funding_interval_hours", pa.float64()),
+                    pa.field("mark_price", pa.float64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "open_interest",
+            time_column="ts",
+            key=("venue", "symbol", "ts"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),
+                    pa.field("oi_coin", pa.float64()),
+                    pa.field("oi_usd", pa.float64()),
+                    pa.field("oi_contracts", pa.float64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "long_short_ratios",
+            time_column="ts",
+            key=("venue", "symbol", "ratio_type", "ts"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),
+                    # global_account | top_position | top_account | taker_volume
+                    pa.field("ratio_type", pa.string(), nullable=False),
+                    pa.field("long_share", pa.float64()),
+                    pa.field("long_short_ratio", pa.float64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "klines",
+            time_column="open_time",
+            key=("venue", "symbol", "price_type", "interval", "open_time"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("price_type", pa.string(), nullable=False),  # last | mark | index
+                    pa.field("interval", pa.string(), nullable=False),
+                    pa.field("open_time", TS, nullable=False),
+                    pa.field("open", pa.float64(), nullable=False),
+                    pa.field("high", pa.float64(), nullable=False),
+                    pa.field("low", pa.float64(), nullable=False),
+                    pa.field("close", pa.float64(), nullable=False),
+                    pa.field("volume_coin", pa.float64()),
+                    pa.field("volume_usd", pa.float64()),
+                    pa.field("trades", pa.int64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        # one-minute candles: mark price where the venue serves it, else the traded price (price_type says which)
+        LakeDataset(
+            "klines_1m",
+            time_column="open_time",
+            key=("venue", "symbol", "price_type", "open_time"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("price_type", pa.string(), nullable=False),  # mark | last
+                    pa.field("open_time", TS, nullable=False),
+                    pa.field("open", pa.float64(), nullable=False),
+                    pa.field("high", pa.float64(), nullable=False),
+                    pa.field("low", pa.float64(), nullable=False),
+                    pa.field("close", pa.float64(), nullable=False),
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "instruments",
+            time_column="ts",
+            key=("venue", "symbol", "ts"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+                    pa.field("contract_value", pa.float64()),
+                    pa.field("contract_value_ccy", pa.string()),
+                    pa.field("state", pa.string()),
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "asset_contexts",
+            time_column="ts",
+            key=("venue", "symbol", "ts"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+                    pa.field("funding_rate", pa.float64()),  # hourly on Hyperliquid
+                    pa.field("oi_coin", pa.float64()),
+                    pa.field("mark_price", pa.float64()),
+                    pa.field("oracle_price", pa.float64()),
+                    pa.field("mid_price", pa.float64()),
+                    pa.field("premium", pa.float64()),
+                    pa.field("day_notional_volume_usd", pa.float64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        # one row per forced close; side is the liquidated position's side, whatever the venue calls it
+        LakeDataset(
+            "liquidations",
+            time_column="ts",
+            key=("venue", "event_key"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),
+                    pa.field("side", pa.string(), nullable=False),  # long | short
+                    pa.field("price", pa.float64()),
+                    pa.field("qty_coin", pa.float64()),
+                    pa.field("notional_usd", pa.float64()),
+                    pa.field("source", pa.string(), nullable=False),  # rest | stream
+                    pa.field(
+                        "event_key", pa.string(), nullable=False
+                    ),  # the venue's event identity, for dedup
+                    _RAW,
+                ]
+            ),
+        ),
+        # recorder disconnects, as data: a stream gap from start to end (end null while still open)
+        LakeDataset(
+            "liquidation_gaps",
+            time_column="gap_start",
+            key=("venue", "stream", "recorder_id", "gap_start"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),
+                    pa.field("stream", pa.string(), nullable=False),
+                    pa.field("gap_start", TS, nullable=False),
+                    pa.field("gap_end", TS),
+                    pa.field("reason", pa.string()),
+                    pa.field("recorder_id", pa.string(), nullable=False),
+                ]
+            ),
+        ),
+        # aggregated liquidation history (CoinGlass): USD by exchange, coin and interval
+        LakeDataset(
+            "liquidation_aggregates",
+            time_column="ts",
+            key=("venue", "asset", "exchange", "interval", "ts"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),  # the aggregator, e.g. coinglass
+                    pa.field("asset", pa.string(), nullable=False),
+                    pa.field("exchange", pa.string(), nullable=False),  # e.g. Binance, OKX, Bybit, or All
+                    pa.field("interval", pa.string(), nullable=False),  # 1h | 1d
+                    pa.field("ts", TS, nullable=False),
+                    pa.field("long_usd", pa.float64()),
+                    pa.field("short_usd", pa.float64()),
+                    _RAW,
+                ]
+            ),
+        ),
+        # Deribit option book summaries, one row per instrument per snapshot; asset is the underlying
+        LakeDataset(
+            "options_snapshots",
+            time_column="ts",
+            key=("venue", "symbol", "ts"),
+            schema=pa.schema(
+                _COMMON
+                + [
+                    pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+                    pa.field(
+                        "expiry", TS, nullable=False
+                    ),  # 08:00 UTC on the expiry day, parsed from the name
+                    pa.field("strike", pa.float64(), nullable=False),
+                    pa.field("option_type", pa.string(), nullable=False),  # call | put
+                    pa.field("open_interest_coin", pa.float64()),
+                    pa.field(
+                        "mark_price", pa.float64()
+                    ),  # in the quote currency (BTC for inverse BTC options)
+                    pa.field("mark_iv", pa.float64()),  # percent
+                    pa.field("underlying_price", pa.float64()),  # the expiry's forward (future or synthetic)
+                    pa.field("volume", pa.float64()),  # 24h, in coins
+                    _RAW,
+                ]
+            ),
+        ),
+        # insurance-fund readings: a pool's balance in one currency at ts. Binance and Bybit serve the current balance
+        # (entry_type 'snapshot', ts = when it was taken); OKX serves history entries (entry_type = its `type`)
+        LakeDataset(
+            "insurance_funds",
+            time_column="ts",
+            key=("venue", "asset", "pool", "currency", "entry_type", "ts"),  # a shared pool repeats per asset
+            schema=pa.schema(
+                _COMMON  # asset: the instrument asked about; symbol: its venue symbol (OKX: the instFamily)
+                + [
+                    pa.field(
+                        "pool", pa.string(), nullable=False
+                    ),  # the pool: its symbols joined by ',' (OKX: instFamily)
+                    pa.field("currency", pa.string(), nullable=False),
+                    pa.field(
+                        "entry_type", pa.string(), nullable=False
+                    ),  # snapshot | regular_update | adl | ...
+                    pa.field("ts", TS, nullable=False),
+                    pa.field("balance", pa.float64(), nullable=False),  # in `currency`
+                    pa.field("balance_usd", pa.float64()),  # where the venue states it (Bybit `value`)
+                    pa.field("amount", pa.float64()),  # OKX `amt`: the change the entry books
+                    pa.field(
+                        "adl_type", pa.string()
+                    ),  # OKX adl rows: rate_adl_start | bal_adl_start | adl_end | ...
+                    pa.field(
+                        "max_balance", pa.float64()
+                    ),  # OKX adl rows: the fund's high of the past eight hours
+                    pa.field("max_balance_ts", TS),  # OKX adl rows: when that high was reached
+                    pa.field("updated_at", TS),  # the venue's own update time of the balance
+                    _RAW,
+                ]
+            ),
+        ),
+        # DefiLlama lending and CDP protocols: one row per protocol, chain and day (not per perp asset)
+        LakeDataset(
+            "lending",
+            time_column="ts",
+            key=("venue", "protocol", "chain", "ts"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),  # the source, defillama
+                    pa.field("protocol", pa.string(), nullable=False),  # DefiLlama slug, e.g. aave-v3
+                    pa.field("protocol_name", pa.string()),
+                    pa.field("category", pa.string()),  # Lending | CDP | ...
+                    pa.field("chain", pa.string(), nullable=False),
+                    pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
+                    pa.field("supplied_usd", pa.float64()),  # TVL: collateral and deposits, borrowed excluded
+                    pa.field(
+                        "borrowed_usd", pa.float64()
+                    ),  # null where the protocol reports no borrows (CDPs)
+                    _RAW,
+                ]
+            ),
+        ),
+        # DefiLlama stablecoins: supply per stablecoin and chain ('all' = every chain), the day's price
+        LakeDataset(
+            "stablecoins",
+            time_column="ts",
+            key=("venue", "stablecoin_id", "chain", "ts"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),  # the source, defillama
+                    pa.field("stablecoin_id", pa.string(), nullable=False),  # DefiLlama's id, e.g. "146"
+                    pa.field("symbol", pa.string(), nullable=False),
+                    pa.field("name", pa.string()),
+                    pa.field("chain", pa.string(), nullable=False),
+                    pa.field("ts", TS, nullable=False),  # the day, 00:00 UTC
+                    pa.field("supply_usd", pa.float64()),
+                    pa.field(
+                        "price", pa.float64()
+                    ),  # DefiLlama's aggregate price at ts (null when it has none)
+                    pa.field("peg_type", pa.string()),  # peggedUSD | peggedEUR | ...
+                    pa.field("peg_mechanism", pa.string()),  # fiat-backed | crypto-backed | algorithmic
+                    # the day's worst single-venue print, where the source offers one (the real API does not)
+                    pa.field("worst_venue_price", pa.float64()),
+                    pa.field("worst_venue", pa.string()),
+                    pa.field("worst_venue_ts", TS),
+                    _RAW,
+                ]
+            ),
+        ),
+        # spot-ETF daily net flows (Farside), append-only: one row per fund and US trading day, ts = the day 00:00 UTC
+        LakeDataset(
+            "etf_flows",
+            time_column="ts",
+            key=("venue", "asset", "symbol", "ts"),
+            schema=pa.schema(
+                _COMMON  # venue 'farside'; asset = the underlying (BTC/ETH/SOL); symbol = the fund's ticker
+                + [
+                    pa.field("ts", TS, nullable=False),
+                    pa.field(
+                        "flow_usd", pa.float64()
+                    ),  # US$ (Farside's US$m x 1e6); null = no reading ('-'), never 0
+                    pa.field("issuer", pa.string()),
+                    pa.field("source", pa.string(), nullable=False),  # html | csv
+                    _RAW,
+                ]
+            ),
+        ),
+        # venue status and maintenance announcements, one row per (event, snapshot): a current-state endpoint, so its
+        # history starts when recording starts. Deribit's platform lock is one row per snapshot (event_id "platform_lock")
+        LakeDataset(
+            "system_status",
+            time_column="ts",
+            key=("venue", "event_id", "ts"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),
+                    pa.field(
+                        "event_id", pa.string(), nullable=False
+                    ),  # the venue's id, or title|begin where it has none
+                    pa.field("ts", TS, nullable=False),  # when the snapshot was taken
+                    pa.field("title", pa.string()),
+                    pa.field(
+                        "state", pa.string(), nullable=False
+                    ),  # the venue's word: ongoing, completed, ... or locked
+                    pa.field("event_type", pa.string(), nullable=False),  # maintenance | incident | lock
+                    pa.field("begin", TS),  # the announced window; null for a lock reading
+                    pa.field("end", TS),  # expected end before completion, actual end after
+                    pa.field(
+                        "services", pa.string()
+                    ),  # the venue's service / product codes or locked currencies, as text
+                    _RAW,
+                ]
+            ),
+        ),
+        LakeDataset(
+            "api_health",
+            time_column="requested_at",
+            key=None,
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),
+                    pa.field("endpoint", pa.string(), nullable=False),
+                    pa.field("method", pa.string(), nullable=False),
+                    pa.field("requested_at", TS, nullable=False),
+                    pa.field("status", pa.int32()),
+                    pa.field("latency_ms", pa.float64(), nullable=False),
+                    pa.field("attempt", pa.int32(), nullable=False),
+                    pa.field("ok", pa.bool_(), nullable=False),
+                    pa.field("error", pa.string()),
+                    pa.field("run_id", pa.string()),
+                ]
+            ),
+        ),
+        # what each ingest run made of each day it was asked for: a log, one file per (run, dataset), never rewritten.
+        # The latest outcome per day says whether the lake's copy of that day is current (marts.input_freshness).
+        LakeDataset(
+            "ingest_outcomes",
+            time_column="attempted_at",
+            key=("venue", "dataset", "run_id", "day"),
+            schema=pa.schema(
+                [
+                    pa.field("venue", pa.string(), nullable=False),
+                    pa.field("dataset", pa.string(), nullable=False),
+                    pa.field("day", TS, nullable=False),  # the partition asked for, 00:00 UTC
+                    pa.field("run_id", pa.string(), nullable=False),
+                    pa.field("attempted_at", TS, nullable=False),  # wall clock
+                    # ok | beyond_retention | not_recordable | kept | failed | not_attempted (an earlier day failed)
+                    pa.field("outcome", pa.string(), nullable=False),
+                    pa.field("rows", pa.int64()),
+                    pa.field("error", pa.string()),
+                ]
+            ),
+        ),
+    ]
 }
 
 # ETF flows loaded by hand from the CSV drop folder (pipelines/etf_import.py, source 'csv'): Farside's schema, in
 # their own dataset so the page ingest and the import never write one file; stg_farside__etf_flows unions the two
-SCHEMAS["etf_flows_csv"] = SCHEMAS["etf_flows"]
+DATASETS["etf_flows_csv"] = replace(DATASETS["etf_flows"], name="etf_flows_csv")
 
-TIME_COLUMN = {
-    "funding_rates": "funding_time",
-    "open_interest": "ts",
-    "long_short_ratios": "ts",
-    "klines": "open_time",
-    "klines_1m": "open_time",
-    "instruments": "ts",
-    "asset_contexts": "ts",
-    "api_health": "requested_at",
-    "system_status": "ts",
-    "ingest_outcomes": "attempted_at",
-    "liquidations": "ts",
-    "liquidation_gaps": "gap_start",
-    "liquidation_aggregates": "ts",
-    "etf_flows": "ts",
-    "etf_flows_csv": "ts",
-    "lending": "ts",
-    "stablecoins": "ts",
-    "options_snapshots": "ts",
-    "insurance_funds": "ts",
-}
-
+# The views the rest of the code reads
+SCHEMAS: dict[str, pa.Schema] = {name: d.schema for name, d in DATASETS.items()}
+TIME_COLUMN: dict[str, str] = {name: d.time_column for name, d in DATASETS.items()}
 # Columns that identify a row; a partition must never repeat them.
-KEY_COLUMNS = {
-    "funding_rates": ("venue", "symbol", "funding_time"),
-    "open_interest": ("venue", "symbol", "ts"),
-    "long_short_ratios": ("venue", "symbol", "ratio_type", "ts"),
-    "klines": ("venue", "symbol", "price_type", "interval", "open_time"),
-    "klines_1m": ("venue", "symbol", "price_type", "open_time"),
-    "instruments": ("venue", "symbol", "ts"),
-    "asset_contexts": ("venue", "symbol", "ts"),
-    "liquidations": ("venue", "event_key"),
-    "liquidation_gaps": ("venue", "stream", "recorder_id", "gap_start"),
-    "liquidation_aggregates": ("venue", "asset", "exchange", "interval", "ts"),
-    "etf_flows": ("venue", "asset", "symbol", "ts"),
-    "etf_flows_csv": ("venue", "asset", "symbol", "ts"),
-    "lending": ("venue", "protocol", "chain", "ts"),
-    "stablecoins": ("venue", "stablecoin_id", "chain", "ts"),
-    "options_snapshots": ("venue", "symbol", "ts"),
-    "insurance_funds": (
-        "venue",
-        "asset",
-        "pool",
-        "currency",
-        "entry_type",
-        "ts",
-    ),  # a shared pool repeats per asset
-    "ingest_outcomes": ("venue", "dataset", "run_id", "day"),
-    "system_status": ("venue", "event_id", "ts"),
-}
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {name: d.key for name, d in DATASETS.items() if d.key is not None}
 
 STATUS_KEY = b"levwatch.status"  # parquet key-value metadata: ok | beyond_retention | not_listed
 # JSON [[start_ms, end_ms], ...]: the parts of the day the venue could serve when the file was written (and, for

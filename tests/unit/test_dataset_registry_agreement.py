@@ -1,7 +1,7 @@
 """The places that name a dataset agree (issue 14, "One dataset registry"): the safety net of README "Adding a venue"
 and "Adding a dataset".
 
-A dataset is named today in the lake (pipelines/lake.py SCHEMAS, KEY_COLUMNS, TIME_COLUMN), by its one writer (a
+A dataset is named today in the lake (pipelines/lake.py DATASETS: schema, time column and key, once), by its one writer (a
 venue module's DATASETS in pipelines/venues/registry.py, or one of the non-registry writers listed below), in the
 sandbox (pipelines/sandbox/server.py VENUE_APPS, for the venue), in the dbt sources
 (dbt_project/models/staging/<venue>/_<venue>__sources.yml, `meta.lake_dataset` where the table name differs) with a
@@ -50,7 +50,7 @@ NON_REGISTRY_WRITERS: dict[tuple[str, str], str] = {
 # Datasets the lake declares that no dbt source reads, each with why (none today)
 LAKE_ONLY: dict[str, str] = {}
 
-# Datasets without KEY_COLUMNS, each with why; lake._check_in_day and raw_checks skip the duplicate check for them
+# Datasets declared without a key, each with why; lake._check_in_day and raw_checks skip the duplicate check for them
 UNKEYED: dict[str, str] = {
     "api_health": "a log of HTTP attempts, one file per run and dataset: no key declared (see the issue 14 report)",
 }
@@ -118,22 +118,16 @@ def dbt_vars() -> dict:
     return yaml.safe_load((DBT / "dbt_project.yml").read_text())["vars"]
 
 
-def test_the_lakes_three_dicts_name_the_same_datasets():
-    schemas, times, keys = set(lake.SCHEMAS), set(lake.TIME_COLUMN), set(lake.KEY_COLUMNS)
-    assert schemas - times == set(), "add these datasets to TIME_COLUMN in pipelines/lake.py"
-    assert times - schemas == set(), "TIME_COLUMN names datasets without a schema: add them to lake.SCHEMAS"
-    assert schemas - keys - set(UNKEYED) == set(), "add these datasets to KEY_COLUMNS in pipelines/lake.py"
-    assert keys - schemas == set(), "KEY_COLUMNS names datasets without a schema: add them to lake.SCHEMAS"
-    assert set(UNKEYED) & keys == set(), "these now have KEY_COLUMNS: remove them from UNKEYED in this test"
-    for dataset, schema in lake.SCHEMAS.items():
-        columns = set(schema.names)
-        assert lake.TIME_COLUMN[dataset] in columns, (
-            f"lake.TIME_COLUMN[{dataset!r}] is not a column of its schema"
-        )
-        missing = set(lake.KEY_COLUMNS.get(dataset, ())) - columns
-        assert not missing, (
-            f"lake.KEY_COLUMNS[{dataset!r}] names {sorted(missing)}, not columns of its schema"
-        )
+def test_each_lake_dataset_declares_columns_of_its_own_schema():
+    assert {name for name, d in lake.DATASETS.items() if d.key is None} == set(UNKEYED), (
+        "a dataset without a key must be listed in UNKEYED with why (or given a key in pipelines/lake.py DATASETS)"
+    )
+    for name, d in lake.DATASETS.items():
+        assert d.name == name, f"lake.DATASETS[{name!r}] is declared as {d.name!r}"
+        columns = set(d.schema.names)
+        assert d.time_column in columns, f"lake.DATASETS[{name!r}].time_column is not a column of its schema"
+        missing = set(d.key or ()) - columns
+        assert not missing, f"lake.DATASETS[{name!r}].key names {sorted(missing)}, not columns of its schema"
 
 
 def test_every_dbt_source_table_is_a_dataset_the_lake_knows():
@@ -141,13 +135,7 @@ def test_every_dbt_source_table_is_a_dataset_the_lake_knows():
     assert len(tables) > 30 and ("okx", "liquidation_partitions") in tables
     for (venue, table), dataset in sorted(tables.items()):
         where = f"source {venue}.{table} (lake dataset {dataset!r})"
-        assert dataset in lake.SCHEMAS, f"{where}: add its schema to SCHEMAS in pipelines/lake.py"
-        assert dataset in lake.TIME_COLUMN, (
-            f"{where}: add its time column to TIME_COLUMN in pipelines/lake.py"
-        )
-        assert dataset in lake.KEY_COLUMNS or dataset in UNKEYED, (
-            f"{where}: add its key to KEY_COLUMNS in pipelines/lake.py"
-        )
+        assert dataset in lake.DATASETS, f"{where}: declare it in DATASETS in pipelines/lake.py"
 
 
 def test_every_dataset_a_source_reads_has_exactly_one_writer():
