@@ -199,6 +199,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     settings = load_settings()
     server = make_server(settings.home, args.scenario, port=args.port).start()
     print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
+    print("  LEVWATCH_SOURCE=sandbox")
+    print(f"  LEVWATCH_SANDBOX_URL={server.url}")
     for venue in sorted(server.state.market.scenario.venues):
         print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
     for venue in ("binance", "bybit"):  # the liquidation streams
@@ -209,6 +211,16 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         server.stop()
     return 0
+
+
+def cmd_sandbox_run(args: argparse.Namespace) -> int:
+    from pipelines.sandbox.harness.start import run_with_sandbox
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        print("levwatch sandbox run: name a command to run, e.g. -- dagster dev", file=sys.stderr)
+        return 2
+    return run_with_sandbox(command, load_settings(), scenario_path=args.scenario, port=args.port)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -370,6 +382,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=tcp_port, default=8765)
     serve.add_argument("--scenario", type=existing_file)
     serve.set_defaults(func=cmd_sandbox)
+    run = sandbox_sub.add_parser(
+        "run",
+        help="run a command (e.g. -- dagster dev) pointed at a sandbox started for it, or at LEVWATCH_SANDBOX_URL",
+    )
+    run.add_argument("--port", type=tcp_port, default=0, help="default: a free port")
+    run.add_argument("--scenario", type=existing_file)
+    run.add_argument("argv", nargs=argparse.REMAINDER, help="the command, after --")
+    run.set_defaults(func=cmd_sandbox_run)
     record = sub.add_parser("record", help="long-running stream recorders")
     record_sub = record.add_subparsers(dest="record_command", required=True)
     liquidations = record_sub.add_parser(

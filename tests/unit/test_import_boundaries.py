@@ -21,10 +21,8 @@ PIPELINES_ALLOWED = {
     ("pipelines/cli.py", "pipelines.sandbox.server.make_server"),
     # `levwatch record deployment` sends the sandbox's public CoinGlass key
     ("pipelines/cli.py", "pipelines.sandbox.SANDBOX_API_KEY"),
-    # in sandbox mode the resources start an in-process sandbox (imported only in that mode)
-    ("pipelines/defs/resources.py", "pipelines.sandbox.server.in_process_sandbox"),
-    # the recorder starts its own sandbox
-    ("pipelines/recorder/recorder.py", "pipelines.sandbox.server.in_process_sandbox"),
+    # `levwatch sandbox run` (what `make dev` runs) starts a sandbox beside a command
+    ("pipelines/cli.py", "pipelines.sandbox.harness.start.run_with_sandbox"),
 }
 
 # (test file, imported name) pairs of tests that test a route's rendering; every other test imports models
