@@ -29,7 +29,7 @@ from pipelines.lake import Lake
 from pipelines.lib.option_names import parse_option_name
 from pipelines.lib.options_math import max_pain, put_call_ratio
 from pipelines.lib.timeutil import HOUR_MS, day_window_ms, floor_hour_ms, iso_to_ms
-from pipelines.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
+from pipelines.sandbox.harness.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
 from pipelines.sandbox.options import expiry_kind, funding_history, option_chain
 from pipelines.sandbox.serving import SandboxState
 from pipelines.venues import deribit

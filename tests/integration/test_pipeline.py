@@ -50,7 +50,7 @@ def test_the_demos_ranged_run_selection_is_every_asset_the_replay_did_not_fetch_
     from dagster import AssetSelection
 
     from pipelines.definitions import defs
-    from pipelines.deployment_replay import RANGED_RUN_SELECTION, replayed_only
+    from pipelines.sandbox.harness.deployment_replay import RANGED_RUN_SELECTION, replayed_only
 
     graph = defs.resolve_asset_graph()
     every = {key.to_user_string() for key in AssetSelection.all().resolve(graph)}  # as `dagster asset list`
