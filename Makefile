@@ -28,9 +28,11 @@ browser:
 demo: setup  ## backfill the sandbox's default scenario end to end, offline
 	$(RUN) levwatch demo
 
-dev: setup  ## the Dagster UI on the same instance as the demo
+dev: setup  ## the Dagster UI on the same instance as the demo, over a sandbox started for it (LEVWATCH_SOURCE=live: the venues)
 	$(RUN) levwatch home >/dev/null
-	LEVWATCH_SOURCE=$${LEVWATCH_SOURCE:-sandbox} $(RUN) dagster dev -m pipelines.definitions
+	if [ "$${LEVWATCH_SOURCE:-sandbox}" = sandbox ]; then \
+	  $(RUN) levwatch sandbox run -- dagster dev -m pipelines.definitions; \
+	else $(RUN) dagster dev -m pipelines.definitions; fi
 
 test: setup browser  ## the whole test suite on two workers (a file's tests on one worker: its fixtures run once)
 	$(RUN) pytest -q -n 2 --dist loadfile

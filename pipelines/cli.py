@@ -1,24 +1,21 @@
-"""`levwatch`: demo, sandbox serve, record liquidations, summary, report, sql."""
+"""`levwatch`: record liquidations, summary, report, sql, home, etf; and the sandbox harness's commands (demo,
+sandbox serve|run, record options|deployment), added through the `levwatch.commands` entry point."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
-from datetime import date
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from pipelines.lib.cli_args import (
     existing_file,
-    hour_of_day,
     iso_day,
     non_empty_text,
     non_negative_int,
     positive_float,
     positive_int,
-    tcp_port,
 )
 from pipelines.settings import Settings, SettingsError, load_settings
 
@@ -74,143 +71,6 @@ def prepare_home(home: Path, settings: Settings | None = None) -> Path:
     return dagster_home
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The whole product on the sandbox: a deployment's history replayed on the sandbox clock (with the liquidation
-    streams recorded beside it), then one ranged Dagster run, then the crash day's risk page. --backfill-only: that
-    run alone, on the last day. One line of progress per phase; Dagster's and dbt's own logs go to a file."""
-    from pipelines.progress import DemoProgress
-
-    settings = load_settings()
-    home = settings.home / "backfill-only" if args.backfill_only else settings.home
-    with DemoProgress(home) as progress:
-        return _demo(args, progress)
-
-
-def _demo(args: argparse.Namespace, progress) -> int:
-    from pipelines.deployment_replay import RANGED_RUN_SELECTION
-    from pipelines.lake_origin import set_aside_other_market
-    from pipelines.report import CRASH_DAY, summary, unfetched_lines
-    from pipelines.report_page import write_daily_report
-    from pipelines.sandbox.server import make_server
-
-    settings = load_settings()
-    # a last-day backfill is another deployment: its own home, so the replayed history does not mix into it
-    home = settings.home / "backfill-only" if args.backfill_only else settings.home
-    scenario_path = args.scenario or settings.sandbox_scenario
-    started = time.monotonic()
-    with progress.phase("simulate"):  # cached after the first run
-        # one sandbox for the whole demo: the recorder's streams and every Dagster step see one market and clock
-        server = make_server(settings.home, scenario_path).start()
-    scenario = server.state.market.scenario
-    progress.say(
-        f"the '{scenario.name}' market ({scenario.start} .. {scenario.end}) is served on {server.url}"
-    )
-    moved_to = set_aside_other_market(home, f"{scenario.name}-{scenario.digest}")
-    if moved_to is not None:
-        progress.say(
-            f"the lake held data from another source; it was moved to {moved_to}, and the demo starts afresh"
-        )
-    env = dict(os.environ)
-    # the ranged run leaves CoinGlass out: the replay fetched it on replayed time, and a live key must never be
-    # sent to the sandbox
-    env.pop("COINGLASS_API_KEY", None)
-    env.update(
-        {
-            "LEVWATCH_HOME": str(home),
-            "LEVWATCH_SOURCE": "sandbox",
-            "LEVWATCH_SANDBOX_URL": server.url,
-            "LEVWATCH_BINANCE_WS_URL": server.ws_url("binance"),
-            "LEVWATCH_BYBIT_WS_URL": server.ws_url("bybit"),
-            "DAGSTER_HOME": str(prepare_home(home)),
-            "PYTHONWARNINGS": "ignore",  # Dagster's beta/preview notices are not news to a demo user
-            # one planned-materialization event per asset for the ranged run, not one per asset and day: on
-            # SQLite each is a committed write, and 85 assets x 91 days took minutes. Dagster's documented
-            # trade-off: if the run fails, its partitions are not marked failed (the run still is)
-            "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
-        }
-    )
-    try:
-        if not args.backfill_only:
-            code = _replay_deployment(scenario, env, progress)
-            if code:
-                return code
-        partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
-        selection = "*" if args.backfill_only else RANGED_RUN_SELECTION
-        progress.say(f"backfilling every asset for {partition_range} in one Dagster run …")
-        materialize = [
-            sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
-            "--select", selection, "--partition-range", partition_range,
-            # most steps wait on venue rate limits, not on the CPU: four at a time on two cores; DEBUG: the log
-            # file gets each step's events, and the progress line counts them
-            "--config-json",
-            '{"loggers": {"console": {"config": {"log_level": "DEBUG"}}},'
-            ' "execution": {"config": {"max_concurrent": 4}}}',
-        ]  # fmt: skip
-        with progress.phase("backfill", "steps") as backfill:
-            failure = progress.run({"the Dagster run": materialize}, env, progress.backfill_reader(backfill))
-        if failure:
-            return progress.fail(*failure)
-    finally:
-        server.stop()
-    if not (home / "levwatch.duckdb").exists():
-        return progress.fail(
-            "publishing the warehouse (the dbt step did not run)", 1, log_of="the Dagster run"
-        )
-    crash_day = date.fromisoformat(CRASH_DAY)  # another scenario's page: its latest complete day
-    with progress.phase("report"):
-        report = write_daily_report(home, crash_day if scenario.start <= crash_day <= scenario.end else None)
-    progress.close()
-    _say(f"done in {time.monotonic() - started:.0f}s\n")
-    print(summary(home))
-    if args.backfill_only:
-        print()
-        print("\n".join(unfetched_lines(home, scenario.start, scenario.end)))
-    print(f"\nDagster UI on this instance: make dev   (DAGSTER_HOME={env['DAGSTER_HOME']})")
-    print(f"Dagster's and dbt's logs: {progress.log_path}")
-    print(f"The crash day's risk page: {report}")
-    return 0
-
-
-def _replay_deployment(scenario, env: dict[str, str], progress) -> int:
-    """The liquidation recorder and the deployment replay (which walks the sandbox clock), side by side."""
-    progress.say(
-        "replaying a deployment's schedules on the sandbox clock, and the liquidation streams beside it …"
-    )
-    cli = [sys.executable, "-m", "pipelines.cli", "record"]
-    processes = {
-        "the liquidation recorder": [*cli, "liquidations", "--flush-seconds", "2"],
-        "the deployment replay": [
-            *cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()
-        ],
-    }  # fmt: skip
-    with progress.phase("record", "days") as record:
-        days = (scenario.end - scenario.start).days + 1
-        failure = progress.run(processes, env, progress.replay_reader(record, days))
-    return progress.fail(*failure) if failure else 0
-
-
-def _say(message: str) -> None:
-    print(f"[levwatch] {message}", flush=True)
-
-
-def cmd_sandbox(args: argparse.Namespace) -> int:
-    from pipelines.sandbox.server import make_server
-
-    settings = load_settings()
-    server = make_server(settings.home, args.scenario, port=args.port).start()
-    print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
-    for venue in sorted(server.state.market.scenario.venues):
-        print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
-    for venue in ("binance", "bybit"):  # the liquidation streams
-        print(f"  LEVWATCH_{venue.upper()}_WS_URL={server.ws_url(venue)}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-    return 0
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     import logging
 
@@ -227,73 +87,6 @@ def cmd_record(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return record_liquidations(venues=venues, flush_seconds=args.flush_seconds, until_ms=args.until_ms)
-
-
-def cmd_record_options(args: argparse.Namespace) -> int:
-    """Sandbox only: walk the sandbox clock hour by hour and take the Deribit snapshots a live schedule would have."""
-    from pipelines.lake import Lake
-    from pipelines.lib.timeutil import DAY_MS, day_start_ms
-    from pipelines.options_replay import record_option_snapshots
-
-    settings = load_settings()
-    if settings.source != "sandbox" or not settings.sandbox_url:
-        print(
-            "levwatch record options: needs LEVWATCH_SOURCE=sandbox and LEVWATCH_SANDBOX_URL", file=sys.stderr
-        )
-        return 2
-    if args.end < args.start:
-        print(f"levwatch record options: --end {args.end} is before --start {args.start}", file=sys.stderr)
-        return 2
-    start = day_start_ms(args.start) + args.first_hour * 3_600_000
-    end = day_start_ms(args.end) + DAY_MS
-
-    def daily_progress(message: str) -> None:
-        if message.endswith(" +23h"):  # one line a day is enough to show progress
-            _say(message.replace(" +23h", ": option snapshots recorded"))
-
-    record_option_snapshots(
-        settings.sandbox_url,
-        Lake.at(settings.lake_url, home=settings.home),
-        start,
-        end,
-        args.step_minutes * 60_000,
-        progress=daily_progress,
-    )
-    return 0
-
-
-def cmd_record_deployment(args: argparse.Namespace) -> int:
-    """Sandbox only: walk the sandbox clock hour by hour and fetch what a deployment's schedules would have."""
-    from pipelines.deployment_replay import replay_deployment
-    from pipelines.lake import Lake
-    from pipelines.lib.timeutil import DAY_MS, day_start_ms
-    from pipelines.sandbox import SANDBOX_API_KEY
-
-    settings = load_settings()
-    if settings.source != "sandbox" or not settings.sandbox_url:
-        print(
-            "levwatch record deployment: needs LEVWATCH_SOURCE=sandbox and LEVWATCH_SANDBOX_URL",
-            file=sys.stderr,
-        )
-        return 2
-    if args.end < args.start:
-        print(f"levwatch record deployment: --end {args.end} is before --start {args.start}", file=sys.stderr)
-        return 2
-    started = time.monotonic()
-    report = replay_deployment(
-        settings.sandbox_url,
-        Lake.at(settings.lake_url, home=settings.home),
-        day_start_ms(args.start),
-        day_start_ms(args.end) + DAY_MS,
-        # the sandbox's CoinGlass key is a public sandbox value, not a secret (pipelines/sandbox/__init__.py)
-        coinglass_key=None if args.no_coinglass else SANDBOX_API_KEY,
-        progress=_say,
-    )
-    _say(
-        f"deployment replay: {report.runs} runs at {report.positions} clock positions in "
-        f"{time.monotonic() - started:.0f}s"
-    )
-    return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -350,26 +143,21 @@ def cmd_etf_convert_btabiado(args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands other packages add to `levwatch`: the sandbox harness (pipelines/sandbox/harness/commands.py) adds
+# `demo`, `sandbox serve|run` and `record options|deployment` this way, so this module never imports the sandbox.
+COMMANDS_ENTRY_POINTS = "levwatch.commands"
+
+
+def add_harness_commands(commands: argparse._SubParsersAction, record: argparse._SubParsersAction) -> None:
+    """Each `levwatch.commands` entry point (pyproject.toml) is a `register(commands, record)` function, given the
+    top-level subcommands and those of `levwatch record`."""
+    for entry_point in sorted(entry_points(group=COMMANDS_ENTRY_POINTS), key=lambda e: e.name):
+        entry_point.load()(commands, record)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="levwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="backfill the sandbox scenario end to end and print a summary")
-    demo.add_argument(
-        "--scenario", type=existing_file, help="scenario YAML (default: the built-in default market)"
-    )
-    demo.add_argument(
-        "--backfill-only",
-        action="store_true",
-        help="what a new user's first backfill sees: the ranged run alone, on the last day, in "
-        "$LEVWATCH_HOME/backfill-only; the summary says what it could not fetch",
-    )
-    demo.set_defaults(func=cmd_demo)
-    sandbox = sub.add_parser("sandbox", help="the market sandbox")
-    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    serve = sandbox_sub.add_parser("serve", help="serve every venue's API on loopback")
-    serve.add_argument("--port", type=tcp_port, default=8765)
-    serve.add_argument("--scenario", type=existing_file)
-    serve.set_defaults(func=cmd_sandbox)
     record = sub.add_parser("record", help="long-running stream recorders")
     record_sub = record.add_subparsers(dest="record_command", required=True)
     liquidations = record_sub.add_parser(
@@ -387,25 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         help="stop at this stream time, epoch ms (sandbox default: the replay's end)",
     )
     liquidations.set_defaults(func=cmd_record)
-    options = record_sub.add_parser(
-        "options", help="sandbox only: replay the clock and record Deribit option snapshots for a window"
-    )
-    options.add_argument("--start", type=iso_day, required=True, help="first day, YYYY-MM-DD")
-    options.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
-    options.add_argument("--step-minutes", type=positive_int, default=60)
-    options.add_argument(
-        "--first-hour", type=hour_of_day, default=0, help="UTC hour of each day's first snapshot"
-    )
-    options.set_defaults(func=cmd_record_options)
-    deployment = record_sub.add_parser(
-        "deployment",
-        help="sandbox only: replay a deployment's schedules on the sandbox clock (retention-limited and snapshot "
-        "datasets, option snapshots, CoinGlass)",
-    )
-    deployment.add_argument("--start", type=iso_day, required=True, help="first day, YYYY-MM-DD")
-    deployment.add_argument("--end", type=iso_day, required=True, help="last day, YYYY-MM-DD")
-    deployment.add_argument("--no-coinglass", action="store_true", help="leave CoinGlass out")
-    deployment.set_defaults(func=cmd_record_deployment)
     summary = sub.add_parser("summary", help="print the summary from the published warehouse")
     summary.set_defaults(func=cmd_summary)
     report = sub.add_parser(
@@ -430,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_argument("underlying", type=str.upper, choices=["BTC", "ETH"], help="the file's underlying")
     convert.add_argument("target", type=Path, help="e.g. $LEVWATCH_HOME/drop/etf_flows/BTC/history.csv")
     convert.set_defaults(func=cmd_etf_convert_btabiado)
+    add_harness_commands(sub, record_sub)
     args = parser.parse_args(argv)  # a bad argument exits here with code 2 and one clear line
     try:
         return args.func(args)

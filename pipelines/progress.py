@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# the deployment replay's daily line (pipelines/deployment_replay.py)
+# the deployment replay's daily line (pipelines/sandbox/harness/deployment_replay.py)
 REPLAYED_DAY = re.compile(r"(\d{4}-\d{2}-\d{2}): the day's scheduled runs replayed")
 # dbt's own node lines, re-emitted by dagster-dbt: "12 of 722 OK created sql view model …", "13 of 722 PASS …"
 DBT_NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")

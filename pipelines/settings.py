@@ -43,6 +43,13 @@ class SettingsError(ValueError):
     """A LEVWATCH_* variable has a value we cannot use."""
 
 
+# The pipeline never starts a sandbox: whoever drives it (the demo, `make dev`, a test) starts one and says where.
+NO_SANDBOX_URL = (
+    "LEVWATCH_SOURCE=sandbox needs a running sandbox: start one with `levwatch sandbox serve` (or `make sandbox`) "
+    "and set LEVWATCH_SANDBOX_URL to the URL it prints"
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -51,7 +58,7 @@ class Settings:
     ws_urls: dict[str, str] = field(default_factory=dict)
     partitions_start: date = date(2019, 9, 1)
     sandbox_scenario: Path | None = None
-    sandbox_url: str | None = None  # a sandbox already serving (e.g. the demo's); else one starts in-process
+    sandbox_url: str | None = None  # the running sandbox every venue points at with source 'sandbox'
     http_timeout_s: float = 10.0
     max_retries: int = 5
     landing_retention_days: int = 7  # a landing file stays this many days after the stream time it covers

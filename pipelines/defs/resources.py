@@ -1,4 +1,4 @@
-"""Where the venues are: live base URLs, or an in-process sandbox. The only place the two meet."""
+"""Where the venues are: live base URLs, or a running sandbox (LEVWATCH_SANDBOX_URL). The only place the two meet."""
 
 from __future__ import annotations
 
@@ -10,27 +10,25 @@ from dagster import ConfigurableResource
 
 from pipelines.lake import Lake
 from pipelines.lake_origin import require_live_home
-from pipelines.settings import load_settings
+from pipelines.settings import NO_SANDBOX_URL, SettingsError, load_settings
 from pipelines.venues.http import VenueHttp
 from pipelines.venues.registry import VENUE_MODULES
 
 
 class VenueGateway(ConfigurableResource):
-    """Makes venue clients. With source='sandbox' it starts the market sandbox in this process on a free port."""
+    """Makes venue clients. With source='sandbox' every venue is served by the sandbox at sandbox_url, which whoever
+    drives the pipeline started (`levwatch sandbox serve`, the demo, `make dev`, a test): it never starts one."""
 
     home: str
     source: str = "live"
-    scenario: str | None = None
-    sandbox_url: str | None = None  # an already running sandbox to use instead of starting one
+    sandbox_url: str | None = None  # LEVWATCH_SANDBOX_URL: the running sandbox, required in sandbox mode
     timeout_s: float = 10.0
     lake_url: str | None = None  # LEVWATCH_LAKE_URL; None: the folder lake under home
 
     def _sandbox_url(self) -> str:
-        if self.sandbox_url:
-            return self.sandbox_url
-        from pipelines.sandbox.server import in_process_sandbox  # only imported in sandbox mode
-
-        return in_process_sandbox(Path(self.home), Path(self.scenario) if self.scenario else None).url
+        if not self.sandbox_url:
+            raise SettingsError(NO_SANDBOX_URL)
+        return self.sandbox_url
 
     def base_url(self, venue: str) -> str:
         if self.source == "sandbox":
@@ -70,7 +68,6 @@ def gateway_from_settings() -> VenueGateway:
     return VenueGateway(
         home=str(s.home),
         source=s.source,
-        scenario=str(s.sandbox_scenario) if s.sandbox_scenario else None,
         sandbox_url=s.sandbox_url,
         timeout_s=s.http_timeout_s,
         lake_url=s.lake_url,

@@ -454,6 +454,12 @@ def sandbox_url_for(ws_url: str) -> str:
     return ("https" if scheme == "wss" else "http") + "://" + rest.split("/", 1)[0]
 
 
+def sandbox_ws_url(sandbox_url: str, venue: str) -> str:
+    """http://host:port -> ws://host:port/<venue>-ws: where a sandbox serves that venue's liquidation stream."""
+    scheme, rest = sandbox_url.rstrip("/").split("://", 1)
+    return ("wss" if scheme == "https" else "ws") + f"://{rest}/{venue}-ws"
+
+
 def record_liquidations(
     *,
     venues: tuple[str, ...] = VENUES,
@@ -462,7 +468,7 @@ def record_liquidations(
     settings=None,
 ) -> int:
     """`levwatch record liquidations`: live venues, or the sandbox's replay (LEVWATCH_SOURCE=sandbox)."""
-    from pipelines.settings import load_settings
+    from pipelines.settings import NO_SANDBOX_URL, SettingsError, load_settings
 
     settings = settings or load_settings()
     ws_urls = {venue: settings.ws_url(venue) for venue in venues}
@@ -473,15 +479,14 @@ def record_liquidations(
         until_ms=until_ms,
         max_buffered_events=settings.recorder_max_buffered_events,
     )
-    if settings.source == "sandbox":
+    if settings.source == "sandbox":  # a running sandbox serves the streams: the recorder never starts one
         if all(settings.ws_url_overridden(v) for v in venues):
-            sandbox_url = sandbox_url_for(ws_urls[venues[0]])  # a sandbox already serving the streams
+            sandbox_url = sandbox_url_for(ws_urls[venues[0]])
+        elif settings.sandbox_url:
+            sandbox_url = settings.sandbox_url
+            ws_urls = {venue: sandbox_ws_url(sandbox_url, venue) for venue in venues}
         else:
-            from pipelines.sandbox.server import in_process_sandbox
-
-            server = in_process_sandbox(settings.home, settings.sandbox_scenario)
-            ws_urls = {venue: server.ws_url(venue) for venue in venues}
-            sandbox_url = server.url
+            raise SettingsError(NO_SANDBOX_URL)
         clock = ReplayClock(sandbox_url)
         # replayed time moves ~1e5 times faster than the wall (a simulated day per second): a 10 ms wait is
         # already ~15 simulated minutes, so reconnect at once or a venue outage turns into hours of gap

@@ -167,18 +167,3 @@ def make_server(
     scenario = scenario or load_scenario(scenario_path)
     market = load_market(scenario, home / "sandbox")
     return SandboxServer(SandboxState.from_market(market), host=host, port=port)
-
-
-_IN_PROCESS: dict[tuple[str, str], SandboxServer] = {}
-_IN_PROCESS_LOCK = threading.Lock()
-
-
-def in_process_sandbox(home: Path, scenario_path: Path | None = None) -> SandboxServer:
-    """One sandbox per process and scenario, started on first use (LEVWATCH_SOURCE=sandbox)."""
-    key = (str(home), str(scenario_path or ""))
-    with _IN_PROCESS_LOCK:
-        server = _IN_PROCESS.get(key)
-        if server is None:
-            server = make_server(home, scenario_path).start()
-            _IN_PROCESS[key] = server
-        return server

@@ -163,7 +163,7 @@ def _creation_child(first: str, last: str) -> None:
     from dagster._core.execution.api import create_execution_plan
 
     from pipelines.definitions import defs
-    from pipelines.deployment_replay import RANGED_RUN_SELECTION
+    from pipelines.sandbox.harness.deployment_replay import RANGED_RUN_SELECTION
 
     started = time.perf_counter()
     repo = defs.get_repository_def()

@@ -69,9 +69,9 @@ def bench_backfill(scenario, home: Path) -> None:
 
 
 def bench_deployment_replay(scenario, home: Path) -> None:
-    from pipelines.deployment_replay import deployment_jobs, replay_deployment
     from pipelines.lib.timeutil import DAY_MS, day_start_ms
     from pipelines.sandbox import SANDBOX_API_KEY
+    from pipelines.sandbox.harness.deployment_replay import deployment_jobs, replay_deployment
 
     server = make_server(home, scenario=scenario).start()
     window = (day_start_ms(scenario.start), day_start_ms(scenario.end) + DAY_MS)

@@ -24,11 +24,11 @@ import pytest
 import yaml
 
 from pipelines.defs.dbt import share_parse, window_env
-from pipelines.deployment_replay import insurance_snapshot_jobs, replay_deployment
 from pipelines.ingest import ingest_days
 from pipelines.instruments import ASSETS
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import day_window_ms, days_between, iso_to_ms, ms_to_day
+from pipelines.sandbox.harness.deployment_replay import insurance_snapshot_jobs, replay_deployment
 from pipelines.sandbox.minutes import MinuteBook
 from pipelines.venues.base import to_table
 from pipelines.venues.registry import VENUE_MODULES

@@ -10,12 +10,17 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from pipelines.deployment_replay import ReplayJob, _days_to_fetch, deployment_jobs, replay_deployment
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.intervals import merge_intervals
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms, day_window_ms, iso_to_ms
 from pipelines.sandbox import SANDBOX_API_KEY
+from pipelines.sandbox.harness.deployment_replay import (
+    ReplayJob,
+    _days_to_fetch,
+    deployment_jobs,
+    replay_deployment,
+)
 from pipelines.sandbox.server import make_server
 from pipelines.venues import binance, bybit, coinglass, hyperliquid, okx
 from pipelines.venues.registry import VENUE_MODULES

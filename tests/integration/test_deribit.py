@@ -7,7 +7,6 @@ venue served at a clock time, recomputed here independently of the lake and the 
 from __future__ import annotations
 
 import math
-import shutil
 from collections import defaultdict
 from datetime import date
 
@@ -30,12 +29,11 @@ from pipelines.lake import Lake
 from pipelines.lib.option_names import parse_option_name
 from pipelines.lib.options_math import max_pain, put_call_ratio
 from pipelines.lib.timeutil import HOUR_MS, day_window_ms, floor_hour_ms, iso_to_ms
-from pipelines.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
+from pipelines.sandbox.harness.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
 from pipelines.sandbox.options import expiry_kind, funding_history, option_chain
 from pipelines.sandbox.serving import SandboxState
 from pipelines.venues import deribit
 from pipelines.venues.http import VenueError, WeightLimiter
-from tests.conftest import SMALL_SCENARIO
 from tests.integration.test_dbt_marts import run_dbt
 
 OPTIONS = deribit.DATASETS["options_snapshots"]
@@ -214,11 +212,8 @@ def test_the_market_model_shifts_oi_to_puts_and_lifts_iv_on_the_crash(sandbox):
     assert crash_iv > 1.5 * calm_iv
 
 
-def test_the_hourly_partition_run_records_a_snapshot_and_every_options_check_passes(
-    sandbox, sandbox_home, tmp_path
-):
-    shutil.copytree(sandbox_home / "sandbox", tmp_path / "sandbox")  # the simulated market, not re-simulated
-    gateway = VenueGateway(home=str(tmp_path), source="sandbox", scenario=str(SMALL_SCENARIO))
+def test_the_hourly_partition_run_records_a_snapshot_and_every_options_check_passes(sandbox, tmp_path):
+    gateway = VenueGateway(home=str(tmp_path), source="sandbox", sandbox_url=sandbox.url)
     raw = [a for a in RAW_ASSETS if SNAPSHOT_ASSET in a.keys]
     today = date(2025, 10, 13)  # the scenario clock's day, as the hourly schedule would ask for
     result = materialize(

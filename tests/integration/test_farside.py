@@ -25,9 +25,7 @@ from pipelines.lib.timeutil import HOUR_MS, day_start_ms, day_window_ms, days_be
 from pipelines.sandbox.etf_flows import etf_flows
 from pipelines.sandbox.market import Market
 from pipelines.sandbox.routes.farside import PAGES, render_page
-from pipelines.sandbox.server import in_process_sandbox
 from pipelines.venues import farside
-from tests.conftest import SMALL_SCENARIO
 
 SPEC = farside.DATASETS["etf_flows"]
 WINDOW = days_between(date(2025, 10, 9), date(2025, 10, 12))  # Thursday to Sunday, the crash on Friday
@@ -187,9 +185,9 @@ def test_the_served_crash_day_row_is_the_published_one(sandbox, http):
     assert round(sum(v for v in flows.values() if v is not None) / 1e6, 1) == -4.5
 
 
-def _gateway(home, sandbox_mode=True):
-    if sandbox_mode:
-        return VenueGateway(home=str(home), source="sandbox", scenario=str(SMALL_SCENARIO))
+def _gateway(home, sandbox=None):
+    if sandbox is not None:
+        return VenueGateway(home=str(home), source="sandbox", sandbox_url=sandbox.url)
     return VenueGateway(home=str(home))
 
 
@@ -197,7 +195,7 @@ def test_csv_import_asset_imports_good_files_and_names_the_bad_ones(tmp_path):
     folder = tmp_path / "drop" / "etf_flows" / "BTC"
     folder.mkdir(parents=True)
     (folder / "good.csv").write_text("Date,IBIT,GBTC,Total\n13 Nov 2025,(256.6),(64.5),(321.1)\n")
-    resources = {"venue_gateway": _gateway(tmp_path, sandbox_mode=False)}
+    resources = {"venue_gateway": _gateway(tmp_path)}
     result = materialize([etf_csv_import], resources=resources, partition_key="2025-11-13")
     assert result.success
     stored = Lake(tmp_path / "lake").read_partition("farside", "etf_flows_csv", date(2025, 11, 13))
@@ -215,9 +213,9 @@ def test_csv_import_asset_imports_good_files_and_names_the_bad_ones(tmp_path):
     assert not (tmp_path / "lake" / "farside" / "etf_flows").exists()  # the page's dataset is never written
 
 
-def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox_home):
+def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox, sandbox_home):
     raw = next(a for a in RAW_ASSETS if AssetKey(["raw", "farside", "etf_flows"]) in a.keys)
-    gateway = _gateway(sandbox_home)  # the session's simulation cache: no second simulation
+    gateway = _gateway(sandbox_home, sandbox)  # the session's sandbox: no second simulation
     instance = DagsterInstance.ephemeral()
     tags = {
         "dagster/asset_partition_range_start": "2025-10-09",
@@ -230,8 +228,7 @@ def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox_home
     assert checks["etf_freshness"].passed and checks["non_empty"].passed  # Monday 00:30: Friday is the latest
 
     later = datetime(2025, 10, 15, 9, tzinfo=UTC)  # Wednesday: Monday and Tuesday are missing
-    sandbox_server = in_process_sandbox(sandbox_home, SMALL_SCENARIO)
-    httpx.post(f"{sandbox_server.url}/_sandbox/clock", json={"clock_ms": int(later.timestamp() * 1000)})
+    httpx.post(f"{sandbox.url}/_sandbox/clock", json={"clock_ms": int(later.timestamp() * 1000)})
     try:
         result = materialize(
             [raw, etf_freshness],
@@ -240,6 +237,6 @@ def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox_home
             selection=AssetSelection.checks(etf_freshness),
         )
     finally:
-        sandbox_server.state.clock_ms = sandbox_server.state.market.scenario.clock_ms
+        sandbox.state.clock_ms = sandbox.state.market.scenario.clock_ms
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and "BTC: last flow 2025-10-10, 2 trading days missed" in check.description

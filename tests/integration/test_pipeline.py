@@ -11,10 +11,9 @@ from dagster import AssetKey, DagsterInstance, execute_job, materialize, reconst
 from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.defs.ingest import RAW_ASSETS, WINDOW_CHECK
 from pipelines.defs.resources import VenueGateway
-from pipelines.sandbox.server import in_process_sandbox
+from pipelines.sandbox.server import make_server
 from pipelines.venues.registry import VENUE_MODULES
 from pipelines.warehouse import connect_read_only, published_path
-from tests.conftest import SMALL_SCENARIO
 from tests.integration.outage_job import LEFT_OUT, outage_window_job
 
 WINDOW = ("2025-10-10", "2025-10-12")
@@ -51,7 +50,7 @@ def test_the_demos_ranged_run_selection_is_every_asset_the_replay_did_not_fetch_
     from dagster import AssetSelection
 
     from pipelines.definitions import defs
-    from pipelines.deployment_replay import RANGED_RUN_SELECTION, replayed_only
+    from pipelines.sandbox.harness.deployment_replay import RANGED_RUN_SELECTION, replayed_only
 
     graph = defs.resolve_asset_graph()
     every = {key.to_user_string() for key in AssetSelection.all().resolve(graph)}  # as `dagster asset list`
@@ -69,11 +68,24 @@ def test_the_demos_ranged_run_selection_is_every_asset_the_replay_did_not_fetch_
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
+def pipeline_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("pipeline_home")
+
+
+@pytest.fixture(scope="module")
+def pipeline_sandbox(pipeline_home, small_scenario):
+    """The sandbox every run of this module is pointed at (its market cached in the pipeline's home)."""
+    server = make_server(pipeline_home, scenario=small_scenario).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def first_run(pipeline_home, pipeline_sandbox):
     """The window's first run on a fresh home (its own fixture, so no one test's setup carries both runs)."""
-    home = tmp_path_factory.mktemp("pipeline_home")
+    home = pipeline_home
     resources = {
-        "venue_gateway": VenueGateway(home=str(home), source="sandbox", scenario=str(SMALL_SCENARIO)),
+        "venue_gateway": VenueGateway(home=str(home), source="sandbox", sandbox_url=pipeline_sandbox.url),
         "dbt": dbt_resource(),
     }
     instance = DagsterInstance.ephemeral()
@@ -135,13 +147,13 @@ MART_COUNTS = """
 
 
 @pytest.fixture(scope="module")
-def outage_run(pipeline_run, monkeypatch_module):
+def outage_run(pipeline_run, pipeline_sandbox, monkeypatch_module):
     """After the clean runs: the same window again, with every Hyperliquid request answered 503."""
     home, _ = pipeline_run
     with connect_read_only(home) as con:
         before = con.execute(MART_COUNTS).fetchone()
     published_before = published_path(home).stat().st_mtime_ns
-    server = in_process_sandbox(home, SMALL_SCENARIO)
+    server = pipeline_sandbox
     monkeypatch_module.setenv("LEVWATCH_HOME", str(home))
     monkeypatch_module.setenv("LEVWATCH_SOURCE", "sandbox")
     monkeypatch_module.setenv("LEVWATCH_SANDBOX_URL", server.url)

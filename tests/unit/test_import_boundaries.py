@@ -2,7 +2,7 @@
 and tests import the sandbox's models, not its routes (issue 14).
 
 Both allow-lists are exact: a new import fails the test, and so does an allow-listed import that has gone, so each
-list only shrinks as the harness moves under pipelines/sandbox/. Imports are read with `ast` (absolute, relative and
+list only shrinks. The production one is empty: the harness lives in pipelines/sandbox/harness/. Imports are read with `ast` (absolute, relative and
 `importlib.import_module("...")` with a literal name), wherever they sit in a module, functions included.
 """
 
@@ -15,17 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = "pipelines.sandbox"
 ROUTES = "pipelines.sandbox.routes"
 
-# (module file, imported name) pairs that may import the sandbox today, each with why
-PIPELINES_ALLOWED = {
-    # `levwatch demo` and `levwatch sandbox serve` start the sandbox server (two imports, one entry)
-    ("pipelines/cli.py", "pipelines.sandbox.server.make_server"),
-    # `levwatch record deployment` sends the sandbox's public CoinGlass key
-    ("pipelines/cli.py", "pipelines.sandbox.SANDBOX_API_KEY"),
-    # in sandbox mode the resources start an in-process sandbox (imported only in that mode)
-    ("pipelines/defs/resources.py", "pipelines.sandbox.server.in_process_sandbox"),
-    # the recorder starts its own sandbox
-    ("pipelines/recorder/recorder.py", "pipelines.sandbox.server.in_process_sandbox"),
-}
+# (module file, imported name) pairs that may import the sandbox: none. Everything that starts or drives a sandbox
+# (the demo, `sandbox serve|run`, the option and deployment replays) is the harness, pipelines/sandbox/harness/; its
+# `levwatch` commands come in through the `levwatch.commands` entry point, not an import of pipelines/cli.py
+PIPELINES_ALLOWED: set[tuple[str, str]] = set()
 
 # (test file, imported name) pairs of tests that test a route's rendering; every other test imports models
 TESTS_ALLOWED_ROUTES = {
@@ -84,13 +77,27 @@ def _imports_of(files, package: str) -> set[tuple[str, str]]:
     }
 
 
-def test_nothing_outside_the_sandbox_imports_it_but_the_allow_listed_harness():
+def test_nothing_outside_the_sandbox_imports_it():
     sandbox = ROOT / "pipelines" / "sandbox"
     files = [p for p in sorted((ROOT / "pipelines").rglob("*.py")) if not p.is_relative_to(sandbox)]
     assert len(files) > 20
     found = _imports_of(files, SANDBOX)
     assert found - PIPELINES_ALLOWED == set(), "new imports of the sandbox outside pipelines/sandbox/"
     assert PIPELINES_ALLOWED - found == set(), "allow-listed imports that are gone: shrink the allow-list"
+
+
+def test_the_harness_commands_come_in_through_the_entry_point_only():
+    """pyproject.toml declares it, the installed metadata agrees (a stale environment fails here: `uv sync`), and
+    the production CLI's parser gets the harness's commands from it."""
+    import tomllib
+    from importlib.metadata import entry_points
+
+    from pipelines.cli import COMMANDS_ENTRY_POINTS
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared[COMMANDS_ENTRY_POINTS] == {"sandbox": "pipelines.sandbox.harness.commands:register"}
+    installed = {e.name: e.value for e in entry_points(group=COMMANDS_ENTRY_POINTS)}
+    assert installed == declared[COMMANDS_ENTRY_POINTS]
 
 
 def test_tests_import_the_sandboxs_models_not_its_routes_except_rendering_tests():

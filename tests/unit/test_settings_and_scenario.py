@@ -50,6 +50,26 @@ def test_bad_settings_fail_clearly(env, message):
         load_settings(env)
 
 
+def test_sandbox_mode_needs_a_running_sandbox_and_says_how_to_start_one(tmp_path):
+    """The pipeline never starts a sandbox: without LEVWATCH_SANDBOX_URL the gateway and the recorder refuse."""
+    from pipelines.defs.resources import VenueGateway
+    from pipelines.recorder.recorder import record_liquidations, sandbox_url_for, sandbox_ws_url
+
+    gateway = VenueGateway(home=str(tmp_path), source="sandbox")
+    with pytest.raises(SettingsError, match=r"levwatch sandbox serve.*make sandbox.*LEVWATCH_SANDBOX_URL"):
+        gateway.base_url("binance")
+    assert (
+        VenueGateway(home=str(tmp_path), source="sandbox", sandbox_url="http://127.0.0.1:9").base_url("okx")
+        == "http://127.0.0.1:9/okx"
+    )
+    settings = load_settings({"LEVWATCH_HOME": str(tmp_path), "LEVWATCH_SOURCE": "sandbox"})
+    with pytest.raises(SettingsError, match="LEVWATCH_SANDBOX_URL"):
+        record_liquidations(settings=settings)
+    assert list(tmp_path.iterdir()) == []  # refused before anything ran
+    assert sandbox_ws_url("http://127.0.0.1:9/", "bybit") == "ws://127.0.0.1:9/bybit-ws"
+    assert sandbox_url_for(sandbox_ws_url("http://127.0.0.1:9", "binance")) == "http://127.0.0.1:9"
+
+
 def test_instrument_table_maps_every_venue_both_ways():
     assert ASSETS == ("BTC", "ETH", "SOL", "XRP", "DOGE")
     assert venue_symbol("okx", "eth") == "ETH-USDT-SWAP"

@@ -3,7 +3,7 @@ position, the datasets a venue serves only for a while are fetched as the live s
 
 A backfill on the window's last day cannot see what a deployment running since its first day saw: Binance keeps
 30 days of OI and ratios, OKX 60 days of both and 24 h of liquidation orders, and Hyperliquid's OI and Deribit's
-book exist only as snapshots. So, like the option replay (pipelines/options_replay.py), this walks the clock
+book exist only as snapshots. So, like the option replay (options_replay.py), this walks the clock
 (`POST /_sandbox/clock`) and calls the normal ingest code (ingest_days, as the Dagster assets do) with now = the
 clock. Everything else (full-history datasets, dbt) is left to the one ranged Dagster run after it.
 
@@ -32,7 +32,7 @@ from pipelines.ingest import DayResult, ingest_days
 from pipelines.instruments import ASSETS
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms, ms_to_day
-from pipelines.options_replay import ReplayedTime, sandbox_root
+from pipelines.sandbox.harness.options_replay import ReplayedTime, sandbox_root
 from pipelines.venues import binance, bybit, coinglass, deribit, hyperliquid, okx
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import VenueHttp, WeightLimiter
