@@ -65,6 +65,11 @@ def describe(defs) -> dict:
             s.name: {"cron": s.cron_schedule, "job": s.job_name, "timezone": s.execution_timezone}
             for s in sorted(repo.schedule_defs, key=lambda s: s.name)
         },
+        # the entries of Definitions.assets, each as the keys it defines: the same asset listed twice shows here
+        "asset_entries": sorted(
+            " ".join(sorted(k.to_user_string() for k in getattr(entry, "keys", None) or [entry.key]))
+            for entry in defs.assets
+        ),
         "resources": sorted(defs.resources or {}),
         "executor": defs.executor.name if defs.executor is not None else None,
     }

@@ -19,7 +19,7 @@ REGENERATE = "intended? regenerate with `.venv/bin/python -m tests.definitions_s
 def test_the_definitions_match_their_snapshot(variant):
     expected = json.loads(SNAPSHOT.read_text())[variant]
     actual = load_variant(variant)
-    for section in ("resources", "executor", "jobs", "schedules"):
+    for section in ("resources", "executor", "jobs", "schedules", "asset_entries"):
         assert actual[section] == expected[section], f"{section} changed; {REGENERATE}"
     added = sorted(set(actual["assets"]) - set(expected["assets"]))
     removed = sorted(set(expected["assets"]) - set(actual["assets"]))
