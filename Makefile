@@ -13,7 +13,7 @@ RUN := $(UV) run --frozen
 setup:  ## install from uv.lock (bootstrapping uv with pip if needed) and parse the dbt project once for every run
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
-	# in the canonical environment (no home): every dbt invocation starts from this parse (pipelines/defs/dbt.py)
+	# in the canonical environment (no home): every dbt invocation starts from this parse (pipelines/defs/warehouse/dbt.py)
 	cd dbt_project && env -u LEVWATCH_HOME -u LEVWATCH_DBT_DB_PATH ../.venv/bin/dbt parse --profiles-dir . --quiet
 
 # The report's browser test drives Debian's chromium headless. Installed once, quietly, when absent (CI runs as root

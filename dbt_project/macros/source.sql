@@ -1,6 +1,6 @@
 {#-
     The lake's sources name their files relative to the lake ('lake/<venue>/<dataset>/...'), so dbt's parse is the
-    same for every home and every lake and is reused (pipelines/defs/dbt.py). While executing, the path is made
+    same for every home and every lake and is reused (pipelines/defs/warehouse/dbt.py). While executing, the path is made
     absolute: under LEVWATCH_LAKE_URL when set (a folder as file://..., or an s3://bucket/prefix), else under
     $LEVWATCH_HOME/lake. So the warehouse's views read the same files from any reader's working directory, and
     nothing here reads the environment while parsing.

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
-from pipelines.defs.partitions import DAILY
+from pipelines.orchestration.partitions import DAILY
 
 main_job = define_asset_job(
     "levwatch_main",
@@ -26,6 +26,3 @@ def hourly_intraday(context: ScheduleEvaluationContext):
     """Today so far: the partition is rewritten whole each hour, so it never duplicates."""
     moment = context.scheduled_execution_time
     return RunRequest(run_key=f"hourly-{moment:%Y-%m-%dT%H}", partition_key=moment.date().isoformat())
-
-
-SCHEDULES = [daily_close, hourly_intraday]

@@ -1,6 +1,6 @@
 """One outcome type for every check levwatch evaluates in Python (raw partitions, the recorder's streams, options
 snapshots, DeFi and ETF freshness). Check logic returns a CheckOutcome and stays free of Dagster, so it is tested
-directly; `pipelines/defs/check_results.py` turns it into Dagster's AssetCheckResult in one place."""
+directly; `pipelines/orchestration/check_results.py` turns it into Dagster's AssetCheckResult in one place."""
 
 from __future__ import annotations
 

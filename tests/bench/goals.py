@@ -218,10 +218,10 @@ def _b_child(mode: str, home: str, sandbox_url: str, first: str, last: str) -> N
 
     from dagster import DagsterInstance, materialize
 
-    from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-    from pipelines.defs.ingest import RAW_ASSETS
-    from pipelines.defs.resources import VenueGateway
+    from pipelines.defs.venues.assets import RAW_ASSETS
+    from pipelines.defs.warehouse.dbt import dbt_resource, levwatch_dbt_models
     from pipelines.lib.timeutil import days_between
+    from pipelines.orchestration.resources import VenueGateway
 
     raw = [a for a in RAW_ASSETS if a.key.path[1] in B_VENUES and a.key.path[2] in B_DATASETS]
     resources = {
@@ -347,10 +347,10 @@ def _budget_share(ledger: dict) -> float:
 def goal_d(goals: Goals, scenario, home: Path) -> None:
     import threading
 
-    from pipelines.defs.resources import VenueGateway
     from pipelines.ingest import ingest_days
     from pipelines.lake import Lake
     from pipelines.lib.timeutil import days_between
+    from pipelines.orchestration.resources import VenueGateway
     from pipelines.sandbox import SANDBOX_API_KEY
     from pipelines.sandbox.server import make_server
     from pipelines.venues import coinglass

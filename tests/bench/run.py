@@ -96,12 +96,16 @@ def bench_deployment_replay(scenario, home: Path) -> None:
 
 
 def bench_dbt(scenario, home: Path) -> None:
-    from pipelines.defs.dbt import lake_sources, share_parse, window_env  # read dbt's manifest: imported here
+    from pipelines.defs.warehouse.dbt import (  # read dbt's manifest: imported here
+        lake_sources,
+        share_parse,
+        window_env,
+    )
 
     for venue, dataset in lake_sources():  # every glob dbt reads, recorder and CoinGlass datasets included
         Lake(home / "lake").ensure_anchor(venue, dataset)
     (home / "build").mkdir(exist_ok=True)
-    # the window as Dagster passes it, from the shared parse (pipelines/defs/dbt.py)
+    # the window as Dagster passes it, from the shared parse (pipelines/defs/warehouse/dbt.py)
     env = {
         **os.environ,
         "LEVWATCH_HOME": str(home),

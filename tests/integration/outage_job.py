@@ -6,10 +6,10 @@ Loaded by `reconstructable(outage_window_job)`; resources come from the LEVWATCH
 
 from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
-from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-from pipelines.defs.executor import LEVWATCH_EXECUTOR
-from pipelines.defs.ingest import RAW_ASSETS
-from pipelines.defs.resources import gateway_from_settings
+from pipelines.defs.venues.assets import RAW_ASSETS
+from pipelines.defs.warehouse.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.orchestration.executor import LEVWATCH_EXECUTOR
+from pipelines.orchestration.resources import gateway_from_settings
 
 VENUES = ("binance", "hyperliquid")
 # as in test_pipeline's clean runs: Hyperliquid's minute klines (real rate limits) are covered by test_klines_1m

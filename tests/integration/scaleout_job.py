@@ -7,10 +7,10 @@ one of its steps; resources and the executor come from the LEVWATCH_* environmen
 
 from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
-from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-from pipelines.defs.executor import LEVWATCH_EXECUTOR, executor_from_settings
-from pipelines.defs.ingest import RAW_ASSETS
-from pipelines.defs.resources import gateway_from_settings
+from pipelines.defs.venues.assets import RAW_ASSETS
+from pipelines.defs.warehouse.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.orchestration.executor import LEVWATCH_EXECUTOR, executor_from_settings
+from pipelines.orchestration.resources import gateway_from_settings
 
 # one raw dataset the marts read: a raw step no selected model reads would race the dbt step's input_freshness
 RAW = {("binance", "funding_rates")}

@@ -17,17 +17,17 @@ import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 from dagster._serdes import serialize_value
 
-from pipelines.defs.coinglass import (
+from pipelines.defs.coinglass.assets import (
     ASSET_KEY,
     COINGLASS_ASSETS,
     SKIPPED_MESSAGE,
     coinglass_assets,
     coinglass_resources,
 )
-from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-from pipelines.defs.resources import VenueGateway, gateway_from_settings
+from pipelines.defs.warehouse.dbt import dbt_resource, levwatch_dbt_models
 from pipelines.lake import Lake
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms
+from pipelines.orchestration.resources import VenueGateway, gateway_from_settings
 from pipelines.sandbox import SANDBOX_API_KEY
 from pipelines.venues import coinglass
 

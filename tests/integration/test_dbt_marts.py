@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pytest
 import yaml
 
-from pipelines.defs.dbt import share_parse, window_env
+from pipelines.defs.warehouse.dbt import share_parse, window_env
 from pipelines.ingest import ingest_days
 from pipelines.instruments import ASSETS
 from pipelines.lake import Lake

@@ -15,20 +15,20 @@ import httpx
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from pipelines.defs.ingest import RAW_ASSETS
-from pipelines.defs.options import (
+from pipelines.defs.options.checks import (
     OPTIONS_CHECKS,
     SNAPSHOT_ASSET,
     instrument_names,
     open_interest_non_negative,
     snapshot_freshness,
 )
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.venues.assets import RAW_ASSETS
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.option_names import parse_option_name
 from pipelines.lib.options_math import max_pain, put_call_ratio
 from pipelines.lib.timeutil import HOUR_MS, day_window_ms, floor_hour_ms, iso_to_ms
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.sandbox.harness.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
 from pipelines.sandbox.options import expiry_kind, funding_history, option_chain
 from pipelines.sandbox.serving import SandboxState

@@ -14,14 +14,15 @@ import pyarrow as pa
 import pytest
 from dagster import AssetKey, AssetSelection, DagsterInstance, materialize
 
-from pipelines.defs.etf import etf_csv_import, etf_freshness
-from pipelines.defs.ingest import RAW_ASSETS
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.etf.assets import etf_csv_import
+from pipelines.defs.etf.checks import etf_freshness
+from pipelines.defs.venues.assets import RAW_ASSETS
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
 from pipelines.lib.farside import parse_page
 from pipelines.lib.raw_checks import run_checks
 from pipelines.lib.timeutil import HOUR_MS, day_start_ms, day_window_ms, days_between
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.sandbox.etf_flows import etf_flows
 from pipelines.sandbox.market import Market
 from pipelines.sandbox.routes.farside import PAGES, render_page

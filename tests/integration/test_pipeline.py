@@ -8,9 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance, execute_job, materialize, reconstructable
 
-from pipelines.defs.dbt import dbt_resource, levwatch_dbt_models
-from pipelines.defs.ingest import RAW_ASSETS, WINDOW_CHECK
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.venues.assets import RAW_ASSETS, WINDOW_CHECK
+from pipelines.defs.warehouse.dbt import dbt_resource, levwatch_dbt_models
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.sandbox.server import make_server
 from pipelines.venues.registry import VENUE_MODULES
 from pipelines.warehouse import connect_read_only, published_path

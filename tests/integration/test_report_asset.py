@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 from dagster import AssetKey, DagsterInstance, materialize
 
-from pipelines.defs.reports import daily_risk
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.reports.assets import daily_risk
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.warehouse import published_path
 from tests.unit.test_report_page import MAIN_MARTS
 

@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, AssetsDefinition, AssetSelection, AssetSpec, DagsterInstance, materialize
 
-from pipelines.defs.dbt import BUILDABLE, DBT_PROJECT, TRANSLATOR, buildable_parents, dbt_resource
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.warehouse.dbt import BUILDABLE, DBT_PROJECT, TRANSLATOR, buildable_parents, dbt_resource
 from pipelines.lib.dbt_prerequisites import missing_prerequisites
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.warehouse import build_path
 
 MARTS_DIR = Path("models") / "marts"

@@ -3,8 +3,8 @@ message, metadata and name."""
 
 from dagster import AssetCheckSeverity, AssetKey
 
-from pipelines.defs.check_results import check_result
 from pipelines.lib.check_outcome import CheckOutcome, warn_if
+from pipelines.orchestration.check_results import check_result
 
 
 def test_a_failing_warning_stays_a_warning_with_its_message_and_metadata():

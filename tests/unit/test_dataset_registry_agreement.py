@@ -39,10 +39,13 @@ RUN_LOG_SOURCE = "levwatch"
 # Writers outside VENUE_MODULES, each with where it lives. The recorder's pair is added per RECORDER_VENUES.
 NON_REGISTRY_WRITERS: dict[tuple[str, str], str] = {
     **{
-        (coinglass.VENUE, name): "pipelines/defs/coinglass.py (keyed, optional: not in VENUE_MODULES)"
+        (coinglass.VENUE, name): "pipelines/defs/coinglass/assets.py (keyed, optional: not in VENUE_MODULES)"
         for name in coinglass.DATASETS
     },
-    ("farside", CSV_DATASET): "pipelines/etf_import.py (the CSV drop folder, via pipelines/defs/etf.py)",
+    (
+        "farside",
+        CSV_DATASET,
+    ): "pipelines/etf_import.py (the CSV drop folder, via pipelines/defs/etf/assets.py)",
     (RUN_LOG_SOURCE, "api_health"): "pipelines/ingest.py (every raw ingest step appends its HTTP attempts)",
     (RUN_LOG_SOURCE, "ingest_outcomes"): "pipelines/ingest.py (every raw ingest step appends its outcomes)",
 }
@@ -98,7 +101,11 @@ def writers() -> list[tuple[str, str, str]]:
         for key in module.DATASETS
     ]
     found += [
-        (venue, dataset, "pipelines/recorder (liquidation stream) + defs/liquidations.py compaction")
+        (
+            venue,
+            dataset,
+            "pipelines/recorder (liquidation stream) + pipelines/defs/liquidations/assets.py compaction",
+        )
         for venue in RECORDER_VENUES
         for dataset in (EVENTS, GAPS)
     ]
@@ -239,9 +246,11 @@ def test_the_sandbox_serves_every_venue_a_source_reads_and_every_host_the_pipeli
         "pipelines/recorder/recorder.py STREAM_NAMES and pipelines/settings.py DEFAULT_WS_URLS must name the same "
         "stream venues (and pipelines/sandbox/streams.py replays them)"
     )
-    assert set(literal_constant(ROOT / "pipelines" / "defs" / "liquidations.py", "STREAM_VENUES")) == set(
-        RECORDER_VENUES
-    ), "pipelines/defs/liquidations.py STREAM_VENUES (the compaction assets) must name the recorder's venues"
+    assert set(
+        literal_constant(ROOT / "pipelines" / "defs" / "liquidations" / "assets.py", "STREAM_VENUES")
+    ) == set(RECORDER_VENUES), (
+        "pipelines/defs/liquidations/assets.py STREAM_VENUES (the compaction assets) must name the recorder's venues"
+    )
 
 
 def test_the_dbt_venue_vars_name_venues_with_the_source_they_need():

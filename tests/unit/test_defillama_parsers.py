@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.defs.defi import borrowed_above_supplied, peg_problems
+from pipelines.defs.defi.checks import borrowed_above_supplied, peg_problems
 from pipelines.lake import SCHEMAS, conform
 from pipelines.lib.numbers import PayloadError
 from pipelines.venues import defillama

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipelines.defs.resources import VenueGateway
 from pipelines.lake_origin import LakeOriginError, set_aside_other_market
+from pipelines.orchestration.resources import VenueGateway
 
 
 def test_the_demo_sets_aside_a_lake_filled_from_another_market(tmp_path):

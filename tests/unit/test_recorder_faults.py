@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.defs.liquidations import dead_letter_check, freshness
+from pipelines.defs.liquidations.assets import dead_letter_check, freshness
 from pipelines.lake import Lake
 from pipelines.recorder.compaction import compact_day
 from pipelines.recorder.landing import EVENTS, GAPS, Landing

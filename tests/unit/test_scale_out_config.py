@@ -163,7 +163,7 @@ def test_the_celery_executor_keeps_starting_a_step_after_its_upstream_outputs():
     from dagster._core.execution.api import create_execution_plan
     from dagster._core.execution.retries import RetryMode
 
-    from pipelines.defs.celery_executor import _PlanStartingAfterUpstreamOutputs
+    from pipelines.orchestration.celery_executor import _PlanStartingAfterUpstreamOutputs
 
     @asset
     def upstream():

@@ -52,7 +52,7 @@ def test_bad_settings_fail_clearly(env, message):
 
 def test_sandbox_mode_needs_a_running_sandbox_and_says_how_to_start_one(tmp_path):
     """The pipeline never starts a sandbox: without LEVWATCH_SANDBOX_URL the gateway and the recorder refuse."""
-    from pipelines.defs.resources import VenueGateway
+    from pipelines.orchestration.resources import VenueGateway
     from pipelines.recorder.recorder import record_liquidations, sandbox_url_for, sandbox_ws_url
 
     gateway = VenueGateway(home=str(tmp_path), source="sandbox")

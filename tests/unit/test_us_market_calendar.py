@@ -6,7 +6,7 @@ import csv
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pipelines.defs.etf import stale_underlyings
+from pipelines.defs.etf.checks import stale_underlyings
 from pipelines.lib.us_market_calendar import (
     NYSE_HOLIDAYS,
     covers,

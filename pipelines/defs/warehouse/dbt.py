@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, Definitions
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -24,13 +24,13 @@ from dagster_dbt import (
 )
 
 from pipelines import duckdb_extensions
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
 from pipelines.lib.dbt_prerequisites import missing_prerequisites
+from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.settings import Settings, load_settings
 from pipelines.warehouse import attach_ducklake, build_path, publish, publish_ducklake
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 DBT_PROJECT = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # The dbt installed next to this interpreter, so it is found even when the venv is not on PATH.
 _VENV_DBT = Path(sys.executable).parent / "dbt"
@@ -348,3 +348,7 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
         return
     published = publish(home)
     context.log.info(f"published the warehouse at {published}")
+
+
+# The domain's definitions: the dbt models and the dbt CLI they run with
+defs = Definitions(assets=[levwatch_dbt_models], resources={"dbt": dbt_resource()})

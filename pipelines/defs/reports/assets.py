@@ -6,8 +6,8 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
+from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.report_page import headline_markdown, reports_dir, write_report
 from pipelines.warehouse import connect_read_only, published_path
 
@@ -61,6 +61,3 @@ def daily_risk(context: AssetExecutionContext, venue_gateway: VenueGateway) -> M
             "summary": MetadataValue.md(headline_markdown(last, head)),
         }
     )
-
-
-REPORT_ASSETS = [daily_risk]

@@ -12,14 +12,15 @@ from dagster import (
     AssetKey,
     AssetSpec,
     ConfigurableResource,
+    Definitions,
     EnvVar,
     MaterializeResult,
     asset,
 )
 
-from pipelines.defs.ingest import fail_if_incomplete, ingest_partition_window, window_metadata
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.venues.assets import fail_if_incomplete, ingest_partition_window, window_metadata
+from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.venues import coinglass
 
 ASSET_KEY = AssetKey(["raw", "coinglass", "liquidations"])
@@ -91,3 +92,8 @@ COINGLASS_ASSETS = [raw_coinglass_liquidations]
 def coinglass_assets() -> list:
     """The executable asset when COINGLASS_API_KEY is set, else the disabled spec."""
     return COINGLASS_ASSETS if EnvVar(coinglass.KEY_ENV).get_value() else [DISABLED_SPEC]
+
+
+# The domain's definitions (the loader takes a module's Definitions instead of its module-level objects, which
+# here include both the asset and the spec under one key): the one of the two that applies, and the key.
+defs = Definitions(assets=coinglass_assets(), resources=coinglass_resources())

@@ -1,7 +1,7 @@
 """Asset checks on the DefiLlama lake datasets: freshness, peg-deviation sanity, borrowed <= supplied.
 
 The rules are pure functions over lake tables (unit-tested); the Dagster checks read the recent partitions through
-the venue gateway, whose clock is the sandbox's in sandbox mode. Wired by the definitions as DEFI_CHECKS.
+the venue gateway, whose clock is the sandbox's in sandbox mode. Loaded with the rest of pipelines/defs/.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import AssetCheckResult, AssetKey, asset_check
 
-from pipelines.defs.check_results import check_result
-from pipelines.defs.resources import VenueGateway
 from pipelines.lake import Lake, empty_table
 from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.timeutil import ms_to_day
+from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.resources import VenueGateway
 
 VENUE = "defillama"
 LENDING = AssetKey(["raw", VENUE, "lending"])
@@ -133,11 +133,3 @@ def stablecoins_peg_sanity(venue_gateway: VenueGateway):
         return check_result(CheckOutcome(False, _named(broken)))
     message = _named(off_peg) if off_peg else f"every USD stablecoin within {PEG_WARN_BPS:.0f} bps of its peg"
     return check_result(CheckOutcome(not off_peg, message, {"off_peg_rows": len(off_peg)}, "WARN"))
-
-
-DEFI_CHECKS = [
-    lending_fresh,
-    stablecoins_fresh,
-    lending_borrowed_not_above_supplied,
-    stablecoins_peg_sanity,
-]

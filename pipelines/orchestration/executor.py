@@ -3,7 +3,7 @@ them then failed.
 
 Dagster's default skips every step downstream of a failed one, so one venue's outage would stop dbt and nothing
 would be published. A raw asset whose venue fails part-way yields its materialization (the days it wrote), then
-fails (pipelines/defs/ingest.py): with `require_upstream_step_success: false` dbt still builds and publishes from
+fails (pipelines/defs/venues/assets.py): with `require_upstream_step_success: false` dbt still builds and publishes from
 what the lake holds, and the run still ends failed, naming the venue and the day. A step that fails before
 yielding its output still stops everything downstream of it.
 
@@ -47,7 +47,9 @@ def executor_from_settings(settings=None):
 
     settings = settings or load_settings()
     if settings.executor == "celery":
-        from pipelines.defs.celery_executor import celery_executor_for  # dagster-celery only when asked for
+        from pipelines.orchestration.celery_executor import (
+            celery_executor_for,  # dagster-celery only when asked for
+        )
 
         return celery_executor_for(settings)
     return LEVWATCH_EXECUTOR

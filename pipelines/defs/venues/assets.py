@@ -19,13 +19,13 @@ from dagster import (
     asset,
 )
 
-from pipelines.defs.check_results import check_result
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
 from pipelines.ingest import DayResult, PartitionFailed, ingest_days
 from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.raw_checks import CHECKS, run_checks
 from pipelines.lib.timeutil import days_between, parse_day
+from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import VenueHttp
 from pipelines.venues.registry import VENUE_MODULES

@@ -1,5 +1,5 @@
 """Checks on raw/deribit/options_snapshots beyond the generic raw checks: snapshot freshness, instrument names
-and non-negative open interest. Export: OPTIONS_CHECKS (wired into the Definitions next to the raw assets).
+and non-negative open interest. OPTIONS_CHECKS lists them (tests run them next to the raw asset).
 
 The snapshots come from the existing `hourly_intraday` schedule, which materializes today's partition every hour;
 each run adds one snapshot to the day (pipelines/ingest.py accumulates them).
@@ -14,13 +14,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetCheckResult, asset_check
 
-from pipelines.defs.check_results import check_result
-from pipelines.defs.ingest import raw_asset_key
-from pipelines.defs.resources import VenueGateway
+from pipelines.defs.venues.assets import raw_asset_key
 from pipelines.lake import ANCHOR_DAY, Lake
 from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.option_names import OptionNameError, parse_option_name
 from pipelines.lib.timeutil import HOUR_MS
+from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.resources import VenueGateway
 
 VENUE, DATASET = "deribit", "options_snapshots"
 SNAPSHOT_ASSET = raw_asset_key(VENUE, DATASET)

@@ -5,7 +5,7 @@ workers (`celery -A pipelines.celery_worker worker`, pipelines/celery_worker.py)
 the same LEVWATCH_* environment, so they cannot disagree. Nothing of the broker URL lands in a run's config (which
 Dagster stores).
 
-As with the multiprocess executor (pipelines/defs/executor.py), a step starts once the outputs it reads exist even
+As with the multiprocess executor (pipelines/orchestration/executor.py), a step starts once the outputs it reads exist even
 if the step that produced them then failed: dagster-celery's loop has no option for it, so the plan it starts is
 handed the same step dependency config.
 
@@ -23,7 +23,7 @@ from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster_celery.defaults import broker_transport_options
 from dagster_celery.executor import CeleryExecutor
 
-from pipelines.defs.executor import AFTER_UPSTREAM_OUTPUTS
+from pipelines.orchestration.executor import AFTER_UPSTREAM_OUTPUTS
 from pipelines.settings import Settings
 
 # kombu's virtual transports (SQLAlchemy, Redis) poll the broker; one second (its default) adds a second per step

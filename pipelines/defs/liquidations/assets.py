@@ -24,11 +24,11 @@ from dagster import (
     multi_asset,
 )
 
-from pipelines.defs.check_results import check_result
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
 from pipelines.lib.check_outcome import CheckOutcome, warn_if
 from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
+from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.recorder.compaction import compact_day, gap_minutes
 from pipelines.recorder.landing import GAPS, Landing
 from pipelines.recorder.retention import retire_landing

@@ -1,76 +1,24 @@
-"""ETF flows in Dagster: raw/farside/etf_flows_csv (the CSV drop folder -> the lake) and the ETF freshness check.
-
-The Farside pages themselves are ingested by the generated raw/farside/etf_flows asset (pipelines/defs/ingest.py).
-Each writes its own dataset (lake/farside/etf_flows, lake/farside/etf_flows_csv), so neither overwrites the other
-whatever order they run in; stg_farside__etf_flows unions them, a CSV row replacing the page's for the same fund
-and day.
-"""
+"""The ETF freshness check: each launched underlying has flows (from the Farside pages, raw/farside/etf_flows, or
+the CSV drop folder, raw/farside/etf_flows_csv) up to the previous US trading day."""
 
 from datetime import date
-from pathlib import Path
 
 import duckdb
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AssetExecutionContext,
-    AssetKey,
-    Failure,
-    MaterializeResult,
-    asset,
-    asset_check,
-)
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asset_check
 
-from pipelines.defs.check_results import check_result
-from pipelines.defs.partitions import DAILY, SINGLE_RUN
-from pipelines.defs.resources import VenueGateway
-from pipelines.etf_import import CSV_DATASET, DROP_DIR, import_drop_folder
+from pipelines.etf_import import CSV_DATASET
 from pipelines.lake import Lake
 from pipelines.lib import etf_tickers
 from pipelines.lib.check_outcome import CheckOutcome
-from pipelines.lib.timeutil import days_between, ms_to_day, parse_day
+from pipelines.lib.timeutil import ms_to_day
 from pipelines.lib.us_market_calendar import trading_days_missed
+from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.resources import VenueGateway
 from pipelines.venues.farside import DATASET, VENUE
 
 FARSIDE_KEY = AssetKey(["raw", VENUE, DATASET])
-CSV_IMPORT_KEY = AssetKey(["raw", VENUE, CSV_DATASET])
 # Farside fills a day in during the US evening and overnight: one trading day behind is normal, two is stale
 MAX_TRADING_DAYS_MISSED = 1
-
-
-@asset(
-    key=CSV_IMPORT_KEY,
-    partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
-    group_name=f"raw_{VENUE}",
-    kinds={"python", "parquet", "csv"},
-    description=(
-        f"Imports Farside-format CSV files from $LEVWATCH_HOME/{DROP_DIR}/<BTC|ETH|SOL>/ into "
-        f"lake/{VENUE}/{CSV_DATASET} (source='csv'), for the run's days; staging prefers these rows to the page's. "
-        "A bad file is rejected whole, naming its line; the run then fails after importing the good files."
-    ),
-)
-def etf_csv_import(context: AssetExecutionContext, venue_gateway: VenueGateway):
-    window = context.partition_key_range
-    days = days_between(parse_day(window.start), parse_day(window.end))
-    home = Path(venue_gateway.home)
-    report = import_drop_folder(venue_gateway.lake, home, days)
-    for path in report.files:
-        context.log.info(f"imported {path}")
-    if report.rejected:
-        raise Failure(
-            description=f"{len(report.rejected)} ETF CSV file(s) rejected: " + " | ".join(report.rejected),
-            metadata={"rejected": len(report.rejected), "imported_files": len(report.files)},
-        )
-    return MaterializeResult(
-        metadata={
-            "files": len(report.files),
-            "rows": report.rows_written,
-            "days_written": len(report.days_written),
-            "rows_outside_window": report.rows_outside_window,
-            "drop_folder": str(home / DROP_DIR),
-        }
-    )
 
 
 def latest_flow_days(lake: Lake) -> dict[str, date]:
@@ -127,7 +75,3 @@ def etf_freshness(context: AssetCheckExecutionContext, venue_gateway: VenueGatew
             {f"latest_{u}": str(d) for u, d in sorted(latest.items())},
         )
     )
-
-
-ETF_ASSETS = [etf_csv_import]
-ETF_CHECKS = [etf_freshness]
