@@ -149,19 +149,24 @@ def celery_run(tmp_path_factory, sandbox, services):
             killed = _run_killed_mid_step(instance, sandbox, database_url)
             # the next run of the window (what the tests below compare with the embedded path), with an analyst
             # in a second process reading the warehouse all the while
-            reader = subprocess.Popen(
-                [sys.executable, "-c", READER],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            try:
-                result = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
-                time.sleep(2)  # a few looks after the publish
-            finally:
-                reader.terminate()
-                out, err = reader.communicate(timeout=30)
+            # its output goes to files, not pipes: a pipe's write end can leak into a process another thread of
+            # this one starts meanwhile, and then reading it to EOF never ends (seen once in the full suite)
+            out_path, err_path = home / "reader.out", home / "reader.err"
+            with out_path.open("w") as out_file, err_path.open("w") as err_file:
+                reader = subprocess.Popen(
+                    [sys.executable, "-c", READER], env=env, stdout=out_file, stderr=err_file, text=True
+                )
+                try:
+                    result = execute_job(reconstructable(scaleout_window_job), instance=instance, tags=TAGS)
+                    time.sleep(2)  # a few looks after the publish
+                finally:
+                    reader.terminate()
+                    try:
+                        reader.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        reader.kill()
+                        reader.wait(timeout=30)
+            out, err = out_path.read_text(), err_path.read_text()
             published = _ducklake_marts(env) if result.success else None
             looks = [json.loads(line) for line in out.splitlines()]
             yield ScaleOut(
