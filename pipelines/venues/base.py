@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.lake import SCHEMAS
+from pipelines.lib.freshness import MaxAge
 from pipelines.lib.numbers import PayloadError, to_float, to_int
 from pipelines.venues.http import VenueHttp
 
@@ -30,6 +31,9 @@ class DatasetSpec:
     expects_rows_on: Callable[[str, date], bool] | None = None
     accumulate: bool = False  # a rolling-window source: a re-run merges with what the day already holds
     may_be_empty: bool = False  # an asset with no rows on a day is plausible (a quiet day), not an error
+    max_age: MaxAge | None = (
+        None  # how old the newest row may be: a `fresh` check (pipelines/defs/venues/freshness.py)
+    )
     description: str = ""
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from pipelines.instruments import ASSETS
+from pipelines.lib.freshness import MaxAge
 from pipelines.lib.numbers import PayloadError, to_float, to_int
 from pipelines.lib.timeutil import DAY_MS
 from pipelines.settings import DEFAULT_BASE_URLS, load_settings
@@ -347,12 +349,16 @@ def fetch_stablecoins(http: DefiLlamaHttp, asset: str, start_ms: int, end_ms: in
 
 STAND_IN_ASSETS = ASSETS[:1]  # not per-asset datasets: one stand-in so the ingest calls the fetch once
 
+# DefiLlama publishes daily points: a newest day older than two days means the source (or our schedule) has stalled
+DAILY_POINTS_MAX_AGE = MaxAge(error_after=timedelta(days=2), in_days=True)
+
 DATASETS = {
     "lending": DatasetSpec(
         "lending",
         fetch_lending,
         chunk_days=HISTORY_CHUNK_DAYS,
         assets=STAND_IN_ASSETS,
+        max_age=DAILY_POINTS_MAX_AGE,
         description="DefiLlama lending and CDP protocols: supplied and borrowed USD per protocol, chain and day.",
     ),
     "stablecoins": DatasetSpec(
@@ -360,6 +366,7 @@ DATASETS = {
         fetch_stablecoins,
         chunk_days=HISTORY_CHUNK_DAYS,
         assets=STAND_IN_ASSETS,
+        max_age=DAILY_POINTS_MAX_AGE,
         description="DefiLlama stablecoins: supply per stablecoin and chain, and the daily price, per day.",
     ),
 }

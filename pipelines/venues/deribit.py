@@ -8,8 +8,10 @@ UNCONFIRMED, so the envelope is read whatever the status. Numbers are JSON numbe
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from pipelines.lib.freshness import MaxAge
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
 from pipelines.lib.option_names import OptionNameError, parse_option_name
 from pipelines.lib.timeutil import DAY_MS, floor_hour_ms
@@ -204,6 +206,8 @@ DATASETS = {
         fetch_options_snapshots,
         snapshot=True,
         assets=OPTION_CURRENCIES,
+        # the hourly schedule takes one snapshot an hour: two hours without one is news, six an outage
+        max_age=MaxAge(error_after=timedelta(hours=6), warn_after=timedelta(hours=2)),
         description="get_book_summary_by_currency kind=option: every listed option's OI (coins), mark price "
         "(in coin), mark IV, underlying price and volume, one snapshot per run. ts is the start of the hour of "
         "the window's end (ingest ends a snapshot day's window at now); past days cannot be recorded after the "

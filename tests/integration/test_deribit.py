@@ -20,11 +20,12 @@ from pipelines.defs.options.checks import (
     SNAPSHOT_ASSET,
     instrument_names,
     open_interest_non_negative,
-    snapshot_freshness,
 )
 from pipelines.defs.venues.assets import RAW_ASSETS
+from pipelines.defs.venues.freshness import FRESHNESS_CHECKS
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
+from pipelines.lib.freshness import judge_freshness, newest_row_ms
 from pipelines.lib.option_names import parse_option_name
 from pipelines.lib.options_math import max_pain, put_call_ratio
 from pipelines.lib.timeutil import HOUR_MS, day_window_ms, floor_hour_ms, iso_to_ms
@@ -176,10 +177,17 @@ def test_snapshots_accumulate_through_the_day_and_are_kept_afterwards(sandbox, t
         results = ingest_days("deribit", OPTIONS, [day], http=http, lake=lake, now_ms=clock)
     assert [(r.status, r.rows) for r in results] == [("kept", expected)]
     assert _book_requests(sandbox) == before
-    assert snapshot_freshness(lake, iso_to_ms("2025-10-12T12:30:00Z")).passed
-    stale = snapshot_freshness(lake, iso_to_ms("2025-10-12T14:30:00Z"))
+
+    def freshness(now: str):
+        now_ms, max_age = iso_to_ms(now), OPTIONS.max_age
+        newest = newest_row_ms(lake, "deribit", "options_snapshots", now_ms, max_age.lookback_days)
+        return judge_freshness(newest, now_ms, max_age, "deribit/options_snapshots")
+
+    # the newest snapshot is 11:00: 1.5 h old passes, 3.5 h is past the 2 h warning, 6.5 h past the 6 h error
+    assert freshness("2025-10-12T12:30:00Z").passed
+    stale = freshness("2025-10-12T14:30:00Z")
     assert (stale.passed, stale.severity) == (False, "WARN")
-    dead = snapshot_freshness(lake, iso_to_ms("2025-10-12T17:30:00Z"))
+    dead = freshness("2025-10-12T17:30:00Z")
     assert (dead.passed, dead.severity) == (False, "ERROR")
     assert instrument_names(lake).passed and open_interest_non_negative(lake).passed
 
@@ -217,7 +225,7 @@ def test_the_hourly_partition_run_records_a_snapshot_and_every_options_check_pas
     raw = [a for a in RAW_ASSETS if SNAPSHOT_ASSET in a.keys]
     today = date(2025, 10, 13)  # the scenario clock's day, as the hourly schedule would ask for
     result = materialize(
-        [*raw, *OPTIONS_CHECKS],
+        [*raw, *OPTIONS_CHECKS, *[c for c in FRESHNESS_CHECKS if c.check_key.asset_key == SNAPSHOT_ASSET]],
         resources={"venue_gateway": gateway},
         partition_key=today.isoformat(),
         instance=DagsterInstance.ephemeral(),
@@ -231,7 +239,7 @@ def test_the_hourly_partition_run_records_a_snapshot_and_every_options_check_pas
         "non_empty": True,
         "null_rate": True,
         "window_complete": True,
-        "snapshot_freshness": True,
+        "fresh": True,
         "instrument_names_parse": True,
         "open_interest_non_negative": True,
     }

@@ -1,4 +1,5 @@
-"""Asset checks on the DefiLlama lake datasets: freshness, peg-deviation sanity, borrowed <= supplied.
+"""Asset checks on the DefiLlama lake datasets: peg-deviation sanity, borrowed <= supplied (their freshness is
+declared on the datasets: DatasetSpec.max_age, pipelines/defs/venues/freshness.py).
 
 The rules are pure functions over lake tables (unit-tested); the Dagster checks read the recent partitions through
 the venue gateway, whose clock is the sandbox's in sandbox mode. Loaded with the rest of pipelines/defs/.
@@ -23,9 +24,6 @@ LENDING = AssetKey(["raw", VENUE, "lending"])
 STABLECOINS = AssetKey(["raw", VENUE, "stablecoins"])
 
 LOOKBACK_DAYS = 14  # the row checks look at the recent partitions only
-MAX_AGE_DAYS = (
-    2  # DefiLlama publishes daily points; older than this, the source (or our schedule) has stalled
-)
 PEG_WARN_BPS = 300.0  # beyond this a USD stablecoin is off its peg: news, so a WARN
 PRICE_BOUNDS = (0.0, 2.0)  # a USD stablecoin priced outside these is a broken payload: an ERROR
 MAX_NAMED = 10
@@ -39,26 +37,6 @@ def recent_rows(lake: Lake, dataset: str, now_ms: int, days: int = LOOKBACK_DAYS
         if lake.partition_path(VENUE, dataset, day).exists():
             parts.append(lake.read_partition(VENUE, dataset, day))
     return pa.concat_tables(parts) if parts else empty_table(dataset)
-
-
-def newest_day_with_rows(lake: Lake, dataset: str, now_ms: int, days: int = LOOKBACK_DAYS):
-    today = ms_to_day(now_ms)
-    for back in range(days + 1):
-        day = today - timedelta(days=back)
-        path = lake.partition_path(VENUE, dataset, day)
-        if path.exists() and lake.read_partition(VENUE, dataset, day).num_rows:
-            return day
-    return None
-
-
-def freshness(lake: Lake, dataset: str, now_ms: int, max_age_days: int = MAX_AGE_DAYS) -> CheckOutcome:
-    newest = newest_day_with_rows(lake, dataset, now_ms)
-    if newest is None:
-        return CheckOutcome(False, f"{VENUE}/{dataset}: no rows in the last {LOOKBACK_DAYS} days")
-    age = (ms_to_day(now_ms) - newest).days
-    return CheckOutcome(
-        age <= max_age_days, f"{VENUE}/{dataset}: newest day with rows is {newest} ({age} days old)"
-    )
 
 
 def _day_of(ts) -> str:
@@ -97,18 +75,6 @@ def _named(items: list[str]) -> str:
     return "; ".join(items[:MAX_NAMED]) + (
         f" (+{len(items) - MAX_NAMED} more)" if len(items) > MAX_NAMED else ""
     )
-
-
-@asset_check(asset=LENDING, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days.")
-def lending_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return check_result(freshness(venue_gateway.lake, "lending", venue_gateway.now_ms()))
-
-
-@asset_check(
-    asset=STABLECOINS, name="fresh", description=f"A day with rows within the last {MAX_AGE_DAYS} days."
-)
-def stablecoins_fresh(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return check_result(freshness(venue_gateway.lake, "stablecoins", venue_gateway.now_ms()))
 
 
 @asset_check(

@@ -1,5 +1,6 @@
-"""Checks on raw/deribit/options_snapshots beyond the generic raw checks: snapshot freshness, instrument names
-and non-negative open interest. OPTIONS_CHECKS lists them (tests run them next to the raw asset).
+"""Checks on raw/deribit/options_snapshots beyond the generic raw checks: instrument names
+and non-negative open interest (freshness is declared on the dataset: DatasetSpec.max_age). OPTIONS_CHECKS
+lists them (tests run them next to the raw asset).
 
 The snapshots come from the existing `hourly_intraday` schedule, which materializes today's partition every hour;
 each run adds one snapshot to the day (pipelines/ingest.py accumulates them).
@@ -18,13 +19,11 @@ from pipelines.defs.venues.assets import raw_asset_key
 from pipelines.lake import ANCHOR_DAY, Lake
 from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.option_names import OptionNameError, parse_option_name
-from pipelines.lib.timeutil import HOUR_MS
 from pipelines.orchestration.check_results import check_result
 from pipelines.orchestration.resources import VenueGateway
 
 VENUE, DATASET = "deribit", "options_snapshots"
 SNAPSHOT_ASSET = raw_asset_key(VENUE, DATASET)
-WARN_AFTER_HOURS, ERROR_AFTER_HOURS = 2, 6
 _DAY_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
 
 
@@ -46,23 +45,6 @@ def latest_snapshot_table(lake: Lake):
         if table.num_rows:
             return table
     return None
-
-
-def snapshot_freshness(lake: Lake, now_ms: int) -> CheckOutcome:
-    """WARN after 2 h without a snapshot, ERROR after 6 h (or when none was ever recorded)."""
-    table = latest_snapshot_table(lake)
-    if table is None:
-        return CheckOutcome(False, "no options snapshot has been recorded yet", {}, "ERROR")
-    latest = int(pc.max(pc.cast(table["ts"], "int64")).as_py())
-    age_h = (now_ms - latest) / HOUR_MS
-    meta = {"latest_snapshot_ms": latest, "age_hours": round(age_h, 2)}
-    if age_h > ERROR_AFTER_HOURS:
-        return CheckOutcome(
-            False, f"last snapshot {age_h:.1f} h old (> {ERROR_AFTER_HOURS} h)", meta, "ERROR"
-        )
-    if age_h > WARN_AFTER_HOURS:
-        return CheckOutcome(False, f"last snapshot {age_h:.1f} h old (> {WARN_AFTER_HOURS} h)", meta, "WARN")
-    return CheckOutcome(True, f"last snapshot {age_h:.1f} h old", meta, "WARN")
 
 
 def instrument_names(lake: Lake) -> CheckOutcome:
@@ -106,15 +88,6 @@ def open_interest_non_negative(lake: Lake) -> CheckOutcome:
 
 @asset_check(
     asset=SNAPSHOT_ASSET,
-    name="snapshot_freshness",
-    description=f"A snapshot at most {WARN_AFTER_HOURS} h old (WARN beyond), {ERROR_AFTER_HOURS} h (ERROR beyond).",
-)
-def snapshot_freshness_check(venue_gateway: VenueGateway) -> AssetCheckResult:
-    return check_result(snapshot_freshness(venue_gateway.lake, venue_gateway.now_ms()))
-
-
-@asset_check(
-    asset=SNAPSHOT_ASSET,
     name="instrument_names_parse",
     description="Every instrument name of the newest snapshot parses into underlying, expiry, strike, type.",
 )
@@ -131,4 +104,4 @@ def open_interest_check(venue_gateway: VenueGateway) -> AssetCheckResult:
     return check_result(open_interest_non_negative(venue_gateway.lake))
 
 
-OPTIONS_CHECKS = [snapshot_freshness_check, instrument_names_check, open_interest_check]
+OPTIONS_CHECKS = [instrument_names_check, open_interest_check]
