@@ -17,6 +17,7 @@ from pipelines.lib.cli_args import (
     positive_float,
     positive_int,
 )
+from pipelines.recorder.streams import STREAM_VENUES
 from pipelines.settings import Settings, SettingsError, load_settings
 
 DAGSTER_YAML_HEADER = "# Written by levwatch: the Dagster instance for this LEVWATCH_HOME."
@@ -164,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "liquidations", help="record the Binance and Bybit liquidation streams into the landing area"
     )
     liquidations.add_argument(
-        "--venues", default="binance,bybit", help="comma-separated (default: binance,bybit)"
+        "--venues",
+        default=",".join(STREAM_VENUES),
+        help=f"comma-separated (default: {','.join(STREAM_VENUES)})",
     )
     liquidations.add_argument(
         "--flush-seconds", type=positive_float, default=60.0, help="landing file interval (default 60)"

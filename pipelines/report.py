@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipelines.recorder.streams import STREAM_VENUES
 from pipelines.summaries.cascades import cascade_lines
 from pipelines.summaries.insurance import insurance_lines
 from pipelines.summaries.risk import risk_lines
@@ -269,7 +270,7 @@ def unfetched_lines(home: Path, first, last) -> list[str]:
             if lost:
                 why = ", ".join(f"{n} days {s.replace('_', ' ')}" for s, n in lost.items())
                 lines.append(f"  {venue}/{spec.name}: {why}")
-    for venue in ("binance", "bybit"):
+    for venue in STREAM_VENUES:
         rows = sum(
             lake.read_partition(venue, "liquidations", d).num_rows
             for d in days

@@ -34,7 +34,13 @@ import aiohttp
 
 from pipelines.lake_origin import require_live_home
 from pipelines.recorder.landing import EVENTS, GAPS, Landing
-from pipelines.recorder.streams import PARSERS, StreamParseError, configured_symbols, message_time_ms
+from pipelines.recorder.streams import (
+    PARSERS,
+    STREAM_VENUES,
+    StreamParseError,
+    configured_symbols,
+    message_time_ms,
+)
 
 log = logging.getLogger("levwatch.recorder")
 
@@ -42,7 +48,7 @@ Clock = Callable[
     [], Awaitable[int]
 ]  # the stream's "now" in epoch ms: wall time live, replay time in the sandbox
 STREAM_NAMES = {"binance": "!forceOrder@arr", "bybit": "allLiquidation"}
-VENUES = tuple(STREAM_NAMES)
+VENUES = STREAM_VENUES  # STREAM_NAMES says what each one subscribes to
 
 
 async def wall_clock() -> int:

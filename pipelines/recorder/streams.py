@@ -156,3 +156,6 @@ def message_time_ms(venue: str, message: dict) -> int | None:
 
 
 PARSERS = {"binance": parse_binance, "bybit": parse_bybit}
+# The liquidation streams levwatch records, named once: the recorder, its compaction assets, the demo harness and
+# the summary read this
+STREAM_VENUES = tuple(PARSERS)

@@ -12,7 +12,6 @@ Fast and offline: it imports the modules and reads the YAML files; no network, n
 
 from __future__ import annotations
 
-import ast
 import json
 from collections import Counter
 from pathlib import Path
@@ -111,14 +110,6 @@ def writers() -> list[tuple[str, str, str]]:
     ]
     found += [(venue, dataset, where) for (venue, dataset), where in NON_REGISTRY_WRITERS.items()]
     return found
-
-
-def literal_constant(path: Path, name: str):
-    """A module-level constant's literal value, read without importing the module (pipelines/defs imports Dagster)."""
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]:
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{path}: no module-level {name} = <literal>")
 
 
 def dbt_vars() -> dict:
@@ -243,13 +234,8 @@ def test_the_sandbox_serves_every_venue_a_source_reads_and_every_host_the_pipeli
         "add these venues' base URLs to DEFAULT_BASE_URLS in settings.py"
     )
     assert set(RECORDER_VENUES) == set(DEFAULT_WS_URLS), (
-        "pipelines/recorder/recorder.py STREAM_NAMES and pipelines/settings.py DEFAULT_WS_URLS must name the same "
+        "pipelines/recorder/streams.py STREAM_VENUES and pipelines/settings.py DEFAULT_WS_URLS must name the same "
         "stream venues (and pipelines/sandbox/streams.py replays them)"
-    )
-    assert set(
-        literal_constant(ROOT / "pipelines" / "defs" / "liquidations" / "assets.py", "STREAM_VENUES")
-    ) == set(RECORDER_VENUES), (
-        "pipelines/defs/liquidations/assets.py STREAM_VENUES (the compaction assets) must name the recorder's venues"
     )
 
 

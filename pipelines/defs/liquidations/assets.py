@@ -32,9 +32,9 @@ from pipelines.orchestration.resources import VenueGateway
 from pipelines.recorder.compaction import compact_day, gap_minutes
 from pipelines.recorder.landing import GAPS, Landing
 from pipelines.recorder.retention import retire_landing
+from pipelines.recorder.streams import STREAM_VENUES
 from pipelines.settings import load_settings
 
-STREAM_VENUES = ("binance", "bybit")
 # the recorder lands a file every minute, and hears a heartbeat reply every 20 s on a quiet stream
 FRESHNESS_WARN_MINUTES, FRESHNESS_ERROR_MINUTES = 10, 60
 GAP_WARN_MINUTES = 15.0  # per venue per day

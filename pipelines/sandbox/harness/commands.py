@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from pipelines.sandbox.harness.start import STREAM_VENUES
+    from pipelines.recorder.streams import STREAM_VENUES
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()

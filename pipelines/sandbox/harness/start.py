@@ -7,10 +7,9 @@ import signal
 import subprocess
 from pathlib import Path
 
+from pipelines.recorder.streams import STREAM_VENUES
 from pipelines.sandbox.server import SandboxServer, make_server
 from pipelines.settings import Settings
-
-STREAM_VENUES = ("binance", "bybit")  # the liquidation websockets the sandbox replays
 
 
 def sandbox_env(server: SandboxServer) -> dict[str, str]:
