@@ -23,10 +23,10 @@ FIGURES = {
              where ts >= timestamptz '{CRASH_START}' and ts < timestamptz '{CRASH_START}' + interval 12 hour) / 1e9""",
     "13 Nov 14:00-17:00 squeeze: long / short US$m (target 203.6 / 14.9)": """
         select sum(liq_long_usd) / 1e6, sum(liq_short_usd) / 1e6 from hourly
-        where ts >= timestamptz '2025-11-13 14:00+00' and ts < timestamptz '2025-11-13 17:00+00'""",
+        where ts >= timestamptz '2025-11-13 14:00:00+00' and ts < timestamptz '2025-11-13 17:00:00+00'""",
     "largest November BTC day: long / short US$m (target ~406.9 / 163.1 on a reported day)": """
         select sum(liq_long_usd) / 1e6 as long_usd, sum(liq_short_usd) / 1e6 from hourly
-        where asset = 'BTC' and ts >= timestamptz '2025-11-01 00:00+00'
+        where asset = 'BTC' and ts >= timestamptz '2025-11-01 00:00:00+00'
         group by cast(ts as date) order by long_usd desc limit 1""",
     "days without a shock, market-wide liquidations: median / 90th percentile US$bn": f"""
         with days as (
@@ -41,11 +41,15 @@ def calibration_figures(market: Market) -> dict[str, tuple[float, ...]]:
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
     con.register("hourly", market.hourly)
-    return {name: tuple(con.execute(sql).fetchall()[0]) for name, sql in FIGURES.items()}
+    figures = {}
+    for name, sql in FIGURES.items():
+        row = con.execute(sql).fetchone()  # None: the scenario's window misses the figure's period
+        figures[name] = tuple(row) if row else (None,) * len(con.description)
+    return figures
 
 
 def calibration_report(market: Market) -> str:
     lines = [f"calibration of '{market.scenario.name}' (shared/CALIBRATION.md):"]
     for name, values in calibration_figures(market).items():
-        lines.append(f"  {name}: {' / '.join(f'{v:,.2f}' for v in values)}")
+        lines.append(f"  {name}: {' / '.join('n/a' if v is None else f'{v:,.2f}' for v in values)}")
     return "\n".join(lines)
