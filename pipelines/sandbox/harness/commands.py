@@ -72,18 +72,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from pipelines.recorder.streams import STREAM_VENUES
+    from pipelines.sandbox.harness.start import sandbox_env
     from pipelines.sandbox.server import make_server
 
     settings = load_settings()
     server = make_server(settings.home, args.scenario, port=args.port).start()
     print(f"sandbox serving the '{server.state.market.scenario.name}' market on {server.url}", flush=True)
-    print("  LEVWATCH_SOURCE=sandbox")
-    print(f"  LEVWATCH_SANDBOX_URL={server.url}")
+    for name, value in sandbox_env(server).items():  # what points the pipeline and the recorder at it
+        print(f"  {name}={value}")
     for venue in sorted(server.state.market.scenario.venues):
         print(f"  LEVWATCH_{venue.upper()}_URL={server.base_url(venue)}")
-    for venue in STREAM_VENUES:  # the liquidation streams
-        print(f"  LEVWATCH_{venue.upper()}_WS_URL={server.ws_url(venue)}")
     try:
         while True:
             time.sleep(3600)
