@@ -75,13 +75,13 @@ def prepare_home(home: Path, settings: Settings | None = None) -> Path:
 def cmd_record(args: argparse.Namespace) -> int:
     import logging
 
-    from pipelines.recorder.recorder import VENUES, record_liquidations
+    from pipelines.recorder.recorder import record_liquidations
 
     venues = tuple(v.strip() for v in args.venues.split(",") if v.strip())
-    unknown = [v for v in venues if v not in VENUES]
+    unknown = [v for v in venues if v not in STREAM_VENUES]
     if unknown or not venues:
         print(
-            f"levwatch record: --venues must be among {','.join(VENUES)}, got {args.venues!r}",
+            f"levwatch record: --venues must be among {','.join(STREAM_VENUES)}, got {args.venues!r}",
             file=sys.stderr,
         )
         return 2

@@ -48,7 +48,6 @@ Clock = Callable[
     [], Awaitable[int]
 ]  # the stream's "now" in epoch ms: wall time live, replay time in the sandbox
 STREAM_NAMES = {"binance": "!forceOrder@arr", "bybit": "allLiquidation"}
-VENUES = STREAM_VENUES  # STREAM_NAMES says what each one subscribes to
 
 
 async def wall_clock() -> int:
@@ -81,7 +80,7 @@ class ReplayClock:
 
 @dataclass
 class RecorderConfig:
-    venues: tuple[str, ...] = VENUES
+    venues: tuple[str, ...] = STREAM_VENUES
     flush_seconds: float = 60.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
@@ -93,9 +92,11 @@ class RecorderConfig:
     drain_s: float = 1.0  # after until_ms, keep reading this long (wall seconds) before the final flush
 
     def __post_init__(self) -> None:
-        unknown = [v for v in self.venues if v not in VENUES]
+        unknown = [v for v in self.venues if v not in STREAM_VENUES]
         if unknown or not self.venues:
-            raise ValueError(f"recorder venues must be among {', '.join(VENUES)}, got {list(self.venues)}")
+            raise ValueError(
+                f"recorder venues must be among {', '.join(STREAM_VENUES)}, got {list(self.venues)}"
+            )
         if self.flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {self.flush_seconds}")
         if self.max_buffered_events <= 0:
@@ -468,7 +469,7 @@ def sandbox_ws_url(sandbox_url: str, venue: str) -> str:
 
 def record_liquidations(
     *,
-    venues: tuple[str, ...] = VENUES,
+    venues: tuple[str, ...] = STREAM_VENUES,
     flush_seconds: float = 60.0,
     until_ms: int | None = None,
     settings=None,

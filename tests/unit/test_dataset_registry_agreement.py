@@ -21,7 +21,7 @@ import yaml
 from pipelines import lake
 from pipelines.etf_import import CSV_DATASET
 from pipelines.recorder.landing import EVENTS, GAPS
-from pipelines.recorder.recorder import VENUES as RECORDER_VENUES
+from pipelines.recorder.streams import STREAM_VENUES as RECORDER_VENUES
 from pipelines.sandbox.server import VENUE_APPS
 from pipelines.settings import DEFAULT_BASE_URLS, DEFAULT_WS_URLS
 from pipelines.venues import coinglass
