@@ -65,6 +65,8 @@ VENUE_VARS: dict[str, tuple[tuple[str, ...], bool]] = {
     "kline_1m_venues": (("klines_1m",), True),
     "kline_hourly_venues": (("klines",), True),
     "long_short_ratio_venues": (("long_short_ratios",), True),
+    "open_interest_history_venues": (("open_interest",), True),
+    "open_interest_venues": ((), False),  # the history venues and those with asset-context snapshots (below)
     "insurance_fund_venues": (("insurance_funds",), True),
     "liquidation_venues": (("liquidations",), True),
     "liquidation_stream_venues": (("liquidations", "liquidation_gaps"), True),
@@ -267,6 +269,13 @@ def test_the_dbt_venue_vars_name_venues_with_the_source_they_need():
                 f"these venues have a dbt source for {datasets} but dbt_project.yml vars.{name} leaves them out of "
                 "the union: add them to the var"
             )
+    snapshot_oi = {venue for venue, dataset in read if dataset == "asset_contexts"}
+    assert (
+        set(variables["open_interest_venues"]) == set(variables["open_interest_history_venues"]) | snapshot_oi
+    ), (
+        "dbt_project.yml vars.open_interest_venues must be open_interest_history_venues plus the venues whose OI "
+        "comes from asset-context snapshots (int_open_interest_hourly)"
+    )
     assert set(variables["liquidation_stream_venues"]) == set(RECORDER_VENUES), (
         "dbt_project.yml vars.liquidation_stream_venues must name the recorder's venues "
         "(pipelines/recorder/recorder.py STREAM_NAMES)"
@@ -277,3 +286,32 @@ def test_the_dbt_venue_vars_name_venues_with_the_source_they_need():
     assert set(variables["operational_risk_venues"]) <= set(VENUE_MODULES), (
         "dbt_project.yml vars.operational_risk_venues names a venue pipelines/venues/registry.py does not ingest"
     )
+
+
+def _accepted_value_lists(node, found: list) -> None:
+    if isinstance(node, dict):
+        test = node.get("accepted_values")
+        if isinstance(test, dict):
+            found.append((test.get("arguments") or test).get("values"))
+        for value in node.values():
+            _accepted_value_lists(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _accepted_value_lists(value, found)
+
+
+def test_venue_lists_in_model_yaml_come_from_the_dbt_vars():
+    """A model that holds several venues tests its venue column against the var its union reads
+    (`values: "{{ var('...') }}"`), so adding a venue to a var is the whole change; only a per-venue staging model
+    (one venue by construction) names its venue."""
+    venues = set(VENUE_MODULES) | set(DEFAULT_BASE_URLS)
+    literal = []
+    for path in sorted((DBT / "models").rglob("*.yml")):
+        if "staging" in path.relative_to(DBT / "models").parts:
+            continue
+        found: list = []
+        _accepted_value_lists(yaml.safe_load(path.read_text()), found)
+        for values in found:
+            if isinstance(values, list) and len(venues & set(values)) > 1:
+                literal.append(f"{path.relative_to(DBT)}: {values}")
+    assert literal == [], "name these venues with a dbt_project.yml var instead of a list"

@@ -1,5 +1,5 @@
 {#- The venues with open interest history; Hyperliquid's comes from its asset-context snapshots below. -#}
-{%- set venues = ['binance', 'bybit', 'okx'] -%}
+{%- set venues = var('open_interest_history_venues') -%}
 
 with
 
