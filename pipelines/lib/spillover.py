@@ -1,4 +1,4 @@
-"""Diebold-Yilmaz (2012) spillover from a VAR's generalized FEVD, and a lead-lag helper. Pure numpy/statsmodels.
+"""Diebold-Yilmaz (2012) spillover from a VAR's generalized FEVD, and a lead-lag helper. Pure numpy.
 
 Generalized forecast-error variance decomposition (Pesaran and Shin 1998), for a VAR with MA matrices Psi_h and
 residual covariance Sigma, at horizon H:
@@ -17,7 +17,6 @@ S, FROM and TO lie in [0, 100); sum_i FROM_i = sum_i TO_i = S (Diebold and Yilma
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,22 +69,49 @@ def spillover_from_fevd(theta: np.ndarray, nodes: tuple[str, ...] | list[str]) -
     )
 
 
-def fit_var(data: np.ndarray, lags: int):
-    """statsmodels' VAR(lags) fitted by OLS with a constant. data: (T, N), oldest first."""
-    from statsmodels.tsa.api import VAR  # imported here: statsmodels is slow to import
+@dataclass(frozen=True)
+class VarFit:
+    """A VAR(p) fitted by OLS with a constant: y_t = intercept + sum_i coefs[i - 1] @ y_{t-i} + u_t."""
 
+    intercept: np.ndarray  # (N,)
+    coefs: np.ndarray  # (p, N, N)
+    sigma_u: np.ndarray  # (N, N): residual covariance, degrees of freedom corrected
+
+    def ma_rep(self, maxn: int) -> np.ndarray:
+        """MA matrices Psi_0 (= I) .. Psi_maxn: Psi_h = sum_{i=1..min(h, p)} A_i Psi_{h-i}. (maxn + 1, N, N)."""
+        lags, n = self.coefs.shape[0], self.coefs.shape[1]
+        psi = np.zeros((maxn + 1, n, n))
+        psi[0] = np.eye(n)
+        for h in range(1, maxn + 1):
+            for i in range(1, min(h, lags) + 1):
+                psi[h] += self.coefs[i - 1] @ psi[h - i]
+        return psi
+
+
+def fit_var(data: np.ndarray, lags: int) -> VarFit:
+    """VAR(lags) by equation-wise OLS with a constant, as statsmodels' VAR(data).fit(lags, trend="c") fits it
+    (tests/unit/test_spillover.py compares them); numpy only, because importing statsmodels costs ~5 s of CPU in
+    every dbt process that runs the contagion models. data: (T, N), oldest first.
+
+    The regressors of y_t (t = lags .. T-1) are [1, y_{t-1}, .., y_{t-lags}]; the residual covariance divides by
+    the observations minus the coefficients per equation (T - lags - (N * lags + 1))."""
     data = np.asarray(data, float)
     if data.ndim != 2 or data.shape[1] < 2:
         raise ValueError(f"a VAR needs a (T, N>=2) array, got shape {data.shape}")
     if not np.all(np.isfinite(data)):
         raise ValueError("the VAR's input has missing or infinite values")
-    if data.shape[0] <= lags * data.shape[1] + 1 + data.shape[1]:
-        raise ValueError(
-            f"{data.shape[0]} observations are too few for a VAR({lags}) in {data.shape[1]} series"
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels warns about the missing date index
-        return VAR(data).fit(lags, trend="c")
+    steps, n = data.shape
+    if steps <= lags * n + 1 + n:
+        raise ValueError(f"{steps} observations are too few for a VAR({lags}) in {n} series")
+    y = data[lags:]
+    x = np.hstack([np.ones((steps - lags, 1)), *(data[lags - i : steps - i] for i in range(1, lags + 1))])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)  # (1 + N * lags, N)
+    resid = y - x @ beta
+    sigma_u = resid.T @ resid / (steps - lags - x.shape[1])
+    coefs = (
+        beta[1:].reshape(lags, n, n).transpose(0, 2, 1)
+    )  # block i: rows the lag-i regressors, columns equations
+    return VarFit(intercept=beta[0], coefs=coefs, sigma_u=sigma_u)
 
 
 def var_spillover(data: np.ndarray, nodes: tuple[str, ...] | list[str], lags: int, horizon: int) -> Spillover:

@@ -596,3 +596,23 @@ def test_adl_events_hold_exactly_what_the_venues_publish(builds, sandbox):
         rows = wh.execute("select venue, source from marts.adl_events").fetchall()
     assert okx_truth == 0 and bybit_truth > 0
     assert rows == []
+
+
+def test_every_not_null_the_mart_contracts_declare_is_a_not_null_column_of_the_built_table(builds):
+    """The contracts' not_null constraints are in the built tables, so DuckDB refuses a null at build time (the marts
+    carry no not_null data test of their own: tests/unit/test_mart_contracts.py)."""
+    declared = set()
+    for path in (DBT_PROJECT / "models" / "marts").rglob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            for column in model.get("columns", []):
+                if "not_null" in {c.get("type") for c in column.get("constraints", [])}:
+                    declared.add((model["name"], column["name"]))
+    with duckdb.connect(str(builds.db), read_only=True) as con:
+        built = set(
+            con.execute(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = 'marts' and is_nullable = 'NO'"
+            ).fetchall()
+        )
+    assert len(declared) > 100
+    assert declared - built == set()

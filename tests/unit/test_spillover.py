@@ -48,18 +48,52 @@ def test_two_steps_of_one_way_dynamics_worked_by_hand():
     np.testing.assert_allclose(s.net, [25.0, -25.0])
 
 
+def statsmodels_var(data: np.ndarray, lags: int):
+    """The reference implementation (a dev dependency): statsmodels' VAR fitted by OLS with a constant."""
+    import warnings
+
+    from statsmodels.tsa.api import VAR
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels warns about the missing date index
+        return (
+            VAR(data).fit(lags, trend="c")._results
+        )  # the results object itself: its wrapper shadows sigma_u
+
+
+@pytest.mark.parametrize(("lags", "series", "steps"), [(1, 2, 100), (2, 5, 168), (3, 4, 500), (1, 12, 168)])
+def test_the_numpy_var_fits_what_statsmodels_fits(lags, series, steps):
+    rng = np.random.default_rng(lags * 100 + series)
+    data = rng.standard_normal((steps, series)).cumsum(axis=0) * 0.1 + rng.standard_normal((steps, series))
+    ours, ref = fit_var(data, lags), statsmodels_var(data, lags)
+    np.testing.assert_allclose(ours.intercept, ref.intercept, atol=1e-12)
+    np.testing.assert_allclose(ours.coefs, ref.coefs, atol=1e-12)
+    np.testing.assert_allclose(ours.sigma_u, ref.sigma_u, atol=1e-12)
+    np.testing.assert_allclose(ours.ma_rep(9), ref.ma_rep(9), atol=1e-12)
+
+
+def test_a_var1_recovers_its_coefficients_and_its_ma_matrices_are_powers_of_them():
+    coef = np.array([[0.5, 0.0], [0.4, 0.2]])
+    fit = fit_var(simulate_var1(coef, np.eye(2), 20_000, seed=5), lags=1)
+    np.testing.assert_allclose(fit.coefs[0], coef, atol=0.02)
+    np.testing.assert_allclose(fit.sigma_u, np.eye(2), atol=0.05)
+    psi = fit.ma_rep(3)  # VAR(1): Psi_h = A^h
+    np.testing.assert_allclose(psi[0], np.eye(2))
+    np.testing.assert_allclose(psi[3], np.linalg.matrix_power(fit.coefs[0], 3), atol=1e-12)
+
+
 def test_with_a_diagonal_covariance_it_equals_statsmodels_orthogonalized_fevd():
     coef = np.array([[0.3, 0.2, 0.0], [0.1, 0.4, -0.2], [0.0, 0.3, 0.2]])
     data = simulate_var1(coef, np.diag([1.0, 2.0, 0.5]), 2000, seed=1)
-    result = fit_var(data, lags=2)._results  # the results object itself: its wrapper would shadow sigma_u
+    fit, result = fit_var(data, lags=2), statsmodels_var(data, lags=2)
     horizon = 8
-    variances = np.diag(np.asarray(result.sigma_u))
-    result.sigma_u = np.diag(variances)  # diagonal: no correlated shocks
-    theta = generalized_fevd(result.ma_rep(horizon - 1), result.sigma_u)
+    variances = np.diag(fit.sigma_u)
+    theta = generalized_fevd(fit.ma_rep(horizon - 1), np.diag(variances))  # diagonal: no correlated shocks
     np.testing.assert_allclose(
         theta.sum(axis=1), 1.0, atol=1e-12
     )  # already normalised when Sigma is diagonal
     # statsmodels' Cholesky factor of the diagonal covariance is diag(sqrt(sigma_jj)); equation x horizon x shock
+    result.sigma_u = np.diag(variances)
     orthogonalized = result.fevd(horizon, var_decomp=np.diag(np.sqrt(variances))).decomp[:, horizon - 1, :]
     np.testing.assert_allclose(theta, orthogonalized, atol=1e-10)
 
