@@ -8,10 +8,12 @@ what the lake holds, and the run still ends failed, naming the venue and the day
 yielding its output still stops everything downstream of it.
 
 Run config: `execution: {config: {max_concurrent: 4}}` (processes at a time), or `{in_process: true}` for one
-process (tests).
+process (tests). Step processes fork from a forkserver that has imported the code location once
+(`start_method: forkserver`, the default here; `spawn` is Dagster's): a spawned step process imports Dagster, dbt
+and pipelines.definitions again before its first request, ~5 s of CPU per step, and a run has one step per asset.
 """
 
-from dagster import Field, Noneable, multi_or_in_process_executor
+from dagster import Enum, EnumValue, Field, Noneable, multi_or_in_process_executor
 
 AFTER_UPSTREAM_OUTPUTS = {"require_upstream_step_success": False}
 
@@ -23,6 +25,8 @@ def _executor_config(config: dict) -> dict:
         "multiprocess": {
             "max_concurrent": config["max_concurrent"],
             "step_dependency_config": AFTER_UPSTREAM_OUTPUTS,
+            # forkserver preloads the module the job was loaded from (pipelines.definitions)
+            "start_method": {config["start_method"]: {}},
         }
     }
 
@@ -35,6 +39,12 @@ LEVWATCH_EXECUTOR = multi_or_in_process_executor.configured(
             Noneable(int), default_value=None, description="processes at a time (default: one per CPU)"
         ),
         "in_process": Field(bool, default_value=False, description="run every step in the run's process"),
+        "start_method": Field(
+            Enum("StartMethod", [EnumValue("forkserver"), EnumValue("spawn")]),
+            default_value="forkserver",
+            description="how step processes start: forked from a server that imported the code location once, "
+            "or each a fresh interpreter (spawn)",
+        ),
     },
     description="Multiprocess (or in-process); dbt starts once its inputs are materialized, even if a raw step "
     "then failed.",
