@@ -27,8 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import httpx
-
 AsyncNow = Callable[[], Awaitable[int]]
 """An awaitable "now" in epoch ms, for asyncio code that must not block its loop on a read."""
 
@@ -112,13 +110,18 @@ class SandboxClock:
     clock: distinct, ordered api_health stamps on the sandbox's timeline without a request per stamp. Rate-limit
     windows count wall seconds (nothing moves the clock under a pipeline run)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0, get: Callable[..., Any] = httpx.get) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 5.0, get: Callable[..., Any] | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
-        self._get = get  # httpx.get; a test passes a fake
+        self._get = get  # None: httpx.get; a test passes a fake
 
     def now_ms(self) -> int:
-        return int(self._get(f"{self.url}/_sandbox/health", timeout=self.timeout_s).json()["clock_ms"])
+        get = self._get
+        if get is None:  # imported here: the recorder imports this module and starts faster without httpx
+            import httpx
+
+            get = httpx.get
+        return int(get(f"{self.url}/_sandbox/health", timeout=self.timeout_s).json()["clock_ms"])
 
     def monotonic_s(self) -> float:
         return time.monotonic()
