@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
 from dagster import ConfigurableResource
 
 from pipelines.lake import Lake
 from pipelines.lake_origin import require_live_home
+from pipelines.lib.clock import WALL_CLOCK, Clock, SandboxClock
 from pipelines.settings import NO_SANDBOX_URL, SettingsError, load_settings
 from pipelines.venues.http import VenueHttp
 from pipelines.venues.registry import VENUE_MODULES
@@ -35,11 +34,16 @@ class VenueGateway(ConfigurableResource):
             return f"{self._sandbox_url()}/{venue}"
         return load_settings().base_url(venue)
 
-    def now_ms(self) -> int:
-        """The reference 'now' for retention and snapshots: the wall clock, or the sandbox's scenario clock."""
+    @property
+    def clock(self) -> Clock:
+        """The market's clock: the wall clock live, the running sandbox's clock (read over HTTP) in sandbox mode."""
         if self.source == "sandbox":
-            return int(httpx.get(f"{self._sandbox_url()}/_sandbox/health", timeout=5).json()["clock_ms"])
-        return int(time.time() * 1000)
+            return SandboxClock(self._sandbox_url())
+        return WALL_CLOCK
+
+    def now_ms(self) -> int:
+        """The reference 'now' for retention and snapshots: the clock's, read afresh (a sandbox's may have moved)."""
+        return self.clock.now_ms()
 
     @property
     def ban_dir(self) -> Path:
@@ -47,13 +51,11 @@ class VenueGateway(ConfigurableResource):
         return Path(self.home) / "state" / "bans"
 
     def http(self, venue: str) -> VenueHttp:
-        http = VENUE_MODULES[venue].make_http(
-            self.base_url(venue), timeout_s=self.timeout_s, ban_dir=self.ban_dir
+        # api_health stamped on the market's clock (the sandbox's in sandbox mode, like the market it serves),
+        # carried on locally from one reading; the limiters count wall seconds, as both clocks do
+        return VENUE_MODULES[venue].make_http(
+            self.base_url(venue), timeout_s=self.timeout_s, ban_dir=self.ban_dir, clock=self.clock.local()
         )
-        if self.source == "sandbox":  # api_health on the sandbox's clock, like the market it serves
-            offset_ms = self.now_ms() - int(time.time() * 1000)
-            http.clock_ms = lambda: int(time.time() * 1000) + offset_ms
-        return http
 
     @property
     def lake(self) -> Lake:

@@ -27,12 +27,12 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from pipelines.lake_origin import require_live_home
+from pipelines.lib.clock import WALL_CLOCK, AsyncNow, awaitable
 from pipelines.recorder.landing import EVENTS, GAPS, Landing
 from pipelines.recorder.streams import (
     PARSERS,
@@ -44,18 +44,19 @@ from pipelines.recorder.streams import (
 
 log = logging.getLogger("levwatch.recorder")
 
-Clock = Callable[
-    [], Awaitable[int]
-]  # the stream's "now" in epoch ms: wall time live, replay time in the sandbox
 STREAM_NAMES = {"binance": "!forceOrder@arr", "bybit": "allLiquidation"}
+# The stream's "now" in epoch ms (an AsyncNow: the recorder is asyncio code): live, the wall clock
+WALL_NOW: AsyncNow = awaitable(WALL_CLOCK)
 
 
-async def wall_clock() -> int:
-    return int(time.time() * 1000)
+class ReplayPosition:
+    """The stream's "now" in the sandbox: the liquidation replay's position, read from `GET /_sandbox/replay`
+    (extrapolated at the replay's speed if it stops answering).
 
-
-class ReplayClock:
-    """The sandbox replay's position, read from its control endpoint (extrapolated if it stops answering)."""
+    Not the sandbox's market clock (`/_sandbox/health`'s clock_ms, the pipeline's Clock in sandbox mode): that
+    one stands where its driver put it, while a stream replay walks its own [start, end) at `speed` times wall
+    time (about a simulated day per second), and the recorder's gap rows and vouched-for stream time are in
+    that replayed time."""
 
     def __init__(self, sandbox_url: str):
         self.url = sandbox_url.rstrip("/") + "/_sandbox/replay"
@@ -135,7 +136,7 @@ class Recorder:
         ws_urls: dict[str, str],
         *,
         config: RecorderConfig | None = None,
-        clock: Clock = wall_clock,
+        clock: AsyncNow = WALL_NOW,
         recorder_id: str | None = None,
     ):
         self.landing, self.ws_urls, self.clock = landing, ws_urls, clock
@@ -479,7 +480,7 @@ def record_liquidations(
 
     settings = settings or load_settings()
     ws_urls = {venue: settings.ws_url(venue) for venue in venues}
-    clock: Clock = wall_clock
+    clock: AsyncNow = WALL_NOW
     config = RecorderConfig(
         venues=venues,
         flush_seconds=flush_seconds,
@@ -494,7 +495,7 @@ def record_liquidations(
             ws_urls = {venue: sandbox_ws_url(sandbox_url, venue) for venue in venues}
         else:
             raise SettingsError(NO_SANDBOX_URL)
-        clock = ReplayClock(sandbox_url)
+        clock = ReplayPosition(sandbox_url)
         # replayed time moves ~1e5 times faster than the wall (a simulated day per second): a 10 ms wait is
         # already ~15 simulated minutes, so reconnect at once or a venue outage turns into hours of gap
         config.backoff_initial_s, config.backoff_max_s = 0.002, 0.01

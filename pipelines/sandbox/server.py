@@ -53,14 +53,14 @@ def build_app(state: SandboxState) -> web.Application:
 async def _health(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE_KEY]
     return web.json_response(
-        {"scenario": state.market.scenario.name, "clock_ms": state.now_ms(), "venues": sorted(VENUE_APPS)}
+        {"scenario": state.market.scenario.name, "clock_ms": state.clock_ms, "venues": sorted(VENUE_APPS)}
     )
 
 
 async def _set_clock(request: web.Request) -> web.Response:
     state: SandboxState = request.app[STATE_KEY]
     body = await request.json()
-    state.move_clock(int(body["clock_ms"]))
+    state.clock.move_to(int(body["clock_ms"]))
     return web.json_response({"clock_ms": state.clock_ms})
 
 

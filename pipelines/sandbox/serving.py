@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from pipelines.lib.clock import DrivenClock
 from pipelines.sandbox.market import Market
 
 STATE_KEY = web.AppKey("sandbox_state", object)
@@ -75,7 +76,7 @@ class Fault:
 @dataclass
 class SandboxState:
     market: Market
-    clock_ms: int
+    clock: DrivenClock  # the sandbox's "now", moved by POST /_sandbox/clock; rate-limit windows run on it too
     series: dict[tuple[str, str], Series] = field(default_factory=dict)
     funding: dict[tuple[str, str], Series] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -85,11 +86,10 @@ class SandboxState:
     # and the first and last time a request was served, for the budget share the benchmark prints
     rate_ledger: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _jumped_s: float = 0.0  # forward clock moves, added to the wall clock that rate-limit windows run on
 
     @classmethod
     def from_market(cls, market: Market) -> SandboxState:
-        state = cls(market=market, clock_ms=market.scenario.clock_ms)
+        state = cls(market=market, clock=DrivenClock(market.scenario.clock_ms))
         h = market.hourly.sort_by([("venue", "ascending"), ("asset", "ascending"), ("ts", "ascending")])
         venues = h["venue"].to_numpy(zero_copy_only=False)
         assets = h["asset"].to_numpy(zero_copy_only=False)
@@ -120,18 +120,14 @@ class SandboxState:
     def assets(self) -> list[str]:
         return list(self.market.scenario.assets)
 
-    def now_ms(self) -> int:
-        return self.clock_ms
+    @property
+    def clock_ms(self) -> int:
+        return self.clock.now_ms()
 
-    def move_clock(self, clock_ms: int) -> None:
-        """Set the clock (POST /_sandbox/clock). A forward move lets rate-limit windows elapse by as much, as
-        they would have in that time: a replay that takes one request per simulated hour is never throttled."""
-        with self._lock:
-            self._jumped_s += max(clock_ms - self.clock_ms, 0) / 1000
-            self.clock_ms = clock_ms
-
-    def _limit_now(self) -> float:
-        return time.monotonic() + self._jumped_s
+    @clock_ms.setter
+    def clock_ms(self, clock_ms: int) -> None:
+        """Moves the clock (DrivenClock.move_to): a forward move lets rate-limit windows elapse by as much."""
+        self.clock.move_to(clock_ms)
 
     def take_fault(self, venue: str, path: str, *, body: bool = False) -> Fault | None:
         """The first scripted fault that applies to this request (answer faults, or with body=True the faults
@@ -164,15 +160,15 @@ class SandboxState:
     def used(self, venue: str, bucket: str, window_s: float) -> int:
         """Weight spent in the current window, as a venue reports it in a usage header."""
         with self._lock:
-            now = self._limit_now()
+            now = self.clock.monotonic_s()
             return sum(w for t, w in self._limits[(venue, bucket)] if t > now - window_s)
 
     def spend(self, venue: str, bucket: str, weight: int, capacity: int, window_s: float) -> float | None:
-        """Charge a rate-limit bucket; return seconds to wait if it is over its limit (wall-clock based, plus
-        forward clock moves)."""
+        """Charge a rate-limit bucket; return seconds to wait if it is over its limit (on the clock's monotonic_s:
+        wall seconds plus forward clock moves)."""
         capacity = max(1, int(capacity * self.market.scenario.rate_limit_scale))
         with self._lock:
-            now = self._limit_now()
+            now = self.clock.monotonic_s()
             spent = self._limits[(venue, bucket)]
             while spent and spent[0][0] <= now - window_s:
                 spent.popleft()
@@ -207,7 +203,7 @@ async def apply_faults(request: web.Request, venue: str, error_body) -> web.Stre
     state.requests.append(
         {"venue": venue, "path": request.path, "query": dict(request.query), "at_s": time.monotonic()}
     )
-    outage = state.market.scenario.outage_at(venue, state.now_ms())
+    outage = state.market.scenario.outage_at(venue, state.clock_ms)
     if outage is not None:
         if outage.mode == "timeout":
             await asyncio.sleep(60)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from pipelines.lib.clock import WALL_CLOCK, Clock
 from pipelines.lib.numbers import PayloadError, require, to_float, to_int
 from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import RetryableError, VenueError, VenueHttp, WeightLimiter
@@ -108,15 +109,16 @@ def make_http(
     base_url: str,
     api_key: str,
     *,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Clock = WALL_CLOCK,
     sleep: Callable[[float], None] = time.sleep,
     **kwargs,
 ) -> CoinGlassHttp:
-    """The keyed client. `clock` and `sleep` drive its per-minute limiter (and retry waits): a test can run the
-    pacing on a replayed clock and assert it without waiting out real minutes."""
+    """The keyed client. `clock` stamps its api_health and runs its per-minute limiter, `sleep` is how the limiter
+    (and retry) waits: a test can run the pacing on a replayed clock and assert it without waiting out real
+    minutes."""
     kwargs.setdefault("limiter", WeightLimiter(LIMITER_CAPACITY, RATE_WINDOW_S, clock=clock, sleep=sleep))
     kwargs.setdefault("rate_limit_default_s", RATE_WINDOW_S)  # per-minute budgets: a 429 waits out the minute
-    return CoinGlassHttp(base_url, api_key, error_check=error_check, sleep=sleep, **kwargs)
+    return CoinGlassHttp(base_url, api_key, error_check=error_check, clock=clock, sleep=sleep, **kwargs)
 
 
 # -- parser -------------------------------------------------------------------------------------------------------

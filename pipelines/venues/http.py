@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from pipelines.lib.clock import WALL_CLOCK, Clock
 from pipelines.lib.numbers import PayloadError
 from pipelines.lib.retry_after import retry_after_seconds
 
@@ -88,6 +89,8 @@ class BanBreakers:
     of a run and the next scheduled run read the same file and do not extend the ban by calling again."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        # epoch seconds on the wall, whatever the market's Clock: a ban lasts real time, and its file is read by
+        # other processes
         self._lock = threading.Lock()
         self._until: dict[tuple[str, str], tuple[float, str]] = {}
         self._clock = clock
@@ -172,9 +175,19 @@ class WeightLimiter:
     counts a request when it arrives, which is after we reserved it, so the window restarts from the later time.
     Otherwise a slow first request and a fast later one can land less than a window apart at the venue."""
 
-    def __init__(self, capacity: int, window_s: float, *, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self,
+        capacity: int,
+        window_s: float,
+        *,
+        clock: Clock = WALL_CLOCK,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.capacity, self.window_s = capacity, window_s
-        self._clock, self._sleep = clock, sleep
+        self.clock, self._sleep = (
+            clock,
+            sleep,
+        )  # windows count clock.monotonic_s(): a replay's moves elapse them
         self._spent: deque[list] = deque()  # [time, weight] per request in the window
         self._lock = threading.Lock()
 
@@ -186,7 +199,7 @@ class WeightLimiter:
     def observe(self, used: int) -> None:
         """Align with the venue's own count (from a usage header): weight spent elsewhere counts too."""
         with self._lock:
-            now = self._clock()
+            now = self.clock.monotonic_s()
             self._expire(now)
             missing = used - sum(w for _, w in self._spent)
             if missing > 0:
@@ -197,7 +210,7 @@ class WeightLimiter:
         weight = min(weight, self.capacity)
         while True:
             with self._lock:
-                now = self._clock()
+                now = self.clock.monotonic_s()
                 self._expire(now)
                 used = sum(w for _, w in self._spent)
                 if used + weight <= self.capacity:
@@ -210,7 +223,7 @@ class WeightLimiter:
     def settle(self, reservation: list) -> None:
         """The request is answered: count it from now, the latest moment the venue can have counted it."""
         with self._lock:
-            reservation[0] = max(reservation[0], self._clock())
+            reservation[0] = max(reservation[0], self.clock.monotonic_s())
 
 
 class VenueHttp:
@@ -233,6 +246,7 @@ class VenueHttp:
         ban_dir: Path | None = None,
         max_retry_after_s: float = MAX_RETRY_AFTER_S,
         max_ban_s: float = MAX_BAN_S,
+        clock: Clock = WALL_CLOCK,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ):
@@ -250,9 +264,10 @@ class VenueHttp:
         self.ban_dir = ban_dir  # shared with every process of this LEVWATCH_HOME; None: this process only
         self.max_retry_after_s, self.max_ban_s = max_retry_after_s, max_ban_s
         self._sleep = sleep
-        # what stamps each api_health row's requested_at: the wall clock, or a replay's simulated clock, so that a
-        # replayed deployment's log lines up with the market it replays (latency is always measured for real)
-        self.clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+        # what stamps each api_health row's requested_at (clock.now_ms()): the wall clock live, the sandbox's in
+        # sandbox mode, a replay's driven clock in a replay, so the log lines up with the market it asked
+        # (latency is always measured for real)
+        self.clock = clock
         self.calls: list[ApiCall] = []
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
@@ -325,7 +340,7 @@ class VenueHttp:
             raise VenueBannedError(self.venue, endpoint, f"refusing to call a banned venue: {banned}")
         reservation = self.limiter.acquire(weight) if self.limiter else None
         try:
-            started_wall = self.clock_ms()
+            started_wall = self.clock.now_ms()
             started = time.perf_counter()
             status: int | None = None
             try:

@@ -585,7 +585,7 @@ def _status_limiter(http: VenueHttp) -> WeightLimiter | None:
         return None
     if http not in _STATUS_LIMITERS:  # the client's own clock and sleep: replayed time in the demo's replay
         _STATUS_LIMITERS[http] = WeightLimiter(
-            1, STATUS_WINDOW_S, clock=http.limiter._clock, sleep=http.limiter._sleep
+            1, STATUS_WINDOW_S, clock=http.limiter.clock, sleep=http.limiter._sleep
         )
     return _STATUS_LIMITERS[http]
 

@@ -165,7 +165,7 @@ def test_venue_outage_of_hours_fails_the_run_and_the_first_run_after_it_complete
         run_ingest(sandbox, target, lake)
     assert isinstance(failed.value.cause, VenueUnavailableError) and nothing_written(lake, target)
     assert {r["venue"] for r in requests_since(sandbox, position, "bybit")} == {"bybit"}
-    sandbox.state.move_clock(clock + 3 * HOUR_MS)  # three hours of 503s later, the venue is back
+    sandbox.state.clock.move_to(clock + 3 * HOUR_MS)  # three hours of 503s later, the venue is back
     t0 = time.monotonic()
     run_ingest(sandbox, target, lake, run_id="after-outage")
     record(

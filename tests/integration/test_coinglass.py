@@ -103,8 +103,14 @@ class ReplayedClock:
         self.skipped_s = 0.0
         self.sent: list[float] = []
 
-    def now(self) -> float:
+    def now_ms(self) -> int:  # api_health stamps: the wall clock, as the asset's client has live
+        return int(time.time() * 1000)
+
+    def monotonic_s(self) -> float:
         return time.monotonic() + self.skipped_s
+
+    def local(self) -> ReplayedClock:
+        return self
 
     def sleep(self, seconds: float) -> None:
         self.skipped_s += seconds
@@ -117,7 +123,7 @@ class ReplayedClock:
 
         class Timed(httpx.HTTPTransport):
             def handle_request(self, request: httpx.Request) -> httpx.Response:
-                clock.sent.append(clock.now())
+                clock.sent.append(clock.monotonic_s())
                 return super().handle_request(request)
 
         return Timed()
@@ -133,9 +139,7 @@ def run_asset(sandbox, home: Path, monkeypatch, key: str | None, clock: Replayed
         monkeypatch.setattr(
             coinglass,
             "make_http",
-            lambda *a, **kw: MAKE_HTTP(
-                *a, clock=clock.now, sleep=clock.sleep, transport=clock.transport(), **kw
-            ),
+            lambda *a, **kw: MAKE_HTTP(*a, clock=clock, sleep=clock.sleep, transport=clock.transport(), **kw),
         )
     if key is None:
         monkeypatch.delenv(coinglass.KEY_ENV, raising=False)

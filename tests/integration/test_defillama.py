@@ -192,7 +192,7 @@ def test_truth_endpoint_and_prices_follow_the_clock(sandbox):
     truth = httpx.get(f"{sandbox.base_url('defillama')}/_sandbox/truth").json()
     assert {e["type"] for e in truth["events"]} == {"defi_liquidations", "stablecoin_depeg"}
     prices = httpx.get(f"{sandbox.base_url('defillama_stablecoins')}/stablecoinprices").json()
-    clock = sandbox.state.now_ms()
+    clock = sandbox.state.clock_ms
     assert max(p["date"] for p in prices) * 1000 <= clock
     chart = httpx.get(
         f"{sandbox.base_url('defillama_stablecoins')}/stablecoincharts/Tron", params={"stablecoin": "1"}

@@ -50,7 +50,7 @@ def replayed(sandbox_home, small_scenario, tmp_path_factory):
             coinglass_key=SANDBOX_API_KEY,
         )
         clock_after = server.state.clock_ms
-        server.state.move_clock(LATE_CLOCK)
+        server.state.clock.move_to(LATE_CLOCK)
         for venue, spec in OI.items():
             with VENUE_MODULES[venue].make_http(server.base_url(venue), limiter=None) as http:
                 ingest_days(venue, spec, [START, CRASH], http=http, lake=lake, now_ms=LATE_CLOCK)
@@ -93,7 +93,7 @@ def test_a_backfill_alone_on_1_december_would_miss_binance_oi(small_scenario, sa
     """The control: without the replay, the same late backfill writes the crash day empty."""
     server = make_server(sandbox_home, scenario=small_scenario).start()
     try:
-        server.state.move_clock(LATE_CLOCK)
+        server.state.clock.move_to(LATE_CLOCK)
         lake = Lake(tmp_path / "lake")
         with binance.make_http(server.base_url("binance"), limiter=None) as http:
             ingest_days("binance", OI["binance"], [CRASH], http=http, lake=lake, now_ms=LATE_CLOCK)

@@ -25,12 +25,13 @@ from pipelines.defs.venues.assets import RAW_ASSETS
 from pipelines.defs.venues.freshness import FRESHNESS_CHECKS
 from pipelines.ingest import ingest_days
 from pipelines.lake import Lake
+from pipelines.lib.clock import DrivenClock
 from pipelines.lib.freshness import judge_freshness, newest_row_ms
 from pipelines.lib.option_names import parse_option_name
 from pipelines.lib.options_math import max_pain, put_call_ratio
 from pipelines.lib.timeutil import HOUR_MS, day_window_ms, floor_hour_ms, iso_to_ms
 from pipelines.orchestration.resources import VenueGateway
-from pipelines.sandbox.harness.options_replay import ReplayedTime, ReplayRefused, record_option_snapshots
+from pipelines.sandbox.harness.options_replay import ReplayRefused, record_option_snapshots
 from pipelines.sandbox.options import expiry_kind, funding_history, option_chain
 from pipelines.sandbox.serving import SandboxState
 from pipelines.venues import deribit
@@ -112,13 +113,13 @@ def test_error_envelopes_and_rate_limits(sandbox):
 
 def test_sandbox_rate_limit_windows_move_with_the_clock(sandbox):
     """A forward clock move lets the credit window elapse (a replayed hour refills it); a move back does not."""
-    state = SandboxState(market=sandbox.state.market, clock_ms=sandbox.state.clock_ms)
+    state = SandboxState(market=sandbox.state.market, clock=DrivenClock(sandbox.state.clock_ms))
     for _ in range(20):
         assert state.spend("deribit", "credits", 1, 20, 1.0) is None
     assert state.spend("deribit", "credits", 1, 20, 1.0) is not None  # the 21st within a second waits
-    state.move_clock(state.clock_ms - HOUR_MS)
+    state.clock.move_to(state.clock_ms - HOUR_MS)
     assert state.spend("deribit", "credits", 1, 20, 1.0) is not None
-    state.move_clock(state.clock_ms + 2 * HOUR_MS)
+    state.clock.move_to(state.clock_ms + 2 * HOUR_MS)
     assert state.clock_ms == sandbox.state.clock_ms + HOUR_MS
     assert state.spend("deribit", "credits", 1, 20, 1.0) is None
 
@@ -127,14 +128,14 @@ def test_replay_limiter_counts_in_replayed_time():
     def no_wall_clock_wait(seconds):
         raise AssertionError(f"the limiter slept {seconds:.2f}s of wall time")
 
-    replayed = ReplayedTime()
+    replayed = DrivenClock(0)
     limiter = WeightLimiter(
         deribit.LIMITER_CAPACITY, deribit.RATE_WINDOW_S, clock=replayed, sleep=no_wall_clock_wait
     )
     for _hour in range(50):
         for _ in range(deribit.LIMITER_CAPACITY):
             limiter.acquire()
-        replayed.skipped_s += HOUR_MS / 1000
+        replayed.move_to(replayed.now_ms() + HOUR_MS)
     with pytest.raises(AssertionError, match="slept"):  # within one replayed hour the real limit holds
         for _ in range(deribit.LIMITER_CAPACITY + 1):
             limiter.acquire()

@@ -141,7 +141,7 @@ def test_okx_pages_back_with_the_after_cursor_and_drops_the_minute_under_way(san
 
     # with the clock 30 s into a minute, that minute is served unconfirmed and not kept
     clock = iso_to_ms("2025-10-12T12:00:30Z")
-    sandbox.state.move_clock(clock)
+    sandbox.state.clock.move_to(clock)
     with client(sandbox, "okx") as http:
         recent = okx.fetch_klines_1m(http, "XRP", clock - 10 * MINUTE_MS, clock + MINUTE_MS)
     recent_times = sorted(pc.cast(recent["open_time"], "int64").to_pylist())
@@ -186,7 +186,7 @@ def test_hyperliquid_rerun_past_the_5000_minute_horizon_keeps_what_was_recorded(
 
     # 18:00 on 13 Oct: the day is still within three days, but the 5,000 minutes kept start at 06:41 that day
     later = iso_to_ms("2025-10-13T18:00:00Z")
-    sandbox.state.move_clock(later)
+    sandbox.state.clock.move_to(later)
     with client(sandbox, "hyperliquid") as http:
         again = ingest_days(
             "hyperliquid", spec, [CRASH_DAY], http=http, lake=lake, now_ms=later, assets=["BTC"]

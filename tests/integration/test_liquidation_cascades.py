@@ -249,10 +249,10 @@ SQUEEZE_KLINE_VENUES = ("binance", "bybit")
 def poll_okx_liquidations(server, lake: Lake, clock_ms: int, days: list[date]) -> None:
     """OKX's liquidation orders as a deployment polls them at `clock_ms`: the request log is stamped with the
     sandbox's clock, so a scenario outage shows in api_health when, in the market's time, it happened."""
-    server.state.move_clock(clock_ms)
+    server.state.clock.move_to(clock_ms)
     module = VENUE_MODULES["okx"]
     with module.make_http(server.base_url("okx"), sleep=lambda _: None) as http:
-        http.clock_ms = server.state.now_ms
+        http.clock = server.state.clock
         ingest_days(
             "okx",
             module.DATASETS["liquidations"],
@@ -289,7 +289,7 @@ def build_squeeze_warehouse(home: Path) -> tuple[Market, duckdb.DuckDBPyConnecti
                 poll_okx_liquidations(server, lake, clock_ms, [d for d in poll_days if d >= scenario.start])
             except PartitionFailed as exc:
                 failures.append(exc)
-        server.state.move_clock(scenario.clock_ms)
+        server.state.clock.move_to(scenario.clock_ms)
 
         for venue in SQUEEZE_KLINE_VENUES:
             module = VENUE_MODULES[venue]

@@ -70,9 +70,9 @@ def test_an_outage_serves_5xx_for_hours_of_sandbox_clock_then_ends(sandbox):
     script(sandbox, kind="503", until_ms=clock + 3 * HOUR_MS)
     assert {get(sandbox).status_code for _ in range(5)} == {503}  # every request, whatever `count`
     assert get(sandbox, KLINES, {"symbol": "ETHUSDT", "interval": "1h"}).status_code == 503  # every path
-    sandbox.state.move_clock(clock + 2 * HOUR_MS)
+    sandbox.state.clock.move_to(clock + 2 * HOUR_MS)
     assert get(sandbox).status_code == 503
-    sandbox.state.move_clock(clock + 3 * HOUR_MS)
+    sandbox.state.clock.move_to(clock + 3 * HOUR_MS)
     assert get(sandbox).status_code == 200
     assert sandbox.state.faults == []
 

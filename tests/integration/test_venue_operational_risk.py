@@ -71,20 +71,20 @@ class SandboxTime:
     def __init__(self, server):
         self.server, self.offset_s = server, 0.0
 
-    def now(self) -> float:
+    def monotonic_s(self) -> float:  # the part of a Clock a limiter reads
         return time.monotonic() + self.offset_s
 
     def sleep(self, seconds: float) -> None:
         self.offset_s += seconds
-        self.server.state.move_clock(self.server.state.now_ms() + int(seconds * 1000) + 1)
+        self.server.state.clock.move_to(self.server.state.clock_ms + int(seconds * 1000) + 1)
 
 
 def ask_binance(lake: Lake, server) -> None:
     """The real client and ingest at each step; a step inside the outage fails after its retries, as it would."""
     http = binance.make_http(server.base_url("binance"), **QUICK_RETRIES)
-    http.clock_ms = server.state.now_ms  # api_health on the replayed clock
+    http.clock = server.state.clock  # api_health on the replayed clock
     for clock in range(iso_to_ms(POLL_START), iso_to_ms(POLL_END) + 1, POLL_STEP_MS):
-        server.state.move_clock(clock)
+        server.state.clock.move_to(clock)
         with contextlib.suppress(PartitionFailed):  # the outage: its attempts are in api_health
             ingest_days(
                 "binance", binance.DATASETS["open_interest"], [CRASH_DAY], http=http, lake=lake,
@@ -100,12 +100,10 @@ def read_status(lake: Lake, server) -> dict[str, list[str]]:
         http = module.make_http(server.base_url(module.VENUE), **QUICK_RETRIES)
         sandbox_time = SandboxTime(server)  # the venue's own limits, on the sandbox's time (OKX: 1 per 5 s)
         own = http.limiter
-        http.limiter = WeightLimiter(
-            own.capacity, own.window_s, clock=sandbox_time.now, sleep=sandbox_time.sleep
-        )
-        http.clock_ms = server.state.now_ms
+        http.limiter = WeightLimiter(own.capacity, own.window_s, clock=sandbox_time, sleep=sandbox_time.sleep)
+        http.clock = server.state.clock
         for at in STATUS_READS:
-            server.state.move_clock(iso_to_ms(at))
+            server.state.clock.move_to(iso_to_ms(at))
             try:
                 ingest_days(
                     module.VENUE, module.DATASETS["system_status"], [STATUS_DAY], http=http, lake=lake,
@@ -146,7 +144,7 @@ def built(tmp_path_factory, sandbox, small_scenario):
             status_outcomes = read_status(lake, sandbox)
         print(f"status reads: {time.monotonic() - started:.1f} s")
     finally:
-        sandbox.state.move_clock(original_clock)
+        sandbox.state.clock.move_to(original_clock)
     cg = coinglass.make_http(sandbox.base_url("coinglass"), SANDBOX_API_KEY, sleep=lambda s: None)
     with cg:
         ingest_days(
@@ -264,17 +262,17 @@ def test_sandbox_status_answers_have_the_documented_shapes(sandbox):
     1 request per 5 s; Deribit answers the schema's shape."""
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     with extra_outages(sandbox):
-        sandbox.state.move_clock(iso_to_ms(STATUS_READS[-1]))
+        sandbox.state.clock.move_to(iso_to_ms(STATUS_READS[-1]))
         okx_url = sandbox.base_url("okx") + "/api/v5/system/status"
         completed = httpx.get(okx_url, params={"state": "completed"}).json()
         assert shape(completed) == shape(json.loads((fixtures / "okx" / "system_status.json").read_text()))
-        sandbox.state.move_clock(sandbox.state.now_ms() + 5_001)
+        sandbox.state.clock.move_to(sandbox.state.clock_ms + 5_001)
         assert (
             httpx.get(okx_url).json()["data"] == []
         )  # the default states: nothing scheduled, ongoing, pre_open
         limited = httpx.get(okx_url)
         assert (limited.status_code, limited.json()["code"]) == (429, "50011")
-        sandbox.state.move_clock(sandbox.state.now_ms() + 5_001)
+        sandbox.state.clock.move_to(sandbox.state.clock_ms + 5_001)
         refused = httpx.get(okx_url, params={"state": "done"})
         assert (refused.status_code, refused.json()["code"]) == (400, "51000")
         listed = httpx.get(sandbox.base_url("bybit") + "/v5/system/status").json()

@@ -8,7 +8,7 @@ class FakeClock:
         self.now = 0.0
         self.slept: list[float] = []
 
-    def __call__(self) -> float:
+    def monotonic_s(self) -> float:  # the part of a Clock a limiter reads
         return self.now
 
     def sleep(self, seconds: float) -> None:

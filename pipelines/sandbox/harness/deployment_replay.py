@@ -10,8 +10,8 @@ clock. Everything else (full-history datasets, dbt) is left to the one ranged Da
 Runs are batched where the venue allows: a run at one clock position may cover many past days, as long as every
 request is one the venue would have answered then (its days are within retention at that clock). Each job has a
 period and an hour offset; a day is "settled" for a job once a run at or after the day's end has fetched it.
-Rate limits run on replayed time: each client's limiter counts replayed seconds (ReplayedTime), and the sandbox
-moves its own rate-limit windows with its clock, so a run every simulated hour is never throttled.
+Rate limits run on replayed time: each client's limiter counts the seconds of the replay's DrivenClock (ClockDriver),
+and the sandbox moves its own rate-limit windows with its clock, so a run every simulated hour is never throttled.
 
 Against a live venue this refuses: there is no clock to move. The original clock is restored afterwards.
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,8 +30,9 @@ import httpx
 from pipelines.ingest import DayResult, ingest_days
 from pipelines.instruments import ASSETS
 from pipelines.lake import Lake
+from pipelines.lib.clock import Clock
 from pipelines.lib.timeutil import DAY_MS, HOUR_MS, day_start_ms, ms_to_day
-from pipelines.sandbox.harness.options_replay import ReplayedTime, sandbox_root
+from pipelines.sandbox.harness.options_replay import ClockDriver, sandbox_root
 from pipelines.venues import binance, bybit, coinglass, deribit, hyperliquid, okx
 from pipelines.venues.base import DatasetSpec
 from pipelines.venues.http import VenueHttp, WeightLimiter
@@ -121,22 +121,23 @@ RANGED_RUN_SELECTION = f'not key:"raw/*/{KLINES_1M}" and not key:"reports/*"'
 def make_replay_http(
     venue: str,
     base_url: str,
-    replayed: ReplayedTime,
+    clock: Clock,
     *,
     coinglass_key: str | None,
     wait: Callable[[float], None] | None = None,
 ) -> VenueHttp:
-    """The venue's own client, its limiter counting replayed seconds instead of wall seconds; `wait` (if given)
-    is how the limiter waits: by moving the sandbox clock, not by sleeping."""
+    """The venue's own client on the replay's clock: api_health stamped with its now_ms and the limiter counting
+    its seconds (replayed, not wall); `wait` (if given) is how the limiter waits: by moving the sandbox clock, not
+    by sleeping."""
     if venue == coinglass.VENUE:
         if not coinglass_key:
             raise ValueError(f"the CoinGlass job needs a key ({coinglass.KEY_ENV})")
-        http = coinglass.make_http(base_url, coinglass_key)
+        http = coinglass.make_http(base_url, coinglass_key, clock=clock)
     else:
-        http = VENUE_MODULES[venue].make_http(base_url)
+        http = VENUE_MODULES[venue].make_http(base_url, clock=clock)
     if http.limiter is not None:
         http.limiter = WeightLimiter(
-            http.limiter.capacity, http.limiter.window_s, clock=replayed, sleep=wait or time.sleep
+            http.limiter.capacity, http.limiter.window_s, clock=clock, sleep=wait or time.sleep
         )
     return http
 
@@ -172,22 +173,9 @@ def replay_deployment(
     first_day = ms_to_day(start_ms)
     pending = {job.name: first_day for job in jobs}  # each job's first unsettled day
     report = ReplayReport()
-    replayed = ReplayedTime()
     clients: dict[str, VenueHttp] = {}
     with httpx.Client(base_url=root, timeout=5) as control:
-        original = int(control.get("/_sandbox/health").json()["clock_ms"])
-        last_clock = None
-
-        def set_clock(clock_ms: int) -> None:
-            nonlocal last_clock
-            control.post("/_sandbox/clock", json={"clock_ms": clock_ms}).raise_for_status()
-            if last_clock is not None and clock_ms > last_clock:
-                replayed.skipped_s += (clock_ms - last_clock) / 1000
-            last_clock = clock_ms
-
-        def wait(seconds: float) -> None:
-            """A limiter's wait, spent on the replayed clock: the venue's window (and ours) elapses by as much."""
-            set_clock(last_clock + max(1, math.ceil(seconds * 1000)))
+        driver = ClockDriver(control)
 
         def run(job: ReplayJob, clock: int) -> None:
             days = _days_to_fetch(job, pending[job.name], clock)
@@ -196,9 +184,12 @@ def replay_deployment(
             http = clients.get(job.venue)
             if http is None:
                 http = clients[job.venue] = make_replay_http(
-                    job.venue, f"{root}/{job.venue}", replayed, coinglass_key=coinglass_key, wait=wait
+                    job.venue,
+                    f"{root}/{job.venue}",
+                    driver.clock,
+                    coinglass_key=coinglass_key,
+                    wait=driver.wait,
                 )
-                http.clock_ms = lambda: last_clock  # api_health on the replayed clock, like the market
             results = ingest_days(
                 job.venue,
                 job.spec,
@@ -217,7 +208,7 @@ def replay_deployment(
 
         try:
             for clock in range(start_ms, end_ms, HOUR_MS):
-                set_clock(clock)
+                driver.move_to(clock)
                 report.positions += 1
                 hour = (clock - start_ms) // HOUR_MS
                 for job in jobs:
@@ -230,14 +221,14 @@ def replay_deployment(
             for job in jobs:
                 if job.spec.snapshot or pending[job.name] >= ms_to_day(end_ms):
                     continue
-                set_clock(clock)
+                driver.move_to(clock)
                 report.positions += 1
                 run(job, clock)
                 clock += FLUSH_STEP_MS
         finally:
             for http in clients.values():
                 http.close()
-            control.post("/_sandbox/clock", json={"clock_ms": original}).raise_for_status()
+            driver.restore()
     return report
 
 

@@ -14,7 +14,7 @@ two requests an hour, as a live hourly schedule would.
 from __future__ import annotations
 
 import logging
-import time
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +22,7 @@ import httpx
 
 from pipelines.ingest import DayResult, ingest_days
 from pipelines.lake import Lake
+from pipelines.lib.clock import DrivenClock
 from pipelines.lib.timeutil import floor_hour_ms, ms_to_day
 from pipelines.venues import deribit
 from pipelines.venues.http import WeightLimiter
@@ -59,14 +60,26 @@ def sandbox_root(gateway_or_base_url: Any) -> str:
     return url
 
 
-class ReplayedTime:
-    """Wall-clock seconds plus the simulated time the replay has skipped: the client limiter's clock."""
+class ClockDriver:
+    """Moves a running sandbox's clock (`POST /_sandbox/clock`) and `clock`, a DrivenClock, in step with it: the
+    replay's clients pace their limiters (and the deployment replay stamps api_health) on `clock`, so a forward
+    move elapses their rate-limit windows as it elapses the sandbox's. `restore()` puts the original clock back."""
 
-    def __init__(self) -> None:
-        self.skipped_s = 0.0
+    def __init__(self, control: httpx.Client) -> None:
+        self._control = control
+        self.original = int(control.get("/_sandbox/health").json()["clock_ms"])
+        self.clock = DrivenClock(self.original)
 
-    def __call__(self) -> float:
-        return time.monotonic() + self.skipped_s
+    def move_to(self, clock_ms: int) -> None:
+        self._control.post("/_sandbox/clock", json={"clock_ms": clock_ms}).raise_for_status()
+        self.clock.move_to(clock_ms)
+
+    def wait(self, seconds: float) -> None:
+        """A limiter's wait, spent on the replayed clock: the venue's window (and ours) elapses by as much."""
+        self.move_to(self.clock.now_ms() + max(1, math.ceil(seconds * 1000)))
+
+    def restore(self) -> None:
+        self.move_to(self.original)
 
 
 def record_option_snapshots(
@@ -86,19 +99,13 @@ def record_option_snapshots(
     root = sandbox_root(gateway_or_base_url)
     spec = deribit.DATASETS["options_snapshots"]
     results: list[DayResult] = []
-    replayed = ReplayedTime()
-    limiter = WeightLimiter(deribit.LIMITER_CAPACITY, deribit.RATE_WINDOW_S, clock=replayed)
     with httpx.Client(base_url=root, timeout=5) as control:
-
-        def set_clock(clock_ms: int) -> None:
-            control.post("/_sandbox/clock", json={"clock_ms": clock_ms}).raise_for_status()
-
-        original = int(control.get("/_sandbox/health").json()["clock_ms"])
+        driver = ClockDriver(control)
+        limiter = WeightLimiter(deribit.LIMITER_CAPACITY, deribit.RATE_WINDOW_S, clock=driver.clock)
         try:
             with deribit.make_http(f"{root}/{deribit.VENUE}", limiter=limiter) as http:
                 for clock in range(start_ms, end_ms, step_ms):
-                    set_clock(clock)
-                    replayed.skipped_s += step_ms / 1000
+                    driver.move_to(clock)
                     day_results = ingest_days(
                         deribit.VENUE,
                         spec,
@@ -112,5 +119,5 @@ def record_option_snapshots(
                     results.extend(day_results)
                     progress(f"options snapshot at {ms_to_day(clock)} +{clock % 86_400_000 // 3_600_000}h")
         finally:
-            set_clock(original)
+            driver.restore()
     return results

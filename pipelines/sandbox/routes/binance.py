@@ -103,7 +103,7 @@ def funding_rate(request: web.Request, state: SandboxState) -> web.Response:
     asset = _asset(state, symbol)
     limit = _limit(request, 100, 1000, code=-1130)
     s = state.funding[(VENUE, asset)]
-    visible = int(np.searchsorted(s.ts, state.now_ms(), "right"))
+    visible = int(np.searchsorted(s.ts, state.clock_ms, "right"))
     rows = _select(s.ts[:visible], _int(request, "startTime"), _int(request, "endTime"), limit)
     out = [
         {
@@ -127,7 +127,7 @@ def _futures_data(request: web.Request, state: SandboxState, render) -> web.Resp
         raise BinanceError(-1120, "Invalid period.")
     limit = _limit(request, 30, 500, code=-1130)
     s = state.series[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     step = PERIODS[period]
     # 30-day retention, nothing from the future, and no snapshot while the venue was down
     keep = (
@@ -204,7 +204,7 @@ def _kline_route(kind: str):
             return web.json_response(_minute_mark_klines(request, state, asset, limit))
         s = state.series[(VENUE, asset)]
         step = INTERVALS[interval]
-        now = state.now_ms()
+        now = state.clock_ms
         # bucket hourly rows into the interval; only buckets that have started are served
         starts = s.ts[(s.ts // HOUR_MS % step == 0) & (s.ts <= now)]
         chosen = _select(starts, _int(request, "startTime"), _int(request, "endTime"), limit)
@@ -250,7 +250,7 @@ def _kline_route(kind: str):
 def _minute_mark_klines(request: web.Request, state: SandboxState, asset: str, limit: int) -> list[list]:
     """1m mark klines from the minute book: ascending, the same startTime/endTime/limit rules as hourly ones."""
     book = minute_book(state)
-    now = state.now_ms()
+    now = state.clock_ms
     started = max(min(book.index_of(now) + 1, book.minutes), 0)  # candles open by the clock
     starts = book.start_ms + np.arange(started, dtype=np.int64) * MINUTE_MS
     chosen = _select(starts, _int(request, "startTime"), _int(request, "endTime"), limit)
@@ -297,7 +297,7 @@ def exchange_info(request: web.Request, state: SandboxState) -> web.Response:
     return web.json_response(
         {
             "timezone": "UTC",
-            "serverTime": state.now_ms(),
+            "serverTime": state.clock_ms,
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}
             ],
@@ -328,7 +328,7 @@ def insurance_balance(request: web.Request, state: SandboxState) -> web.Response
     wanted = [_asset(state, symbol)] if symbol is not None else book.assets(VENUE)
     pools = []
     for asset in wanted:
-        reading = book.balance_at(VENUE, asset, state.now_ms())
+        reading = book.balance_at(VENUE, asset, state.clock_ms)
         if reading is None:
             continue
         balance, updated = reading

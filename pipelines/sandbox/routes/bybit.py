@@ -37,7 +37,7 @@ class BybitError(Exception):
 
 
 def _envelope(state: SandboxState, result: dict, code: int = 0, msg: str = "OK") -> dict:
-    return {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": state.now_ms()}
+    return {"retCode": code, "retMsg": msg, "result": result, "retExtInfo": {}, "time": state.clock_ms}
 
 
 def _error_body(state: SandboxState):
@@ -176,7 +176,7 @@ def funding_history(request: web.Request, state: SandboxState) -> dict:
     if start is not None and end is None:
         raise BybitError("params error: startTime must be passed together with endTime")
     s = state.funding[(VENUE, asset)]
-    page, _ = _newest_first(s.ts, s.ts <= state.now_ms(), start, end, limit)
+    page, _ = _newest_first(s.ts, s.ts <= state.clock_ms, start, end, limit)
     return {
         "category": "linear",
         "list": [
@@ -197,7 +197,7 @@ def _statistics(request: web.Request, state: SandboxState, period_param: str, de
     step = _hours(request, period_param, STAT_PERIOD_HOURS)
     limit = _limit(request, default_limit, cap)
     s = state.series[(VENUE, asset)]
-    keep = (s.ts <= state.now_ms()) & (s.ts // HOUR_MS % step == 0) & s.cols["venue_up"].astype(bool)
+    keep = (s.ts <= state.clock_ms) & (s.ts // HOUR_MS % step == 0) & s.cols["venue_up"].astype(bool)
     page, more = _newest_first(
         s.ts, keep, _int(request, "startTime"), _int(request, "endTime"), limit, _cursor_before_ms(request)
     )
@@ -244,7 +244,7 @@ def kline(request: web.Request, state: SandboxState) -> dict:
     step = _hours(request, "interval", KLINE_INTERVAL_HOURS)
     limit = _limit(request, 200, 1000)
     s = state.series[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     # a candle is served once it has started; an open candle covers the hours so far
     page, _ = _newest_first(
         s.ts,
@@ -282,7 +282,7 @@ def mark_price_kline(request: web.Request, state: SandboxState) -> dict:
         raise BybitError("params error: interval invalid")
     limit = _limit(request, 200, 1000)
     book = minute_book(state)
-    now = state.now_ms()
+    now = state.clock_ms
     start, end = _int(request, "start"), _int(request, "end")
     # candle indexes: open at or after start, at or before end, and started by the clock
     lo = 0 if start is None else max(-(-(start - book.start_ms) // 60_000), 0)
@@ -320,7 +320,7 @@ def system_status(request: web.Request, state: SandboxState) -> dict:
                 "maintainType": DISRUPTION,  # an integer, as in the doc's example
                 "env": 1,
             }
-            for e in status_events(state.market.scenario, VENUE, state.now_ms())
+            for e in status_events(state.market.scenario, VENUE, state.clock_ms)
             if (not wanted or e.state == wanted) and (not wanted_id or e.event_id == wanted_id)
         ]
     }
@@ -336,7 +336,7 @@ def insurance(request: web.Request, state: SandboxState) -> dict:
     if coin is not None and coin != coin.upper():
         raise BybitError("coin must be uppercase")
     book = request.app[INSURANCE_KEY]
-    minute = state.now_ms() // 60_000 * 60_000
+    minute = state.clock_ms // 60_000 * 60_000
     pools = []
     for asset in book.assets(VENUE) if coin in (None, "", "USDT") else []:
         reading = book.balance_at(VENUE, asset, minute)

@@ -88,7 +88,7 @@ def aggregated_history(request: web.Request, state: SandboxState) -> web.Respons
     if not 1 <= limit <= LIMIT_CAP:
         raise CoinGlassError("400", f"limit must be between 1 and {LIMIT_CAP}", 400)
     step = INTERVAL_MS[interval]
-    now = state.now_ms()
+    now = state.clock_ms
     scenario = state.market.scenario
     first = int(bar_open(int(np.datetime64(scenario.start, "ms").astype(np.int64)), step))
     last = min(int(np.datetime64(scenario.end, "ms").astype(np.int64)) + DAY_MS - 1, now)

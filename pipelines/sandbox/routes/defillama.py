@@ -31,7 +31,7 @@ def _series(points: list[dict], key: str) -> list[dict]:
 
 
 def _visible(state: SandboxState, points: list[dict]) -> list[dict]:
-    return [p for p in points if p["ts"] <= state.now_ms()]
+    return [p for p in points if p["ts"] <= state.clock_ms]
 
 
 def _current_chain_tvls(state: SandboxState, protocol: defi.Protocol) -> dict[str, float]:
@@ -107,7 +107,7 @@ def protocol(request: web.Request, state: SandboxState) -> web.Response:
 
 
 def _latest_day_ms(state: SandboxState) -> int:
-    return defi._day_ms(defi.served_days(state.market, state.now_ms())[-1])
+    return defi._day_ms(defi.served_days(state.market, state.clock_ms)[-1])
 
 
 def stablecoins(request: web.Request, state: SandboxState) -> web.Response:
@@ -148,7 +148,7 @@ def stablecoin_chart(request: web.Request, state: SandboxState) -> web.Response:
     wanted = request.query.get("stablecoin")
     coins = [c for c in defi.STABLECOINS if wanted is None or c.id == wanted]
     out = []
-    for day in defi.served_days(state.market, state.now_ms()):
+    for day in defi.served_days(state.market, state.clock_ms):
         ms = defi._day_ms(day)
         total = 0.0
         for c in coins:
@@ -161,13 +161,13 @@ def stablecoin_chart(request: web.Request, state: SandboxState) -> web.Response:
 
 def stablecoin_prices(request: web.Request, state: SandboxState) -> web.Response:
     out = []
-    for day in defi.served_days(state.market, state.now_ms()):
+    for day in defi.served_days(state.market, state.clock_ms):
         ms = defi._day_ms(day)
         point = {
             "date": ms // 1000,
             "prices": {c.gecko_id: defi.aggregate_price(c, ms, state.market) for c in defi.STABLECOINS},
         }
-        if ms + defi.DAY_MS <= state.now_ms():  # a finished day only: its worst print is known
+        if ms + defi.DAY_MS <= state.clock_ms:  # a finished day only: its worst print is known
             lows = {c.gecko_id: defi.worst_venue_print(c, day, state.market) for c in defi.STABLECOINS}
             point["worstVenuePrices"] = {
                 gecko: {"venue": low["venue"], "price": low["price"], "date": low["ts"] // 1000}

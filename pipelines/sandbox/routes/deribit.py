@@ -108,7 +108,7 @@ def book_summary_by_currency(request: web.Request, state: SandboxState) -> list[
         )
     if kind not in (None, "option"):
         return []  # only options are simulated
-    return option_chain(state.market, currency, state.now_ms())
+    return option_chain(state.market, currency, state.clock_ms)
 
 
 def funding_rate_history(request: web.Request, state: SandboxState) -> list[dict]:
@@ -122,12 +122,12 @@ def funding_rate_history(request: web.Request, state: SandboxState) -> list[dict
             400,
             {"reason": "instrument not found", "param": "instrument_name"},
         )
-    return funding_history(state.market, currency, start, end, state.now_ms())
+    return funding_history(state.market, currency, start, end, state.clock_ms)
 
 
 def status(request: web.Request, state: SandboxState) -> dict:
     """public/status in the documented schema's shape: `locked` a string, `locked_indices` a list."""
-    value = locked(state.market.scenario, VENUE, state.now_ms())
+    value = locked(state.market.scenario, VENUE, state.clock_ms)
     return {"locked": value, "locked_indices": ["btc_usd", "eth_usd"] if value == "true" else []}
 
 

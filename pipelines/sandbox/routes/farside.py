@@ -143,7 +143,7 @@ async def _page(request: web.Request) -> web.StreamResponse:
     state: SandboxState = state_of(request)
     path = request.path[len(f"/{VENUE}") :]
     state.requests.append({"venue": VENUE, "path": request.path, "query": dict(request.query)})
-    if state.market.scenario.outage_at(VENUE, state.now_ms()) is not None:
+    if state.market.scenario.outage_at(VENUE, state.clock_ms) is not None:
         return web.Response(
             status=503, text="<html><body>Service Unavailable</body></html>", content_type="text/html"
         )
@@ -162,7 +162,7 @@ async def _page(request: web.Request) -> web.StreamResponse:
     if asset not in cache:
         cache[asset] = etf_flows(state.market, asset)
     scenario = state.market.scenario
-    page = render_page(asset, title, cache[asset], state.now_ms(), (scenario.start, scenario.end))
+    page = render_page(asset, title, cache[asset], state.clock_ms, (scenario.start, scenario.end))
     return web.Response(text=page, content_type="text/html")
 
 

@@ -107,7 +107,7 @@ def funding_history(request: web.Request, state: SandboxState, body: dict) -> li
     start = _field(body, "startTime", int)
     end = _field(body, "endTime", int, required=False)
     asset = _asset(state, coin)
-    now = state.now_ms()
+    now = state.clock_ms
     end = now if end is None else min(end, now)
     f = state.funding[(VENUE, asset)]
     published = np.array([jitter_ms(coin, int(t)) for t in f.ts], dtype=np.int64)  # ascending, like f.ts
@@ -148,7 +148,7 @@ def candle_snapshot(request: web.Request, state: SandboxState, body: dict) -> li
     if interval in MINUTE_INTERVALS:
         return _minute_candles(request, state, coin, asset, interval, start, end)
     s = state.series[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     step = INTERVAL_HOURS[interval] * HOUR_MS
     oldest_served = now - now % step - (CANDLE_RETENTION - 1) * step
     starts = s.ts[(s.ts % step == 0) & (s.ts <= now) & (s.ts >= oldest_served)]
@@ -182,7 +182,7 @@ def _minute_candles(
 ) -> list[dict]:
     """Traded-price minute candles overlapping [startTime, endTime], oldest first, from the latest 5000 only."""
     book = minute_book(state)
-    now = state.now_ms()
+    now = state.clock_ms
     newest = book.index_of(now)  # the candle under way; the 5000 kept end with it, whatever the market holds
     lo = max(newest - (CANDLE_RETENTION - 1), book.index_of(start), 0)
     hi = min(newest, book.minutes - 1, book.index_of(end)) + 1
@@ -211,7 +211,7 @@ def _minute_candles(
 
 def meta_and_asset_ctxs(request: web.Request, state: SandboxState, body: dict) -> list:
     _charge(request, BASE_WEIGHT)
-    now = state.now_ms()
+    now = state.clock_ms
     spec = state.market.scenario.venues[VENUE]
     universe, contexts = [], []
     for coin in state.assets:

@@ -162,7 +162,7 @@ def funding_rate_history(request: web.Request, state: SandboxState) -> web.Respo
     inst_id, asset = _instrument(request, state)
     limit = _limit(request, FUNDING_LIMIT_CAP, FUNDING_LIMIT_CAP)
     s = state.funding[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     idx = np.nonzero((s.ts <= now) & (s.ts >= now - FUNDING_RETENTION_MS))[0]
     chosen = idx[_newest_first(s.ts[idx], _ms(request, "after"), _ms(request, "before"), limit)]
     out = []
@@ -188,7 +188,7 @@ def _statistics(request: web.Request, state: SandboxState, bucket: str, per_2s: 
     hours, offset = _bar(request, "period", "5m")
     limit = _limit(request, STATS_LIMIT_CAP, STATS_LIMIT_CAP)
     s = state.series[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     latest_bar = ((now // HOUR_MS + offset) // hours * hours - offset) * HOUR_MS
     oldest_kept = latest_bar - (STATS_ENTRIES - 1) * hours * HOUR_MS
     # retention, nothing from the future, and no statistics for hours the venue was down
@@ -272,7 +272,7 @@ def history_candles(request: web.Request, state: SandboxState) -> web.Response:
     hours, offset = _bar(request, "bar", "1m")
     limit = _limit(request, CANDLE_LIMIT_CAP, CANDLE_LIMIT_CAP)
     s = state.series[(VENUE, asset)]
-    now = state.now_ms()
+    now = state.clock_ms
     starts = s.ts[_on_grid(s.ts, hours, offset) & (s.ts <= now)]
     chosen = _newest_first(starts, _ms(request, "after"), _ms(request, "before"), limit)
     return _envelope([_candle(s, int(starts[i]), hours, now, asset) for i in chosen])
@@ -287,7 +287,7 @@ def history_mark_price_candles(request: web.Request, state: SandboxState) -> web
         raise OkxError("51000", "Parameter bar error", 400)
     limit = _limit(request, MARK_CANDLE_LIMIT_CAP, MARK_CANDLE_LIMIT_CAP)
     book = minute_book(state)
-    now = state.now_ms()
+    now = state.clock_ms
     started = max(min(book.index_of(now) + 1, book.minutes), 0)
     starts = book.start_ms + np.arange(started, dtype=np.int64) * MINUTE_MS
     chosen = _newest_first(starts, _ms(request, "after"), _ms(request, "before"), limit)
@@ -410,7 +410,7 @@ def liquidation_orders(request: web.Request, state: SandboxState) -> web.Respons
     # only swaps are simulated; every position is cross margin and every liquidation order fills at once
     if book is None or liq_state != "filled" or mgn_mode == "isolated":
         return _envelope([])
-    now = state.now_ms()
+    now = state.clock_ms
     kept = np.nonzero((book.ts > now - LIQUIDATION_RETENTION_MS) & (book.ts <= now))[0]
     chosen = kept[_newest_first(book.ts[kept], older_than, newer_than, limit)]
     if not len(chosen):
@@ -443,7 +443,7 @@ def liquidation_orders(request: web.Request, state: SandboxState) -> web.Respons
 
 def system_time(request: web.Request, state: SandboxState) -> web.Response:
     _charge(request, "time", 10)
-    return _envelope([{"ts": str(state.now_ms())}])
+    return _envelope([{"ts": str(state.clock_ms)}])
 
 
 STATUS_STATES = ("scheduled", "ongoing", "pre_open", "completed", "canceled")
@@ -473,7 +473,7 @@ def system_status(request: web.Request, state: SandboxState) -> web.Response:
                 "system": "unified",
                 "title": e.title,
             }
-            for e in status_events(state.market.scenario, VENUE, state.now_ms())
+            for e in status_events(state.market.scenario, VENUE, state.clock_ms)
             if e.state in states
         ]
     )
@@ -527,7 +527,7 @@ def insurance_fund(request: web.Request, state: SandboxState) -> web.Response:
     if inst_type == "SWAP" and asset is None:
         raise OkxError("51001", "Instrument ID does not exist", 200)
     entries = request.app[INSURANCE_KEY].get(asset, []) if inst_type == "SWAP" else []
-    now = state.now_ms()
+    now = state.clock_ms
     entries = [e for e in entries if e.ts <= now and (kind is None or e.type == kind)]
     ts = np.array([e.ts for e in entries], dtype=np.int64)
     chosen = _newest_first(ts, _ms(request, "after"), _ms(request, "before"), limit)
