@@ -8,6 +8,7 @@ absolute (the demo and `make test` on this machine).
     python -m tests.bench.goals                 # every goal
     python -m tests.bench.goals b e             # some of them
     LEVWATCH_BENCH_DAYS=3 python -m tests.bench.goals b   # (b) on a shorter window, to try it quickly
+    LEVWATCH_BENCH_A_DIR=/tmp/a python -m tests.bench.goals a   # (a), keeping both homes and the run's log there
 
 A goal this module cannot measure yet prints FAIL with measured=n/a and, on the line before, the reason.
 """
