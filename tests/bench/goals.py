@@ -494,9 +494,8 @@ def _a_floor_sql(con, manifest: dict, real_home: Path, floor_home: Path, real_db
             counts[0] += 1
             continue
         code = node["compiled_code"].replace(real_lake, floor_lake)
-        if (
-            node["language"] == "python"
-        ):  # as dbt-duckdb runs it: the module's model(dbt, session), then a table
+        if node["language"] == "python":
+            # as dbt-duckdb runs it: the module's model(dbt, session), then a table of what it returns
             spec = importlib.util.spec_from_loader(node["name"], loader=None)
             module = importlib.util.module_from_spec(spec)
             exec(compile(code, node["original_file_path"], "exec"), module.__dict__)
@@ -530,9 +529,8 @@ def duckdb_connect(path: Path, *, read_only: bool = False):
     from pipelines.duckdb_extensions import connect
 
     con = connect(str(path), read_only=read_only)
-    con.execute(
-        "set TimeZone = 'UTC'"
-    )  # as the profile's settings (a connect() option needs icu loaded first)
+    # the profile's settings; as a connect() option, DuckDB 1.4.4 refuses TimeZone before icu is loaded
+    con.execute("set TimeZone = 'UTC'")
     return con
 
 
@@ -643,9 +641,8 @@ def goal_a(goals: Goals, scenario) -> None:
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(UNTHROTTLED), os.environ.get("PYTHONPATH")])),
                 "LEVWATCH_BENCH_CLIENT_LIMIT_SCALE": str(A_LIMIT_SCALE),
             }
-            env.pop(
-                "COINGLASS_API_KEY", None
-            )  # as the demo: CoinGlass only with a key, never sent to a sandbox
+            # as the demo: CoinGlass only with a key, and a live key is never sent to a sandbox
+            env.pop("COINGLASS_API_KEY", None)
             env["DAGSTER_HOME"] = str(prepare_home(home, load_settings(env)))
             partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
             materialize = python(
