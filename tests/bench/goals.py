@@ -8,12 +8,14 @@ absolute (the demo and `make test` on this machine).
     python -m tests.bench.goals                 # every goal
     python -m tests.bench.goals b e             # some of them
     LEVWATCH_BENCH_DAYS=3 python -m tests.bench.goals b   # (b) on a shorter window, to try it quickly
+    LEVWATCH_BENCH_A_DIR=/tmp/a python -m tests.bench.goals a   # (a), keeping both homes and the run's log there
 
 A goal this module cannot measure yet prints FAIL with measured=n/a and, on the line before, the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -414,18 +416,337 @@ def goal_d(goals: Goals, scenario, home: Path) -> None:
     )
 
 
+# -- (a) the real path over the floor --------------------------------------------------------------------------
+
+# The real path: one ranged Dagster run of every asset but the report pages (every REST dataset of the default
+# window, then the dbt build and publish), as the demo starts it, with the venues' rate limits lifted on both
+# sides (the sandbox's rate_limit_scale; the clients' limiters by tests/bench/unthrottled/sitecustomize.py).
+# CoinGlass stays out as in the demo (no key), and so do the recorder's streams (no landing files).
+A_SELECTION = 'not key:"reports/*"'
+A_LIMIT_SCALE = 1000.0
+UNTHROTTLED = Path(__file__).resolve().parent / "unthrottled"
+
+
+def _a_order(manifest: dict) -> list[str]:
+    """The models and seeds dbt builds (ephemeral models are inside their readers' SQL), parents first."""
+    nodes = manifest["nodes"]
+    wanted = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "seed"
+        or (node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral")
+    }
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for parent in sorted(nodes[uid]["depends_on"].get("nodes", [])):
+            if parent in nodes:
+                visit(parent)
+        if uid in wanted:
+            order.append(uid)
+
+    for uid in sorted(wanted):
+        visit(uid)
+    return order
+
+
+def _a_floor_sql(con, manifest: dict, real_home: Path, floor_home: Path, real_db: Path) -> tuple[int, int]:
+    """dbt's compiled code for every model (and the seeds' CSVs) in one DuckDB connection, in dependency
+    order; the sources read the floor's lake. Returns (tables, views)."""
+    import importlib.util
+
+    real_lake, floor_lake = str(real_home / "lake"), str(floor_home / "lake")
+    nodes = manifest["nodes"]
+    # the seeds' column types as dbt gave them in the real build (schema only, no rows)
+    with duckdb_connect(real_db, read_only=True) as real:
+        seed_types = {
+            (schema, table): real.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+            for schema, table in {
+                (n["schema"], n.get("alias") or n["name"])
+                for n in nodes.values()
+                if n["resource_type"] == "seed"
+            }
+        }
+    counts = [0, 0]
+    schemas: set[str] = set()
+    for uid in _a_order(manifest):
+        node = nodes[uid]
+        relation = node["relation_name"]
+        if node["schema"] not in schemas:
+            con.execute(f'create schema if not exists "{node["schema"]}"')
+            schemas.add(node["schema"])
+        if node["resource_type"] == "seed":
+            path = ROOT / "dbt_project" / node["original_file_path"]
+            types = seed_types[(node["schema"], node.get("alias") or node["name"])]
+            columns = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types) + "}"
+            con.execute(
+                f"create or replace table {relation} as select * from read_csv('{path}', header = true, "
+                f"columns = {columns})"
+            )
+            counts[0] += 1
+            continue
+        code = node["compiled_code"].replace(real_lake, floor_lake)
+        if node["language"] == "python":
+            # as dbt-duckdb runs it: the module's model(dbt, session), then a table of what it returns
+            spec = importlib.util.spec_from_loader(node["name"], loader=None)
+            module = importlib.util.module_from_spec(spec)
+            exec(compile(code, node["original_file_path"], "exec"), module.__dict__)
+            df = module.model(module.dbtObj(lambda name: con.query(f"select * from {name}")), con)
+            con.register("__floor_df", df)
+            con.execute(f"create or replace table {relation} as select * from __floor_df")
+            con.unregister("__floor_df")
+            counts[0] += 1
+        elif node["config"]["materialized"] == "view":
+            con.execute(f"create or replace view {relation} as (\n{code}\n)")
+            counts[1] += 1
+        else:  # table, incremental (a first build: the whole window)
+            con.execute(f"create or replace table {relation} as (\n{code}\n)")
+            counts[0] += 1
+    return counts[0], counts[1]
+
+
+def _a_floor_tests(con, manifest: dict, real_home: Path, floor_home: Path) -> tuple[int, int]:
+    """The data tests' compiled SQL on the floor's tables (not part of the floor: the real path's dbt build runs
+    them, so this says how much of the gap they are). Returns (tests, tests with failing rows)."""
+    real_lake, floor_lake = str(real_home / "lake"), str(floor_home / "lake")
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n.get("compiled_code")]
+    failing = 0
+    for node in tests:
+        code = node["compiled_code"].replace(real_lake, floor_lake)
+        failing += con.execute(f"select count(*) > 0 from (\n{code}\n)").fetchone()[0]
+    return len(tests), failing
+
+
+def duckdb_connect(path: Path, *, read_only: bool = False):
+    from pipelines.duckdb_extensions import connect
+
+    con = connect(str(path), read_only=read_only)
+    # the profile's settings; as a connect() option, DuckDB 1.4.4 refuses TimeZone before icu is loaded
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
+def _mart_counts(con) -> dict[str, int]:
+    tables = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts' "
+        "and table_type = 'BASE TABLE' order by 1"
+    ).fetchall()
+    return {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for (t,) in tables}
+
+
+def _a_floor_child(real_home: str, floor_home: str, target: str) -> None:
+    """In its own process: the floor. The Arrow tables the real path landed are read first (not timed: the floor
+    starts from them in memory), then written to a fresh lake in the same layout (pyarrow, zstd as the lake, no
+    temp file or fsync), then dbt's compiled SQL for the same models runs in one DuckDB connection."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    real, floor = Path(real_home), Path(floor_home)
+    manifest = json.loads((Path(target) / "manifest.json").read_text())
+    started = time.perf_counter()
+    tables = [
+        (p.relative_to(real / "lake"), pq.read_table(p))
+        for p in sorted((real / "lake").rglob("*.parquet"))
+        if not p.name.startswith(".")
+    ]
+    print(
+        f"FLOOR_READ {time.perf_counter() - started:.2f} {len(tables)} {sum(t.num_rows for _, t in tables)}"
+    )
+    started = time.perf_counter()
+    for rel, table in tables:
+        out = floor / "lake" / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out, compression="zstd")
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    real_db = real / "levwatch.duckdb"
+    with duckdb_connect(floor / "levwatch.duckdb") as con:
+        n_tables, n_views = _a_floor_sql(con, manifest, real, floor, real_db)
+        sql = time.perf_counter() - started
+        floor_counts = _mart_counts(con)
+        started = time.perf_counter()
+        n_tests, failing = _a_floor_tests(con, manifest, real, floor)
+        tests = time.perf_counter() - started
+    with duckdb_connect(real_db, read_only=True) as con:
+        real_counts = _mart_counts(con)
+    print(f"FLOOR_WRITE {written:.2f} {len(tables)}")
+    print(f"FLOOR_SQL {sql:.2f} {n_tables} {n_views}")
+    print(f"FLOOR_TESTS {tests:.2f} {n_tests} {failing}")
+    print("FLOOR_COUNTS " + json.dumps({"floor": floor_counts, "real": real_counts}))
+
+
+def _a_target(home: Path, started: float) -> Path | None:
+    """The dbt target folder of the real run's build: the newest under dbt_project/target with a manifest and
+    run results written after the run started (dagster-dbt gives each invocation its own)."""
+    found = [
+        p.parent
+        for p in (ROOT / "dbt_project" / "target").glob("*/run_results.json")
+        if p.stat().st_mtime >= started and (p.parent / "manifest.json").exists()
+    ]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def _a_run_marks(dagster_home: Path) -> dict[str, float]:
+    """Epoch seconds of the real run's creation, start, dbt step start and end, and end (its Dagster events)."""
+    from dagster import DagsterEventType, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    marks: dict[str, float] = {}
+    with DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        run = instance.get_runs(limit=1)[0]
+        for entry in instance.all_logs(run.run_id):
+            marks.setdefault("created", entry.timestamp)
+            kind = entry.dagster_event.event_type if entry.dagster_event else None
+            if kind == DagsterEventType.RUN_START:
+                marks["started"] = entry.timestamp
+            elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+                marks["ended"] = entry.timestamp
+            elif entry.step_key == "levwatch_dbt_models" and kind == DagsterEventType.STEP_START:
+                marks["dbt"] = entry.timestamp
+            elif entry.step_key == "levwatch_dbt_models" and kind == DagsterEventType.STEP_SUCCESS:
+                marks["dbt_done"] = entry.timestamp
+    return marks
+
+
+def goal_a(goals: Goals, scenario) -> None:
+    import dataclasses
+    import json
+
+    from pipelines.cli import prepare_home
+    from pipelines.sandbox.harness.start import sandbox_env
+    from pipelines.sandbox.server import make_server
+    from pipelines.settings import load_settings
+
+    lifted = dataclasses.replace(scenario, rate_limit_scale=A_LIMIT_SCALE)
+    kept = os.environ.get("LEVWATCH_BENCH_A_DIR")  # a folder to keep both homes and the run's log in
+    with contextlib.nullcontext(kept) if kept else tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "real"
+        server = make_server(Path(tmp), scenario=lifted).start()
+        try:
+            env = {
+                **os.environ,
+                "LEVWATCH_HOME": str(home),
+                **sandbox_env(server),
+                "PYTHONWARNINGS": "ignore",
+                "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",  # as the demo's ranged run
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(UNTHROTTLED), os.environ.get("PYTHONPATH")])),
+                "LEVWATCH_BENCH_CLIENT_LIMIT_SCALE": str(A_LIMIT_SCALE),
+            }
+            # as the demo: CoinGlass only with a key, and a live key is never sent to a sandbox
+            env.pop("COINGLASS_API_KEY", None)
+            env["DAGSTER_HOME"] = str(prepare_home(home, load_settings(env)))
+            partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
+            materialize = python(
+                "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
+                "--select", A_SELECTION, "--partition-range", partition_range,
+                "--config-json", '{"execution": {"config": {"max_concurrent": 4}}}',
+            )  # fmt: skip
+            wall = time.time()
+            real_s, real_rss, code, out = run_measured(materialize, env=env, cwd=ROOT)
+            requests = len(server.state.requests)
+            refused = sum(int(ledger["refused"]) for ledger in server.state.rate_ledger.values())
+        finally:
+            server.stop()
+        (Path(tmp) / "real-run.log").write_text(out)
+        target = _a_target(home, wall)
+        if code != 0 or target is None or not (home / "levwatch.duckdb").exists():
+            print(out[-3000:])
+            goals.goal("a", "n/a", "<=3x", False, f"the real path failed (exit {code}, dbt target {target})")
+            return
+        goals.phases.append(
+            Phase(
+                f"(a) real path: ranged Dagster run {partition_range}, REST datasets + dbt build + publish, "
+                f"rate limits lifted",
+                real_s,
+                real_rss,
+                f"{requests} requests, {refused} refused",
+            )
+        )
+        marks = _a_run_marks(home / "dagster")
+        spans = (
+            ("process start, code location, run creation", wall, marks.get("created")),
+            ("run creation to run start (planned events)", marks.get("created"), marks.get("started")),
+            ("raw steps (a process each, four at a time)", marks.get("started"), marks.get("dbt")),
+            (
+                "dbt step: dbt build (data tests included) and publish",
+                marks.get("dbt"),
+                marks.get("dbt_done"),
+            ),
+        )
+        for name, start, end in spans:
+            if start is not None and end is not None:
+                goals.phases.append(Phase(f"(a) real path: {name}", end - start, None))
+        floor_home = Path(tmp) / "floor"
+        floor_home.mkdir()
+        args = ("a-floor", str(home), str(floor_home), str(target))
+        floor_s, floor_rss, code, out = run_measured(
+            python("-m", "tests.bench.goals", *args), env=os.environ.copy()
+        )
+        lines = {
+            line.split()[0]: line.split(maxsplit=1)[1]
+            for line in out.splitlines()
+            if line.startswith("FLOOR_")
+        }
+        if code != 0 or "FLOOR_COUNTS" not in lines:
+            print(out[-3000:])
+            goals.goal("a", "n/a", "<=3x", False, f"the floor failed (exit {code})")
+            return
+    read_s, files, rows = lines["FLOOR_READ"].split()
+    write_s, _ = lines["FLOOR_WRITE"].split()
+    sql_s, n_tables, n_views = lines["FLOOR_SQL"].split()
+    tests_s, n_tests, failing = lines["FLOOR_TESTS"].split()
+    floor = float(write_s) + float(sql_s)
+    counts = json.loads(lines["FLOOR_COUNTS"])
+    differ = {t: (n, counts["real"].get(t)) for t, n in counts["floor"].items() if counts["real"].get(t) != n}
+    missing = sorted(set(counts["real"]) - set(counts["floor"]))
+    goals.phases.append(
+        Phase(f"(a) floor: write {files} Arrow tables ({rows} rows) as the lake's Parquet files", float(write_s),
+              floor_rss, f"reading them first took {float(read_s):.1f} s (not counted)")
+    )  # fmt: skip
+    goals.phases.append(
+        Phase(f"(a) floor: dbt's compiled SQL, {n_tables} tables + {n_views} views, one DuckDB connection",
+              float(sql_s), floor_rss, "same process as the write")
+    )  # fmt: skip
+    goals.phases.append(
+        Phase(f"(a) the data tests' SQL on the floor ({n_tests} tests, {failing} with rows): not in the floor",
+              float(tests_s), floor_rss)
+    )  # fmt: skip
+    shown = ", ".join(f"{t} {counts['real'][t]}/{counts['floor'][t]}" for t in sorted(counts["floor"])[:6])
+    goals.lines.append(f"# (a) mart rows real/floor: {shown}; {len(counts['floor'])} marts compared")
+    same = not differ and not missing
+    if not same:
+        goals.lines.append(
+            f"# (a) rows differ (floor, real): {differ}; marts missing from the floor: {missing}"
+        )
+    ratio = real_s / floor
+    goals.lines.append(
+        f"# (a) with the data tests' SQL added to the floor: {real_s / (floor + float(tests_s)):.1f}x"
+    )
+    goals.goal(
+        "a",
+        f"{ratio:.1f}x",
+        "<=3x",
+        same and ratio <= 3,
+        f"real path {real_s:.0f} s (Dagster run, process start to exit) over the floor {floor:.1f} s (write "
+        f"{float(write_s):.1f} + SQL {float(sql_s):.1f}); the real path also runs dbt's data tests, the floor does not",
+    )
+
+
 # -- goals not measured yet -----------------------------------------------------------------------------------
 
 
 def goals_not_measured(goals: Goals) -> None:
-    goals.goal(
-        "a",
-        "n/a",
-        "<=3x",
-        False,
-        "not measured yet: the floor (DuckDB alone writing the same Arrow tables and running dbt's compiled SQL "
-        "in one connection) is not built",
-    )
+    if not any(line.startswith("GOAL a ") for line in goals.lines):
+        goals.goal("a", "n/a", "<=3x", False, "not run: python -m tests.bench.goals a")
     goals.goal(
         "c",
         "n/a",
@@ -440,13 +761,16 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["b-child"]:
         _b_child(*argv[1:])
         return 0
+    if argv[:1] == ["a-floor"]:
+        _a_floor_child(*argv[1:])
+        return 0
     if argv[:1] == ["creation-child"]:
         _creation_child(*argv[1:])
         return 0
     from pipelines.sandbox.scenario import load_scenario
     from pipelines.sandbox.server import make_server
 
-    wanted = set(argv) or {"b", "d", "e", "f"}
+    wanted = set(argv) or {"a", "b", "d", "e", "f"}
     goals = Goals()
     scenario = load_scenario()
     with tempfile.TemporaryDirectory() as tmp:
@@ -467,6 +791,8 @@ def main(argv: list[str]) -> int:
                 )
         if "d" in wanted:
             goal_d(goals, scenario, home)
+    if "a" in wanted:
+        goal_a(goals, scenario)
     if "creation" in wanted or "f" in wanted:
         goal_run_creation(goals, scenario)
     if "f" in wanted:

@@ -191,7 +191,7 @@ def _timed(goals, name: str, fn, *args) -> None:
 
 def main() -> None:
     from pipelines.warehouse import publish
-    from tests.bench.goals import Goals, goal_b, goal_e, goal_f, goal_run_creation, goals_not_measured
+    from tests.bench.goals import Goals, goal_a, goal_b, goal_e, goal_f, goal_run_creation, goals_not_measured
 
     goals = Goals()
     scenario = load_scenario()
@@ -221,6 +221,7 @@ def main() -> None:
             goal_b(goals, scenario, server.url, int(os.environ.get("LEVWATCH_BENCH_DAYS", "30")))
         finally:
             server.stop()
+    goal_a(goals, scenario)
     with tempfile.TemporaryDirectory() as tmp:
         bench_compaction(Path(tmp))
     goal_run_creation(goals, scenario)
