@@ -77,19 +77,26 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class FileScopes(LoadScopeScheduling):
+        _longest_first = False
+
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             return SHARED_SCOPES.get(Path(path).name, path)
 
         def schedule(self) -> None:
-            if self.collection is None and self.collection_is_completed:
-                self.config.option.loadscopereorder = False  # the order below, not xdist's tests-per-scope
-                rank = {}
-                for nodes, collection in self.registered_collections.items():
-                    for nodeid in collection:
-                        rank.setdefault(nodeid, -SCOPE_SECONDS.get(self._split_scope(nodeid), 0))
-                    self.registered_collections[nodes] = sorted(collection, key=rank.__getitem__)  # stable
+            self.config.option.loadscopereorder = False  # the order below, not xdist's tests-per-scope
             super().schedule()
+
+        def _assign_work_unit(self, node) -> None:
+            # Order the work queue (scopes), never the collections: a worker runs the tests at the indexes it is
+            # sent, counted in its own collection, so a reordered copy here would send it other files' tests (each
+            # file's module fixtures then ran on both workers).
+            if not self._longest_first:
+                ordered = sorted(self.workqueue.items(), key=lambda item: -SCOPE_SECONDS.get(item[0], 0))
+                self.workqueue.clear()
+                self.workqueue.update(ordered)  # stable: the rest keep collection order
+                self._longest_first = True
+            super()._assign_work_unit(node)
 
     return FileScopes(config, log)
 
