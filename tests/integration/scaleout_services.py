@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg2
 
 from pipelines.settings import with_psycopg2
@@ -178,6 +179,9 @@ def s3_server(bucket: str = "levwatch-lake"):
     try:
         host, port = server.get_host_and_port()
         store = S3Store(f"http://{host}:{port}", bucket)
+        # moto keeps its buckets in process-wide state, which outlives a server: start from none, so a bucket an
+        # earlier server of this process filled (another test module on the same xdist worker) is not seen here
+        httpx.post(f"{store.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         boto3.client("s3", endpoint_url=store.endpoint_url, **_boto_credentials(store.env)).create_bucket(
             Bucket=bucket
         )
