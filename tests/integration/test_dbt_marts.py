@@ -34,6 +34,7 @@ from pipelines.venues.base import to_table
 from pipelines.venues.registry import VENUE_MODULES
 from tests import summary_lines
 from tests.integration.insurance_truth import expected_daily, truth_connection
+from tests.unit.test_mart_contracts import declares_not_null, mart_columns
 
 CAR_SECTION = "collateral at risk: CeFi estimate / true liquidatable notional (summed over venues)"
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -601,12 +602,9 @@ def test_adl_events_hold_exactly_what_the_venues_publish(builds, sandbox):
 def test_every_not_null_the_mart_contracts_declare_is_a_not_null_column_of_the_built_table(builds):
     """The contracts' not_null constraints are in the built tables, so DuckDB refuses a null at build time (the marts
     carry no not_null data test of their own: tests/unit/test_mart_contracts.py)."""
-    declared = set()
-    for path in (DBT_PROJECT / "models" / "marts").rglob("*.yml"):
-        for model in yaml.safe_load(path.read_text()).get("models", []):
-            for column in model.get("columns", []):
-                if "not_null" in {c.get("type") for c in column.get("constraints", [])}:
-                    declared.add((model["name"], column["name"]))
+    declared = {
+        (model["name"], column["name"]) for model, column in mart_columns() if declares_not_null(column)
+    }
     with duckdb.connect(str(builds.db), read_only=True) as con:
         built = set(
             con.execute(

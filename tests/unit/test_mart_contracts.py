@@ -9,6 +9,18 @@ import yaml
 DBT = Path(__file__).resolve().parents[2] / "dbt_project"
 
 
+def mart_columns():
+    """(model YAML, column YAML) for every column of every mart."""
+    for path in sorted((DBT / "models" / "marts").rglob("*.yml")):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            for column in model.get("columns", []):
+                yield model, column
+
+
+def declares_not_null(column: dict) -> bool:
+    return "not_null" in {c.get("type") for c in column.get("constraints", [])}
+
+
 def test_marts_are_built_under_an_enforced_contract():
     marts = yaml.safe_load((DBT / "dbt_project.yml").read_text())["models"]["levwatch"]["marts"]
     assert marts["+contract"] == {"enforced": True}
@@ -16,11 +28,8 @@ def test_marts_are_built_under_an_enforced_contract():
 
 def test_no_mart_column_repeats_its_not_null_constraint_as_a_data_test():
     repeated = []
-    for path in sorted((DBT / "models" / "marts").rglob("*.yml")):
-        for model in yaml.safe_load(path.read_text()).get("models", []):
-            assert (model.get("config") or {}).get("contract", {}).get("enforced", True), model["name"]
-            for column in model.get("columns", []):
-                constraints = {c.get("type") for c in column.get("constraints", [])}
-                if "not_null" in constraints and "not_null" in column.get("data_tests", []):
-                    repeated.append(f"{model['name']}.{column['name']}")
+    for model, column in mart_columns():
+        assert (model.get("config") or {}).get("contract", {}).get("enforced", True), model["name"]
+        if declares_not_null(column) and "not_null" in column.get("data_tests", []):
+            repeated.append(f"{model['name']}.{column['name']}")
     assert repeated == [], "the contract's not_null constraint already enforces these: drop the data test"
