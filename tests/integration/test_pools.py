@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance
 
-from pipelines.cli import DAGSTER_YAML, prepare_home
+from pipelines.cli import dagster_yaml, prepare_home
+from pipelines.settings import load_settings
 from pipelines.warehouse import build_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,7 @@ def test_prepare_home_brings_an_instance_it_wrote_up_to_date_and_leaves_a_hand_w
         "# Written by levwatch: the Dagster instance for this LEVWATCH_HOME.\ntelemetry:\n  enabled: false\n"
     )  # what levwatch wrote before the pools had limits
     prepare_home(tmp_path)
-    assert config.read_text() == DAGSTER_YAML
+    assert config.read_text() == dagster_yaml(load_settings({}), config.parent)
     with DagsterInstance.from_config(str(config.parent)) as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     hand_written = "telemetry:\n  enabled: true\n"

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from pipelines.cli import DAGSTER_YAML, prepare_home
+from pipelines.cli import dagster_yaml, prepare_home
 from pipelines.settings import SettingsError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,9 +89,10 @@ def test_prepare_home_switches_the_instance_to_postgres_and_back(tmp_path):
     assert parsed["concurrency"] == {"pools": {"default_limit": 1}}  # the pools keep their limits
     assert config.stat().st_mode & 0o777 == 0o600
     prepare_home(tmp_path, load_settings({}))  # the setting removed: back to the embedded SQLite instance
-    assert config.read_text() == DAGSTER_YAML
+    assert config.read_text() == dagster_yaml(load_settings({}), dagster_home)
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         assert type(instance.run_storage).__name__ == "SqliteRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
 
 
 def _documents(path: Path) -> list[dict]:
