@@ -93,13 +93,12 @@ collateral_at_risk_10 as (
 
 debt_ledger_growth as (
 
+    -- the on-chain part only (DeFi borrowed + CDP stablecoins, read every day): the CeFi book is a quarterly
+    -- disclosure dated at the quarter's end and published weeks later, so its step would read as one week's growth
     select
         date,
         'debt_ledger_growth' as component,
-        100 * (
-            crypto_collateralized_usd
-            / nullif(lag(crypto_collateralized_usd, 7) over (order by date), 0) - 1
-        ) as value
+        100 * (onchain_usd / nullif(lag(onchain_usd, 7) over (order by date), 0) - 1) as value
 
     from debt
     -- growth over exactly 7 calendar days: the lag is by row, so a gap in the ledger gives null
