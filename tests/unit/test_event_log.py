@@ -7,12 +7,16 @@ import os
 import sqlite3
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetKey,
     DagsterInstance,
     DailyPartitionsDefinition,
+    MaterializeResult,
     asset,
     materialize,
 )
+from dagster_shared.serdes import deserialize_value
 
 from pipelines.cli import prepare_home
 from pipelines.orchestration.event_log import PooledSqliteEventLogStorage
@@ -21,9 +25,15 @@ from pipelines.settings import load_settings
 DAYS = DailyPartitionsDefinition(start_date="2025-09-01", end_date="2025-09-04")
 
 
-@asset(partitions_def=DAYS)
-def daily_thing(context) -> None:  # noqa: ANN001
-    context.log.info(f"{context.partition_key_range}")
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": "2025-09-01",
+    "dagster/asset_partition_range_end": "2025-09-03",
+}
+
+
+@asset(partitions_def=DAYS, check_specs=[AssetCheckSpec("rows_positive", asset="daily_thing")])
+def daily_thing() -> MaterializeResult:
+    return MaterializeResult(check_results=[AssetCheckResult(passed=True)])
 
 
 def _materialized_days(instance: DagsterInstance) -> set[str]:
@@ -35,10 +45,7 @@ def test_a_ranged_run_on_the_pooled_event_log_records_every_partition_where_dags
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         storage = instance.event_log_storage
         assert isinstance(storage, PooledSqliteEventLogStorage)
-        result = materialize(
-            [daily_thing], instance=instance, tags={"dagster/asset_partition_range_start": "2025-09-01",
-                                                    "dagster/asset_partition_range_end": "2025-09-03"},
-        )  # fmt: skip
+        result = materialize([daily_thing], instance=instance, tags=RANGE_TAGS)
         assert result.success
         assert _materialized_days(instance) == {"2025-09-01", "2025-09-02", "2025-09-03"}
         run_id = result.run_id
@@ -74,3 +81,33 @@ def test_its_connections_commit_with_synchronous_normal_and_a_forked_child_opens
     assert storage._engines["index"] is parent_engine
     storage.dispose()
     assert storage._engines == {}
+
+
+def _check_rows(dagster_home) -> list[tuple]:  # noqa: ANN001
+    with sqlite3.connect(dagster_home / "history" / "runs" / "index.db") as con:
+        rows = con.execute(
+            "select asset_key, check_name, partition, execution_status, evaluation_event"
+            " from asset_check_executions order by partition nulls first"
+        ).fetchall()
+    # the run id and time differ between the two runs; what each planned row records must not (the evaluation rows
+    # name their run's materialization: compared by partition and status only)
+    return [
+        (*row[:4], deserialize_value(row[4]).dagster_event.event_specific_data if row[3] == "PLANNED" else None)
+        for row in rows
+    ]
+
+
+def test_its_planned_check_rows_are_dagsters_own(tmp_path):
+    """The class writes the planned asset-check rows itself (the event serialized once, not once per partition):
+    the rows must be those Dagster's class writes for the same ranged run."""
+    homes = {}
+    for name in ("pooled", "dagster"):
+        dagster_home = prepare_home(tmp_path / name, load_settings({}))
+        if name == "dagster":  # Dagster's default SQLite storage
+            (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with DagsterInstance.from_config(str(dagster_home)) as instance:
+            assert materialize([daily_thing], instance=instance, tags=RANGE_TAGS).success
+        homes[name] = dagster_home
+    pooled, dagster = _check_rows(homes["pooled"]), _check_rows(homes["dagster"])
+    assert [row[2] for row in pooled if row[3] == "PLANNED"] == ["2025-09-01", "2025-09-02", "2025-09-03"]
+    assert pooled == dagster
