@@ -40,7 +40,7 @@ from pipelines.venues.registry import VENUE_MODULES
 
 log = logging.getLogger(__name__)
 FLUSH_STEP_MS = 60_000
-KLINES_1M = "klines_1m"  # the replay fetches them; the demo's ranged run leaves them out (see replayed_only)  # the final catch-up runs a simulated minute apart, so rate-limit windows keep moving
+KLINES_1M = "klines_1m"
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,24 @@ def insurance_snapshot_jobs() -> list[ReplayJob]:
 
 
 def replayed_only(asset_key: str) -> bool:
-    """Raw assets whose whole history the replay fetched and a venue would serve again in full: the demo's
-    ranged run leaves them out rather than fetch the same minutes twice on wall-clock rate limits."""
-    return asset_key.startswith("raw/") and asset_key.endswith(f"/{KLINES_1M}")
+    """Raw assets whose every day of the window the replay fetched (the non-snapshot jobs: minute klines, the
+    retention-limited OI and ratios, OKX's liquidation orders): the demo's ranged run leaves them out rather than
+    fetch the same days again on wall-clock rate limits (OKX's OI and ratios alone waited ~60 s on its limit for
+    days the replay had already settled). Snapshots stay in: the ranged run's one snapshot is cheap and runs their
+    checks."""
+    return asset_key in REPLAYED_IN_FULL
 
+
+REPLAYED_IN_FULL = frozenset(
+    f"raw/{job.venue}/{job.spec.name}" for job in deployment_jobs(with_coinglass=False) if not job.spec.snapshot
+)
 
 # The demo's ranged run: every asset but those replayed_only, and the daily report pages (the demo writes the crash
 # day's page itself, not one per day of the range). Dagster's selection syntax, resolved by the run's own code
 # location: no separate listing of the assets first
-RANGED_RUN_SELECTION = f'not key:"raw/*/{KLINES_1M}" and not key:"reports/*"'
+RANGED_RUN_SELECTION = " and ".join(
+    [*(f'not key:"{key}"' for key in sorted(REPLAYED_IN_FULL)), 'not key:"reports/*"']
+)
 
 
 def make_replay_http(
