@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from pipelines.defs.venues.assets import fail_if_incomplete, ingest_partition_window, window_metadata
+from pipelines.orchestration.executor import pool_tag
 from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
 from pipelines.orchestration.resources import VenueGateway
 from pipelines.venues import coinglass
@@ -55,6 +56,7 @@ SPEC_ATTRIBUTES = {
     metadata={"optional": f"runs only when {coinglass.KEY_ENV} is set"},
     output_required=False,
     pool="venue_coinglass",
+    op_tags=pool_tag("venue_coinglass"),
 )
 def raw_coinglass_liquidations(
     context: AssetExecutionContext, venue_gateway: VenueGateway, coinglass_credentials: CoinGlassCredentials

@@ -24,6 +24,7 @@ from pipelines.lib.check_outcome import CheckOutcome
 from pipelines.lib.raw_checks import CHECKS, run_checks
 from pipelines.lib.timeutil import days_between, parse_day
 from pipelines.orchestration.check_results import check_result
+from pipelines.orchestration.executor import pool_tag
 from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
 from pipelines.orchestration.resources import VenueGateway
 from pipelines.venues.base import DatasetSpec
@@ -139,6 +140,7 @@ def _build(venue: str, spec: DatasetSpec) -> AssetsDefinition:
             AssetCheckSpec(WINDOW_CHECK, asset=key, description=WINDOW_CHECK_DESCRIPTION),
         ],
         pool="venue_" + venue,  # runs that call the same venue take turns, so rate limits hold
+        op_tags=pool_tag("venue_" + venue),
     )
     def _raw(context: AssetExecutionContext, venue_gateway: VenueGateway):
         lake = venue_gateway.lake

@@ -25,6 +25,7 @@ from dagster_dbt import (
 
 from pipelines import duckdb_extensions
 from pipelines.lib.dbt_prerequisites import missing_prerequisites
+from pipelines.orchestration.executor import pool_tag
 from pipelines.orchestration.partitions import DAILY, SINGLE_RUN
 from pipelines.orchestration.resources import VenueGateway
 from pipelines.settings import Settings, load_settings
@@ -324,6 +325,7 @@ def run_window(context: AssetExecutionContext) -> tuple[str, str]:
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     pool="duckdb_writer",  # one writer at a time for the working DuckDB file
+    op_tags=pool_tag("duckdb_writer"),
 )
 def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, venue_gateway: VenueGateway):
     home = Path(venue_gateway.home)

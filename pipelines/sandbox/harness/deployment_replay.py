@@ -116,7 +116,9 @@ def replayed_only(asset_key: str) -> bool:
 
 
 REPLAYED_IN_FULL = frozenset(
-    f"raw/{job.venue}/{job.spec.name}" for job in deployment_jobs(with_coinglass=False) if not job.spec.snapshot
+    f"raw/{job.venue}/{job.spec.name}"
+    for job in deployment_jobs(with_coinglass=False)
+    if not job.spec.snapshot
 )
 
 # The demo's ranged run: every asset but those replayed_only, and the daily report pages (the demo writes the crash
