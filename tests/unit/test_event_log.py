@@ -92,7 +92,10 @@ def _check_rows(dagster_home) -> list[tuple]:  # noqa: ANN001
     # the run id and time differ between the two runs; what each planned row records must not (the evaluation rows
     # name their run's materialization: compared by partition and status only)
     return [
-        (*row[:4], deserialize_value(row[4]).dagster_event.event_specific_data if row[3] == "PLANNED" else None)
+        (
+            *row[:4],
+            deserialize_value(row[4]).dagster_event.event_specific_data if row[3] == "PLANNED" else None,
+        )
         for row in rows
     ]
 
