@@ -19,7 +19,9 @@ from pipelines.sandbox.harness.deployment_replay import (
     ReplayJob,
     _days_to_fetch,
     deployment_jobs,
+    record_in_dagster,
     replay_deployment,
+    replayed_only,
 )
 from pipelines.sandbox.server import make_server
 from pipelines.venues import binance, bybit, coinglass, hyperliquid, okx
@@ -139,3 +141,19 @@ def test_jobs_never_ask_for_a_day_that_has_not_ended_unless_they_follow_it():
     assert _days_to_fetch(liq, CRASH, day_start_ms(CRASH)) == []  # the day starting now has nothing yet
     snapshot = ReplayJob("hyperliquid", hyperliquid.DATASETS["asset_contexts"], 1)
     assert _days_to_fetch(snapshot, START, noon) == [CRASH]
+
+
+def test_what_the_replay_wrote_of_the_assets_the_ranged_run_leaves_out_is_reported_to_dagster(replayed):
+    from dagster import AssetKey, DagsterInstance
+
+    _, _, report, _, _ = replayed
+    with DagsterInstance.ephemeral() as instance:
+        reported = record_in_dagster(report, instance)
+        days = {START.isoformat(), CRASH.isoformat()}
+        for key in ("raw/okx/open_interest", "raw/okx/liquidations", "raw/hyperliquid/funding_rates"):
+            assert replayed_only(key)
+            assert set(instance.get_materialized_partitions(AssetKey(key.split("/")))) == days, key
+        # snapshots stay with the ranged run (and its checks): nothing reported for them
+        assert not instance.get_materialized_partitions(AssetKey(["raw", "deribit", "options_snapshots"]))
+        keys = {f"raw/{name.split('[')[0]}" for name in report.results}
+        assert reported == len(days) * len({key for key in keys if replayed_only(key)})

@@ -8,6 +8,7 @@ point, not an import: the dependency runs from the harness to the production CLI
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -166,4 +167,14 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
         f"deployment replay: {report.runs} runs at {report.positions} clock positions in "
         f"{time.monotonic() - started:.0f}s"
     )
+    if os.environ.get(
+        "DAGSTER_HOME"
+    ):  # the demo's instance: the partitions its ranged run will not fetch again
+        from dagster import DagsterInstance
+
+        from pipelines.sandbox.harness.deployment_replay import record_in_dagster
+
+        with DagsterInstance.get() as instance:
+            reported = record_in_dagster(report, instance)
+        say(f"deployment replay: {reported} asset partitions reported to the Dagster instance")
     return 0

@@ -86,6 +86,10 @@ def deployment_jobs(assets: tuple[str, ...] = ASSETS, *, with_coinglass: bool = 
             ReplayJob(module.VENUE, module.DATASETS[KLINES_1M], 7 * 24, offset_hours=1)
             for module in (binance, bybit, okx)
         ),
+        # full history, but the slowest to fetch on a wall-clock limit (Hyperliquid's funding weighs per item
+        # returned: about a minute for the window; OKX's hourly candles, 100 a request): weekly, as the minute klines
+        ReplayJob(hyperliquid.VENUE, hyperliquid.DATASETS["funding_rates"], 7 * 24, offset_hours=6),
+        ReplayJob(okx.VENUE, okx.DATASETS["klines"], 7 * 24, offset_hours=7),
     ]
     if with_coinglass:
         # weekly per asset, an hour apart: each run's ten requests fit the per-minute budget of replayed time. A
@@ -108,10 +112,11 @@ def insurance_snapshot_jobs() -> list[ReplayJob]:
 
 def replayed_only(asset_key: str) -> bool:
     """Raw assets whose every day of the window the replay fetched (the non-snapshot jobs: minute klines, the
-    retention-limited OI and ratios, OKX's liquidation orders): the demo's ranged run leaves them out rather than
-    fetch the same days again on wall-clock rate limits (OKX's OI and ratios alone waited ~60 s on its limit for
-    days the replay had already settled). Snapshots stay in: the ranged run's one snapshot is cheap and runs their
-    checks."""
+    retention-limited OI and ratios, OKX's liquidation orders, Hyperliquid's funding and OKX's hourly klines): the
+    demo's ranged run leaves them out rather than fetch the same days again on wall-clock rate limits (OKX's OI and
+    ratios alone waited ~60 s on its limit for days the replay had already settled, Hyperliquid's funding 61 s).
+    Snapshots stay in: the ranged run's one snapshot is cheap and runs their checks. The replay reports what it
+    wrote of these to the demo's Dagster instance (record_in_dagster)."""
     return asset_key in REPLAYED_IN_FULL
 
 
@@ -127,6 +132,31 @@ REPLAYED_IN_FULL = frozenset(
 RANGED_RUN_SELECTION = " and ".join(
     [*(f'not key:"{key}"' for key in sorted(REPLAYED_IN_FULL)), 'not key:"reports/*"']
 )
+
+
+def record_in_dagster(report: ReplayReport, instance) -> int:  # noqa: ANN001
+    """Tell the Dagster instance what the replay wrote of the assets the demo's ranged run leaves out
+    (replayed_only): one materialization per asset and day with rows, reported as a runless event, so the UI shows
+    those partitions materialized (by the replay, not by a run; their raw checks are not run). Returns the count."""
+    from dagster import AssetKey, AssetMaterialization
+
+    written: dict[tuple[str, date], int] = {}
+    for job_name, results in report.results.items():
+        key = f"raw/{job_name.split('[')[0]}"
+        if not replayed_only(key):
+            continue
+        for result in results:  # a later run of the same day holds the day's rows after it
+            if result.status == "ok":
+                written[(key, result.day)] = result.rows
+    for (key, day), rows in sorted(written.items()):
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                asset_key=AssetKey(key.split("/")),
+                partition=day.isoformat(),
+                metadata={"rows": rows, "written_by": "levwatch record deployment (the deployment replay)"},
+            )
+        )
+    return len(written)
 
 
 def make_replay_http(
