@@ -22,11 +22,11 @@ from typing import Any
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster_shared.serdes import serialize_value
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
-SQLITE_BUSY_TIMEOUT_SECONDS = 30  # Dagster's own busy timeout for these files
 OPEN_SHARDS = 16  # engines kept open per process; a webserver reading many runs' logs closes the oldest
 
 
