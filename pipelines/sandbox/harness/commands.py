@@ -167,9 +167,8 @@ def cmd_record_deployment(args: argparse.Namespace) -> int:
         f"deployment replay: {report.runs} runs at {report.positions} clock positions in "
         f"{time.monotonic() - started:.0f}s"
     )
-    if os.environ.get(
-        "DAGSTER_HOME"
-    ):  # the demo's instance: the partitions its ranged run will not fetch again
+    # in the demo, its Dagster instance: the partitions its ranged run will not fetch again
+    if os.environ.get("DAGSTER_HOME"):
         from dagster import DagsterInstance
 
         from pipelines.sandbox.harness.deployment_replay import record_in_dagster
