@@ -84,8 +84,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _store_asset_check_evaluation_planned(self, event: Any, event_id: int | None) -> None:
         """Dagster's rows (one per check and partition), with the event serialized once instead of once per
-        partition: a ranged run plans ~650 checks over 91 days, and serializing 60,000 copies took ~5 s of run
-        creation."""
+        partition (a ranged run plans ~650 checks over 91 days: serializing 60,000 copies took ~5 s of run
+        creation), inserted with a statement compiled once."""
         planned = event.dagster_event.event_specific_data
         partition_keys = (
             planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
@@ -99,11 +99,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             evaluation_event_timestamp=self._event_insert_timestamp(event),
             evaluation_event_storage_id=event_id,
         )
+        # one statement with the rows as parameters (executemany): compiled once per process, where a multi-row
+        # VALUES clause is compiled again for every event
         with self.index_connection() as conn:
             conn.execute(
-                AssetCheckExecutionsTable.insert().values(
-                    [{**row, "partition": key} for key in partition_keys]
-                )
+                AssetCheckExecutionsTable.insert(), [{**row, "partition": key} for key in partition_keys]
             )
 
     def _close_engines(self) -> None:
