@@ -45,7 +45,7 @@ def _clean_sandbox_state(request):
     if "sandbox" in request.fixturenames:
         server: SandboxServer = request.getfixturevalue("sandbox")
         httpx.delete(f"{server.url}/_sandbox/faults")
-        server.state.clock_ms = server.state.market.scenario.clock_ms
+        server.state.clock.move_to(server.state.market.scenario.clock_ms)
         server.state._limits.clear()
 
 

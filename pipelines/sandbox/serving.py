@@ -122,12 +122,8 @@ class SandboxState:
 
     @property
     def clock_ms(self) -> int:
+        """The clock's reading; moved with `clock.move_to` (a forward move lets rate-limit windows elapse)."""
         return self.clock.now_ms()
-
-    @clock_ms.setter
-    def clock_ms(self, clock_ms: int) -> None:
-        """Moves the clock (DrivenClock.move_to): a forward move lets rate-limit windows elapse by as much."""
-        self.clock.move_to(clock_ms)
 
     def take_fault(self, venue: str, path: str, *, body: bool = False) -> Fault | None:
         """The first scripted fault that applies to this request (answer faults, or with body=True the faults

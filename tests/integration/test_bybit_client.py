@@ -146,7 +146,7 @@ def test_a_full_day_takes_one_request_per_dataset(sandbox, http):
 def test_bybit_keeps_history_long_after_the_fact(sandbox, http):
     """No retention window, unlike Binance's 30 days: the first day is still served 90 days later."""
     assert all(spec.retention_days is None for spec in bybit.DATASETS.values())
-    sandbox.state.clock_ms = SCENARIO_END + 90 * DAY_MS
+    sandbox.state.clock.move_to(SCENARIO_END + 90 * DAY_MS)
     start, end = day_window_ms(date(2025, 10, 9))
     assert bybit.fetch_open_interest(http, "BTC", start, end).num_rows == 24
     assert bybit.fetch_long_short_ratios(http, "BTC", start, end).num_rows == 24
@@ -154,7 +154,7 @@ def test_bybit_keeps_history_long_after_the_fact(sandbox, http):
 
 
 def test_nothing_after_the_sandbox_clock_is_served(sandbox, http):
-    sandbox.state.clock_ms = iso_to_ms("2025-10-11T12:30:00Z")
+    sandbox.state.clock.move_to(iso_to_ms("2025-10-11T12:30:00Z"))
     start, end = day_window_ms(date(2025, 10, 11))
     assert times(bybit.fetch_open_interest(http, "BTC", start, end), "ts") == list(
         range(start, start + 13 * HOUR_MS, HOUR_MS)

@@ -238,6 +238,6 @@ def test_freshness_check_passes_over_a_weekend_and_fails_when_stale(sandbox, san
             selection=AssetSelection.checks(etf_freshness),
         )
     finally:
-        sandbox.state.clock_ms = sandbox.state.market.scenario.clock_ms
+        sandbox.state.clock.move_to(sandbox.state.market.scenario.clock_ms)
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and "BTC: last flow 2025-10-10, 2 trading days missed" in check.description

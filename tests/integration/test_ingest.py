@@ -127,7 +127,7 @@ def test_snapshots_accumulate_through_their_day(sandbox, tmp_path):
     clock = day_window_ms(day)[0]
     with hyperliquid.make_http(sandbox.base_url("hyperliquid"), sleep=lambda s: None) as http:
         for hour in (3, 7, 7):  # the 07:00 snapshot taken twice replaces itself
-            sandbox.state.clock_ms = clock + hour * 3_600_000 + 60_000
+            sandbox.state.clock.move_to(clock + hour * 3_600_000 + 60_000)
             ingest_days("hyperliquid", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)
     table = lake.read_partition("hyperliquid", "asset_contexts", day)
     hours = sorted({t.value for t in table["ts"]})
@@ -144,9 +144,9 @@ def test_a_rolling_window_source_merges_with_what_the_day_already_holds(sandbox,
     day = DAYS[0]  # 2025-10-10, the crash
     start, end = day_window_ms(day)
     with okx.make_http(sandbox.base_url("okx"), sleep=lambda s: None) as http:
-        sandbox.state.clock_ms = end - 1  # late on the day: the whole day is served
+        sandbox.state.clock.move_to(end - 1)  # late on the day: the whole day is served
         full = ingest_days("okx", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)[0].rows
-        sandbox.state.clock_ms = (
+        sandbox.state.clock.move_to(
             end + 23 * 3_600_000
         )  # next evening: only the day's last hour is still served
         ingest_days("okx", spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms)
@@ -179,7 +179,7 @@ def test_a_rerun_of_a_day_half_outside_retention_keeps_the_hours_the_venue_forgo
             venue, spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="early"
         )
         recorded = lake.read_partition(venue, dataset, day)
-        sandbox.state.clock_ms = start + spec.retention_days * 86_400_000 + 12 * 3_600_000
+        sandbox.state.clock.move_to(start + spec.retention_days * 86_400_000 + 12 * 3_600_000)
         second = ingest_days(
             venue, spec, [day], http=http, lake=lake, now_ms=sandbox.state.clock_ms, run_id="late"
         )

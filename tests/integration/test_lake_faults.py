@@ -107,11 +107,11 @@ def test_fault_two_overlapping_runs_merging_into_one_day_lose_no_rows(
     start, end = day_window_ms(day)
     lake, reference = Lake(tmp_path / "lake"), Lake(tmp_path / "reference")
     with okx.make_http(sandbox.base_url("okx"), sleep=lambda s: None) as http:
-        sandbox.state.clock_ms = end  # the whole day in one view: what the merged day must equal
+        sandbox.state.clock.move_to(end)  # the whole day in one view: what the merged day must equal
         ingest_days(
             "okx", spec, [day], http=http, lake=reference, now_ms=end, run_id="reference", assets=OKX_ASSETS
         )
-        sandbox.state.clock_ms = start + 4 * H
+        sandbox.state.clock.move_to(start + 4 * H)
         ingest_days(
             "okx", spec, [day], http=http, lake=lake, now_ms=start + 4 * H, run_id="night", assets=OKX_ASSETS
         )
@@ -119,8 +119,8 @@ def test_fault_two_overlapping_runs_merging_into_one_day_lose_no_rows(
     signals = tmp_path / "signals"
     signals.mkdir()
     with make_server(sandbox_home, scenario=small_scenario) as next_day:  # a second venue clock for run A
-        next_day.state.clock_ms = end + 12 * H
-        sandbox.state.clock_ms = start + 16 * H
+        next_day.state.clock.move_to(end + 12 * H)
+        sandbox.state.clock.move_to(start + 16 * H)
         runs = [
             SPAWN.Process(
                 target=children.merge_day_in_step,

@@ -186,7 +186,7 @@ def test_many_liquidations_in_one_millisecond_across_a_page_boundary(sandbox_hom
     ts[same] = ts[same[-1]]
     events = ev.set_column(ev.schema.get_field_index("ts"), "ts", pa.array(ts, pa.timestamp("ms", tz="UTC")))
     state = SandboxState.from_market(dataclasses.replace(market, liquidation_events=events))
-    state.clock_ms = iso_to_ms("2025-10-11T00:00:00Z")
+    state.clock.move_to(iso_to_ms("2025-10-11T00:00:00Z"))
     with SandboxServer(state) as server:
         for page_limit in (25, 27, 33):  # page ends fall at different places around it
             table = okx.fetch_liquidations(client(server), "BTC", OCT_10, OCT_11, page_limit=page_limit)
