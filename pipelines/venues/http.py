@@ -184,10 +184,8 @@ class WeightLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.capacity, self.window_s = capacity, window_s
-        self.clock, self._sleep = (
-            clock,
-            sleep,
-        )  # windows count clock.monotonic_s(): a replay's moves elapse them
+        self.clock = clock  # windows count clock.monotonic_s(): a replay's moves elapse them
+        self._sleep = sleep
         self._spent: deque[list] = deque()  # [time, weight] per request in the window
         self._lock = threading.Lock()
 
