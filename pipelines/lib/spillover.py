@@ -108,9 +108,8 @@ def fit_var(data: np.ndarray, lags: int) -> VarFit:
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)  # (1 + N * lags, N)
     resid = y - x @ beta
     sigma_u = resid.T @ resid / (steps - lags - x.shape[1])
-    coefs = (
-        beta[1:].reshape(lags, n, n).transpose(0, 2, 1)
-    )  # block i: rows the lag-i regressors, columns equations
+    # beta's block i: rows the lag-i regressors, columns the equations; coefs[i] is its transpose
+    coefs = beta[1:].reshape(lags, n, n).transpose(0, 2, 1)
     return VarFit(intercept=beta[0], coefs=coefs, sigma_u=sigma_u)
 
 
