@@ -106,7 +106,7 @@ def test_one_day_is_exactly_its_24_hours(http, fetch):
 def test_candles_older_than_the_latest_5000_are_not_served(sandbox, http):
     # with the clock 4999 hours after 12 Oct 00:00, that hour is the oldest of the 5000 candles served
     set_clock(sandbox, "2025-10-12T00:00:00Z")
-    sandbox.state.clock_ms += 4999 * HOUR_MS + 30 * 60_000
+    sandbox.state.clock.move_to(sandbox.state.clock_ms + 4999 * HOUR_MS + 30 * 60_000)
     assert hl.fetch_klines(http, "BTC", *day_window_ms(date(2025, 10, 11))).num_rows == 0
     assert hl.fetch_klines(http, "BTC", *day_window_ms(date(2025, 10, 12))).num_rows == 24
     assert hl.DATASETS["klines"].retention_days == 5000 // 24
