@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +26,19 @@ def to_decimal(value: Any, field: str) -> Decimal | None:
 
 
 def to_float(value: Any, field: str) -> float | None:
+    # the common shapes without a Decimal (a third of a kline page's parse): float() of a decimal string is
+    # correctly rounded, as float(Decimal(string)) is, so the value is the same; anything else, and every refusal
+    # (empty, non-finite, not a number), takes to_decimal's path
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+    elif type(value) is str and value:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
     number = to_decimal(value, field)
     return None if number is None else float(number)
 

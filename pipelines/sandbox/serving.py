@@ -16,6 +16,7 @@ import numpy as np
 from aiohttp import web
 
 from pipelines.lib.clock import DrivenClock
+from pipelines.lib.json_codec import dumps_compact
 from pipelines.sandbox.market import Market
 
 STATE_KEY = web.AppKey("sandbox_state", object)
@@ -203,7 +204,7 @@ async def apply_faults(request: web.Request, venue: str, error_body) -> web.Stre
     if outage is not None:
         if outage.mode == "timeout":
             await asyncio.sleep(60)
-        return web.json_response(error_body(503, "Service Unavailable"), status=503)
+        return json_response(error_body(503, "Service Unavailable"), status=503)
     fault = state.take_fault(venue, _venue_path(request, venue))
     if fault is None:
         return None
@@ -220,7 +221,7 @@ async def render_fault(request: web.Request, fault: Fault, error_body) -> web.St
     kind = fault.kind
     if kind == "timeout":
         await asyncio.sleep(fault.delay_s)
-        return web.json_response(error_body(503, "late"), status=503)
+        return json_response(error_body(503, "late"), status=503)
     if kind == "truncate":
         resp = web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
@@ -232,9 +233,9 @@ async def render_fault(request: web.Request, fault: Fault, error_body) -> web.St
     if kind == "malformed":
         return web.Response(status=200, text="<html>upstream error</html>", content_type="application/json")
     if kind == "venue_error":
-        return web.json_response(error_body(400, "scripted venue error"), status=400)
+        return json_response(error_body(400, "scripted venue error"), status=400)
     status = int(kind)
-    return web.json_response(error_body(status, f"scripted HTTP {status}"), status=status, headers=headers)
+    return json_response(error_body(status, f"scripted HTTP {status}"), status=status, headers=headers)
 
 
 def rewrite_rows(payload: Any, fault: Fault) -> Any:
@@ -292,7 +293,13 @@ async def body_faults(request: web.Request, handler) -> web.StreamResponse:
     headers = {
         k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
     }
-    return web.json_response(payload, status=response.status, headers=headers)
+    return json_response(payload, status=response.status, headers=headers)
+
+
+def json_response(payload: Any, **kwargs: Any) -> web.Response:
+    """aiohttp's json_response written by orjson: a venue page of thousands of rows is the sandbox's largest
+    cost after the simulation itself (pipelines/lib/json_codec.py)."""
+    return web.json_response(payload, dumps=dumps_compact, **kwargs)
 
 
 def int_param(request: web.Request, name: str, default: int | None = None) -> int | None:

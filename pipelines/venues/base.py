@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +11,7 @@ import pyarrow as pa
 
 from pipelines.lake import SCHEMAS
 from pipelines.lib.freshness import MaxAge
+from pipelines.lib.json_codec import dumps_compact
 from pipelines.lib.numbers import PayloadError, to_float, to_int
 from pipelines.venues.http import VenueHttp
 
@@ -38,7 +38,7 @@ class DatasetSpec:
 
 
 def raw_json(record: Any) -> str:
-    return json.dumps(record, separators=(",", ":"), sort_keys=False)
+    return dumps_compact(record)
 
 
 def mark_kline_row(venue: str, asset: str, symbol: str, k: list, where: str, time_name: str) -> dict:

@@ -13,7 +13,6 @@ list one stand-in asset (the first configured one) to make the ingest call the f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from pipelines.lib.freshness import MaxAge
 from pipelines.lib.numbers import PayloadError, to_float, to_int
 from pipelines.lib.timeutil import DAY_MS
 from pipelines.settings import DEFAULT_BASE_URLS, load_settings
-from pipelines.venues.base import DatasetSpec, to_table
+from pipelines.venues.base import DatasetSpec, raw_json, to_table
 from pipelines.venues.http import ApiCall, VenueHttp
 
 VENUE = "defillama"
@@ -78,10 +77,6 @@ def make_http(base_url: str, *, stablecoins_url: str | None = None, **kwargs) ->
 
 
 # -- parsers: payload -> rows (pure; tested on real recordings) ------------------------------------------------
-
-
-def _raw(record: Any) -> str:
-    return json.dumps(record, separators=(",", ":"))
 
 
 def slug_of(protocol: dict) -> str:
@@ -195,7 +190,7 @@ def parse_protocol_history(payload: Any, protocol: dict, start_ms: int, end_ms: 
                     "ts": day,
                     "supplied_usd": s[1] if s else None,
                     "borrowed_usd": b[1] if b else None,
-                    "raw": _raw(
+                    "raw": raw_json(
                         {
                             "supplied": {"date": s[0], "totalLiquidityUSD": s[1]} if s else None,
                             "borrowed": {"date": b[0], "totalLiquidityUSD": b[1]} if b else None,
@@ -309,7 +304,7 @@ def stablecoin_rows(
                 "worst_venue_price": low.get("price"),
                 "worst_venue": low.get("venue"),
                 "worst_venue_ts": low.get("ts"),
-                "raw": _raw(
+                "raw": raw_json(
                     {"date": supply[day][0], "supply": supply[day][1], "gecko_id": gecko, "price": price}
                 ),
             }

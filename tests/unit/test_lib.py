@@ -1,8 +1,10 @@
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from pipelines.lib import json_codec
 from pipelines.lib.intervals import merge_intervals
 from pipelines.lib.numbers import PayloadError, require, to_decimal, to_float, to_int
 from pipelines.lib.timeutil import (
@@ -56,6 +58,25 @@ def test_numbers_are_exact_and_missing_is_never_zero():
             to_decimal(bad, "r")
     with pytest.raises(PayloadError, match="integer"):
         to_int("1.5", "t")
+
+
+def test_to_float_fast_path_gives_the_decimal_value_and_the_same_refusals():
+    # float(str) and float(Decimal(str)) both round correctly: the same double for every decimal string
+    for text in ("0.1", "0.00007995", "123456789.123456789", "1e-7", " 2.5 ", "1_000", "-0", "26.45000001"):
+        assert to_float(text, "r") == float(Decimal(text)), text
+    assert to_float(2.5, "r") == 2.5
+    assert to_float(3, "r") == 3.0
+    for bad in ("abc", "nan", "NaN", "inf", "-Infinity", float("nan"), float("inf"), True):
+        with pytest.raises(PayloadError, match="field 'r'"):
+            to_float(bad, "r")
+
+
+def test_json_codec_writes_what_the_standard_library_does():
+    record = {"symbol": "BTCUSDT", "rate": "0.0001", "t": 1788336000001, "px": 0.1, "n": [1, None, True]}
+    assert json_codec.dumps_compact(record) == json.dumps(record, separators=(",", ":"))
+    # what orjson refuses, the standard library writes
+    assert json_codec.dumps_compact({1: "a"}) == '{"1":"a"}'
+    assert json_codec.dumps_compact({"big": 2**70}) == '{"big":1180591620717411303424}'
 
 
 def test_require_names_the_missing_field():

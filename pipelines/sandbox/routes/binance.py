@@ -15,6 +15,7 @@ from pipelines.sandbox.serving import (
     fmt,
     int_param,
     jitter_ms,
+    json_response,
     state_of,
 )
 
@@ -87,9 +88,7 @@ def _wrap(handler):
             response = handler(request, state)
         except BinanceError as exc:
             headers = {"Retry-After": "1"} if exc.status == 429 else {}
-            response = web.json_response(
-                {"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers
-            )
+            response = json_response({"code": exc.code, "msg": exc.msg}, status=exc.status, headers=headers)
         # like fapi, every answer reports the IP's request weight used in the current minute
         response.headers["X-MBX-USED-WEIGHT-1M"] = str(state.used(VENUE, "weight", 60))
         return response
@@ -115,7 +114,7 @@ def funding_rate(request: web.Request, state: SandboxState) -> web.Response:
         }
         for i in rows
     ]
-    return web.json_response(out)
+    return json_response(out)
 
 
 def _futures_data(request: web.Request, state: SandboxState, render) -> web.Response:
@@ -135,7 +134,7 @@ def _futures_data(request: web.Request, state: SandboxState, render) -> web.Resp
     )
     idx = np.nonzero(keep)[0]
     chosen = idx[_select(s.ts[idx], _int(request, "startTime"), _int(request, "endTime"), limit)]
-    return web.json_response([render(symbol, s, i) for i in chosen])
+    return json_response([render(symbol, s, i) for i in chosen])
 
 
 def open_interest_hist(request: web.Request, state: SandboxState) -> web.Response:
@@ -201,7 +200,7 @@ def _kline_route(kind: str):
         if limit is None or limit < 1 or limit > 1500:
             raise BinanceError(-1130, "Data sent for parameter 'limit' is not valid.")
         if interval in MINUTE_INTERVALS:
-            return web.json_response(_minute_mark_klines(request, state, asset, limit))
+            return json_response(_minute_mark_klines(request, state, asset, limit))
         s = state.series[(VENUE, asset)]
         step = INTERVALS[interval]
         now = state.clock_ms
@@ -242,7 +241,7 @@ def _kline_route(kind: str):
                     "0",
                 ]
             )
-        return web.json_response(out)
+        return json_response(out)
 
     return handler
 
@@ -294,7 +293,7 @@ def exchange_info(request: web.Request, state: SandboxState) -> web.Response:
         }
         for a in state.assets
     ]
-    return web.json_response(
+    return json_response(
         {
             "timezone": "UTC",
             "serverTime": state.clock_ms,
@@ -341,8 +340,8 @@ def insurance_balance(request: web.Request, state: SandboxState) -> web.Response
     if symbol is not None:
         if not pools:
             raise BinanceError(-1121, "Invalid symbol.")
-        return web.json_response(pools[0])
-    return web.json_response(pools)
+        return json_response(pools[0])
+    return json_response(pools)
 
 
 def app(state: SandboxState) -> web.Application:

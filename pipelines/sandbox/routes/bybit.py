@@ -14,7 +14,16 @@ from aiohttp import web
 
 from pipelines.sandbox.insurance import FundBook
 from pipelines.sandbox.minutes import minute_book
-from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, fmt, int_param, state_of
+from pipelines.sandbox.serving import (
+    HOUR_MS,
+    STATE_KEY,
+    SandboxState,
+    apply_faults,
+    fmt,
+    int_param,
+    json_response,
+    state_of,
+)
 from pipelines.sandbox.status import DISRUPTION, status_events
 
 VENUE = "bybit"
@@ -62,8 +71,8 @@ def _wrap(handler):
         try:
             result = handler(request, state)
         except BybitError as exc:
-            return web.json_response(_envelope(state, {}, exc.code, exc.msg))
-        return web.json_response(_envelope(state, result))
+            return json_response(_envelope(state, {}, exc.code, exc.msg))
+        return json_response(_envelope(state, result))
 
     return route
 

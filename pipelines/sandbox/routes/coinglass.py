@@ -21,7 +21,15 @@ import pyarrow.compute as pc
 from aiohttp import web
 
 from pipelines.sandbox import SANDBOX_API_KEY
-from pipelines.sandbox.serving import HOUR_MS, STATE_KEY, SandboxState, apply_faults, int_param, state_of
+from pipelines.sandbox.serving import (
+    HOUR_MS,
+    STATE_KEY,
+    SandboxState,
+    apply_faults,
+    int_param,
+    json_response,
+    state_of,
+)
 
 VENUE = "coinglass"
 PATH = "/api/futures/liquidation/aggregated-history"
@@ -100,7 +108,7 @@ def aggregated_history(request: web.Request, state: SandboxState) -> web.Respons
     bars = np.arange(lo, hi + 1, step, dtype=np.int64)[:limit] if hi >= lo else np.arange(0, dtype=np.int64)
     venues = {EXCHANGE_VENUES[e.lower()] for e in exchanges if e.lower() in EXCHANGE_VENUES}
     longs, shorts = _sums(request.app[EVENTS_KEY], state, venues, symbol.upper(), bars, step, now)
-    return web.json_response(
+    return json_response(
         {
             "code": "0",
             "msg": "success",
@@ -173,7 +181,7 @@ def _wrap(handler):
         try:
             return handler(request, state_of(request))
         except CoinGlassError as exc:
-            return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
+            return json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
 
     return route
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pipelines.sandbox import defi
-from pipelines.sandbox.serving import STATE_KEY, SandboxState, apply_faults, state_of
+from pipelines.sandbox.serving import STATE_KEY, SandboxState, apply_faults, json_response, state_of
 
 VENUE = "defillama"
 REQUESTS_PER_MINUTE = 300
@@ -65,14 +65,14 @@ def protocols(request: web.Request, state: SandboxState) -> web.Response:
                 "chainTvls": chain_tvls,
             }
         )
-    return web.json_response(out)
+    return json_response(out)
 
 
 def protocol(request: web.Request, state: SandboxState) -> web.Response:
     slug = request.match_info["slug"]
     found = next((p for p in defi.PROTOCOLS if p.slug == slug), None)
     if found is None:
-        return web.json_response({"message": f"Protocol {slug} not found"}, status=404)
+        return json_response({"message": f"Protocol {slug} not found"}, status=404)
     books = defi.lending_books(state.market)
     chain_tvls, total = {}, {}
     for chain in found.chains:
@@ -91,7 +91,7 @@ def protocol(request: web.Request, state: SandboxState) -> web.Response:
         chain_tvls["borrowed"] = {
             "tvl": [{"date": d, "totalLiquidityUSD": round(v, 2)} for d, v in sorted(summed.items())]
         }
-    return web.json_response(
+    return json_response(
         {
             "id": found.id,
             "name": found.name,
@@ -140,7 +140,7 @@ def stablecoins(request: web.Request, state: SandboxState) -> web.Response:
             coin["price"] = defi.aggregate_price(c, now_day, state.market)
         assets.append(coin)
     chains = sorted({chain for c in defi.STABLECOINS for chain in c.chains})
-    return web.json_response({"peggedAssets": assets, "chains": [{"name": c} for c in chains]})
+    return json_response({"peggedAssets": assets, "chains": [{"name": c} for c in chains]})
 
 
 def stablecoin_chart(request: web.Request, state: SandboxState) -> web.Response:
@@ -156,7 +156,7 @@ def stablecoin_chart(request: web.Request, state: SandboxState) -> web.Response:
             total += defi.supply(c, ms, state.market) * share
         value = {"peggedUSD": round(total, 2)}
         out.append({"date": str(ms // 1000), "totalCirculating": value, "totalCirculatingUSD": value})
-    return web.json_response(out)
+    return json_response(out)
 
 
 def stablecoin_prices(request: web.Request, state: SandboxState) -> web.Response:
@@ -174,11 +174,11 @@ def stablecoin_prices(request: web.Request, state: SandboxState) -> web.Response
                 for gecko, low in lows.items()
             }
         out.append(point)
-    return web.json_response(out)
+    return json_response(out)
 
 
 def sandbox_truth(request: web.Request, state: SandboxState) -> web.Response:
-    return web.json_response(defi.truth(state.market))
+    return json_response(defi.truth(state.market))
 
 
 def _wrap(handler):
@@ -188,7 +188,7 @@ def _wrap(handler):
             return fault
         state = state_of(request)
         if state.spend(VENUE, "requests", 1, REQUESTS_PER_MINUTE, 60.0) is not None:
-            return web.json_response({"message": "Too Many Requests"}, status=429)
+            return json_response({"message": "Too Many Requests"}, status=429)
         return handler(request, state)
 
     return route

@@ -15,7 +15,7 @@ import time
 from aiohttp import web
 
 from pipelines.sandbox.options import funding_history, option_chain
-from pipelines.sandbox.serving import STATE_KEY, SandboxState, apply_faults, state_of
+from pipelines.sandbox.serving import STATE_KEY, SandboxState, apply_faults, json_response, state_of
 from pipelines.sandbox.status import locked
 
 VENUE = "deribit"
@@ -42,7 +42,7 @@ def error_body(status: int, msg: str) -> dict:
 def _envelope(result, started: float) -> web.Response:
     us_in = int(started * 1_000_000)
     us_out = int(time.time() * 1_000_000)
-    return web.json_response(
+    return json_response(
         {
             "jsonrpc": "2.0",
             "result": result,
@@ -91,7 +91,7 @@ def _wrap(handler):
             return _envelope(handler(request, state), started)
         except RpcError as exc:
             error = {"message": exc.message, "code": exc.code} | ({"data": exc.data} if exc.data else {})
-            return web.json_response({"jsonrpc": "2.0", "error": error, "testnet": False}, status=exc.status)
+            return json_response({"jsonrpc": "2.0", "error": error, "testnet": False}, status=exc.status)
 
     return route
 

@@ -21,6 +21,7 @@ from pipelines.sandbox.serving import (
     Series,
     apply_faults,
     jitter_ms,
+    json_response,
     state_of,
 )
 
@@ -45,7 +46,7 @@ class InfoRejected(Exception):
 
     def response(self) -> web.Response:
         if self.text is None:
-            return web.json_response(None, status=self.status)
+            return json_response(None, status=self.status)
         return web.Response(status=self.status, text=self.text, content_type="text/plain")
 
 
@@ -276,7 +277,7 @@ async def info(request: web.Request) -> web.StreamResponse:
             raise _bad_body(
                 f"unknown variant `{query}`, expected one of " + ", ".join(f"`{q}`" for q in QUERIES)
             )
-        return web.json_response(QUERIES[query](request, state_of(request), body))
+        return json_response(QUERIES[query](request, state_of(request), body))
     except InfoRejected as exc:
         return exc.response()
 

@@ -35,6 +35,7 @@ from pipelines.sandbox.serving import (
     apply_faults,
     fmt,
     int_param,
+    json_response,
     state_of,
 )
 from pipelines.sandbox.status import DISRUPTION, status_events
@@ -90,7 +91,7 @@ def error_body(status: int, msg: str) -> dict:
 
 
 def _envelope(data: list) -> web.Response:
-    return web.json_response({"code": "0", "msg": "", "data": data})
+    return json_response({"code": "0", "msg": "", "data": data})
 
 
 def _wrap(handler):
@@ -101,7 +102,7 @@ def _wrap(handler):
         try:
             return handler(request, state_of(request))
         except OkxError as exc:
-            return web.json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.status)
+            return json_response({"code": exc.code, "msg": exc.msg, "data": []}, status=exc.status)
 
     return route
 
