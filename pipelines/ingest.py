@@ -217,7 +217,7 @@ def _ingest_chunk(venue, spec, chunk, http, lake, now_ms, assets, run_id, result
 
 
 def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall], run_id: str) -> None:
-    """Request outcomes, one file per (run, dataset) in the day they were made: a log, never rewritten."""
+    """Request outcomes, appended to the log of the day they were made (Lake.append_log), with the run's id."""
     by_day: dict[date, list[ApiCall]] = {}
     for call in calls:
         by_day.setdefault(ms_to_day(call.requested_at_ms), []).append(call)
@@ -239,7 +239,7 @@ def write_api_health(lake: Lake, venue: str, dataset: str, calls: list[ApiCall],
                 for c in day_calls
             ]
         )
-        lake.write_file(venue, "api_health", day, f"{run_id}-{dataset}.parquet", table)
+        lake.append_log(venue, "api_health", day, table)
 
 
 ERROR_TEXT_LIMIT = 1000
@@ -255,7 +255,7 @@ def write_ingest_outcomes(
     run_id: str,
 ) -> None:
     """One row per day asked for: how it was written, or that it failed, or that it was not reached after a
-    failure. One file per (run, dataset) in the day of the attempt: a log, never rewritten."""
+    failure. Appended to the log of the day of the attempt (Lake.append_log), with the run's id."""
     if not days:
         return
     attempted_ms = int(time.time() * 1000)
@@ -283,10 +283,4 @@ def write_ingest_outcomes(
                 "error": why,
             }
         )
-    lake.write_file(
-        venue,
-        "ingest_outcomes",
-        ms_to_day(attempted_ms),
-        f"{run_id}-{dataset}.parquet",
-        pa.Table.from_pylist(rows),
-    )
+    lake.append_log(venue, "ingest_outcomes", ms_to_day(attempted_ms), pa.Table.from_pylist(rows))

@@ -39,9 +39,11 @@ def test_a_failing_day_stops_the_run_names_the_day_and_keeps_earlier_days(sandbo
     assert not lake.partition_path("binance", "funding_rates", DAYS[2]).exists()
     assert [(r.day, r.rows) for r in failed.value.written] == [(DAYS[0], 15)]  # what the asset reports
     # the outcome log says what became of each day asked for
-    [log] = list((tmp_path / "binance" / "ingest_outcomes").rglob("r1-funding_rates.parquet"))
+    [log] = list((tmp_path / "binance" / "ingest_outcomes").rglob("*.parquet"))  # the attempt day's one file
     outcomes = [
-        (r["day"].date(), r["outcome"], r["rows"], r["error"]) for r in pq.read_table(log).to_pylist()
+        (r["day"].date(), r["outcome"], r["rows"], r["error"])
+        for r in pq.read_table(log).to_pylist()
+        if r["run_id"] == "r1" and r["dataset"] == "funding_rates"
     ]
     assert outcomes == [
         (DAYS[0], "ok", 15, None),
@@ -80,11 +82,29 @@ def test_every_request_is_recorded_as_api_health(sandbox, tmp_path):
             run_id="r1",
         )
     files = list((tmp_path / "binance" / "api_health").rglob("*.parquet"))
-    assert [f.name for f in files] == ["r1-funding_rates.parquet"]
+    assert [f.name for f in files] == ["data.parquet"]  # one log file for the day of the requests
     health = pq.read_table(files[0])
     assert health.num_rows >= 5  # at least one call per asset
     assert set(health["endpoint"].to_pylist()) == {"/fapi/v1/fundingRate"}
     assert all(health["ok"].to_pylist()) and set(health["status"].to_pylist()) == {200}
+    assert set(health["run_id"].to_pylist()) == {"r1"}
+    # a second run the same day adds its requests to that file: both runs' rows, each once
+    with http_for(sandbox) as http:
+        ingest_days(
+            "binance",
+            binance.DATASETS["open_interest"],
+            DAYS[:1],
+            http=http,
+            lake=lake,
+            now_ms=sandbox.state.clock_ms,
+            run_id="r2",
+        )
+    assert [f.name for f in (tmp_path / "binance" / "api_health").rglob("*.parquet")] == ["data.parquet"]
+    both = pq.read_table(files[0]).to_pylist()
+    assert [r for r in both if r["run_id"] == "r1"] == health.to_pylist()
+    r2 = [r for r in both if r["run_id"] == "r2"]
+    assert len(r2) >= 5 and {r["endpoint"] for r in r2} == {"/futures/data/openInterestHist"}  # one per asset
+    assert len(both) == health.num_rows + len(r2)
 
 
 def test_partition_status_rules():

@@ -81,6 +81,46 @@ def test_a_crash_mid_write_leaves_the_old_file(tmp_path, monkeypatch):
     assert leftovers == ["data.parquet"]
 
 
+def api_calls(run_id: str, *times_ms: int) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {"venue": "binance", "endpoint": "/fapi/v1/fundingRate", "method": "GET", "requested_at": t,
+             "status": 200, "latency_ms": 12.5, "attempt": 1, "ok": True, "error": None, "run_id": run_id}
+            for t in times_ms
+        ]
+    )  # fmt: skip
+
+
+def test_a_log_day_is_one_file_each_run_appends_to_and_a_crash_mid_append_leaves_the_old_one(
+    tmp_path, monkeypatch
+):
+    lake = Lake(tmp_path)
+    lake.append_log("binance", "api_health", DAY, api_calls("r1", T0 + 2, T0))
+    lake.append_log("binance", "api_health", DAY, api_calls("r2", T0 + 1))
+    path = lake.partition_path("binance", "api_health", DAY)
+    assert [p.name for p in path.parent.iterdir()] == ["data.parquet"]
+    rows = pq.read_table(path).to_pylist()
+    # every row of both runs, once, in time order
+    assert [(r["run_id"], r["requested_at"].timestamp() * 1000) for r in rows] == [
+        ("r1", T0), ("r2", T0 + 1), ("r1", T0 + 2),
+    ]  # fmt: skip
+
+    def explode(table, where, **kwargs):
+        where.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pq, "write_table", explode)
+    with pytest.raises(OSError, match="disk full"):
+        lake.append_log("binance", "api_health", DAY, api_calls("r3", T0 + 3))
+    monkeypatch.undo()
+    assert pq.read_table(path).to_pylist() == rows
+    assert [p.name for p in path.parent.iterdir()] == ["data.parquet"]
+    # rows that do not fit the log's schema are refused before anything is read or written
+    with pytest.raises(LakeError, match="api_health: missing columns"):
+        lake.append_log("binance", "api_health", DAY, api_calls("r4", T0).drop_columns(["endpoint"]))
+    assert pq.read_table(path).to_pylist() == rows
+
+
 def test_rows_outside_the_day_and_duplicates_are_refused_before_writing(tmp_path):
     lake = Lake(tmp_path)
     with pytest.raises(LakeError, match="outside partition 2025-10-10"):

@@ -10,11 +10,11 @@ from dagster import AssetKey, AssetSpec, Definitions
 RUN_LOGS = {
     "ingest_outcomes": (
         "One row per (venue, dataset, run, day asked for): what each raw ingest step got. Appended by every raw "
-        "ingest step, one file per run and dataset, under lake/<venue>/ingest_outcomes/date=<day>/."
+        "ingest step to the day's one file, under lake/<venue>/ingest_outcomes/date=<day>/."
     ),
     "api_health": (
         "One row per HTTP attempt a venue client made: endpoint, status, latency, error. Appended by every raw "
-        "ingest step, one file per run and dataset, under lake/<venue>/api_health/date=<day>/."
+        "ingest step to the day's one file, under lake/<venue>/api_health/date=<day>/."
     ),
 }
 
@@ -24,7 +24,9 @@ RUN_LOG_SPECS = [
         group_name="raw_levwatch",
         kinds={"parquet"},
         description=description,
-        metadata={"written_by": "every raw ingest step (pipelines/ingest.py), one file per run and dataset"},
+        metadata={
+            "written_by": "every raw ingest step (pipelines/ingest.py), appending to the day's one file"
+        },
     )
     for name, description in RUN_LOGS.items()
 ]
