@@ -246,6 +246,9 @@ def test_the_marts_say_which_inputs_are_stale(outage_run):
     # every Hyperliquid request of the run met the outage: the sandbox's fault count matches our api_health log
     health = home / "lake" / OUTAGE_VENUE / "api_health"
     calls = [
-        row for path in health.rglob(f"{result.run_id}-*.parquet") for row in pq.read_table(path).to_pylist()
+        row
+        for path in health.rglob("*.parquet")
+        for row in pq.read_table(path).to_pylist()
+        if row["run_id"] == result.run_id
     ]
     assert len(calls) == answered_503 > 0 and all(c["status"] == 503 and not c["ok"] for c in calls)

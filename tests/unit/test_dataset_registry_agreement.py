@@ -54,7 +54,7 @@ LAKE_ONLY: dict[str, str] = {}
 
 # Datasets declared without a key, each with why; lake._check_in_day and raw_checks skip the duplicate check for them
 UNKEYED: dict[str, str] = {
-    "api_health": "a log of HTTP attempts, one file per run and dataset: no key declared (see the issue 14 report)",
+    "api_health": "a log of HTTP attempts, one file per day that each run appends to: no key declared (see the issue 14 report)",
 }
 
 # dbt_project.yml var -> (the lake dataset each named venue needs a dbt source for, whether the list must name
