@@ -151,12 +151,28 @@ def daily_lead_lag(
     """Per day, asset and venue pair (venue_a < venue_b by name): the lag within +-max_lag minutes maximising the
     correlation of venue_a's series at t with venue_b's at t + lag, on that day's minute grid. fill_missing: the
     value of a minute with no row on a day the venue has rows (0 for liquidation volumes); None leaves a gap."""
+    asset_names, asset_code = np.unique(np.asarray(asset, dtype=str), return_inverse=True)
+    venue_names, venue_code = np.unique(np.asarray(venue, dtype=str), return_inverse=True)
+    return _daily_lead_lag_coded(
+        (asset_names, asset_code), (venue_names, venue_code), ts_ms, value, max_lag, min_pairs, fill_missing
+    )
+
+
+def _daily_lead_lag_coded(
+    assets: tuple[np.ndarray, np.ndarray],
+    venues: tuple[np.ndarray, np.ndarray],
+    ts_ms: np.ndarray,
+    value: np.ndarray,
+    max_lag: int,
+    min_pairs: int,
+    fill_missing: float | None,
+) -> list[PairLeadLag]:
+    """daily_lead_lag on names given as (distinct names, each row's index into them), in any order of names."""
+    (asset_names, asset_code), (venue_names, venue_code) = assets, venues
     ts_ms = np.asarray(ts_ms, dtype=np.int64)
     value = np.asarray(value, dtype=float)
     if np.any(ts_ms % MINUTE_MS):
         raise ValueError("daily_lead_lag: timestamps must be whole minutes")
-    asset_names, asset_code = np.unique(np.asarray(asset, dtype=str), return_inverse=True)
-    venue_names, venue_code = np.unique(np.asarray(venue, dtype=str), return_inverse=True)
     day_idx = ts_ms // DAY_MS
     order = np.lexsort((venue_code, day_idx, asset_code))
     key = np.stack([asset_code[order], day_idx[order], venue_code[order]], axis=1)
@@ -206,6 +222,19 @@ def _schema(fields):
 
     types = {"date32": pa.date32(), "string": pa.string(), "float64": pa.float64(), "int32": pa.int32()}
     return pa.schema([(name, types[t]) for name, t in fields])
+
+
+def _coded(column) -> tuple[np.ndarray, np.ndarray]:
+    """A string column as (its distinct values, each row's index into them); a null name is refused."""
+    import pyarrow as pa
+
+    if column.null_count:
+        raise ValueError(f"lead-lag input: {column.null_count} null names")
+    encoded = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(encoded.type):
+        encoded = encoded.dictionary_encode()
+    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    return names, encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _epoch_ms(column) -> np.ndarray:
@@ -273,16 +302,18 @@ def lead_lag_table(series, max_lag: int, min_minutes: int):
     import pyarrow as pa
 
     rows: dict[str, list] = {name: [] for name, _ in LEAD_LAG_SCHEMA_FIELDS}
-    measure_arr = np.asarray(series["measure"].to_pylist(), dtype=object)
-    venues = np.asarray(series["venue"].to_pylist(), dtype=object)
-    assets = np.asarray(series["asset"].to_pylist(), dtype=object)
+    # names as dictionary codes: millions of rows carry a handful of names (a Python string per row cost seconds)
+    measure_names, measure_code = _coded(series["measure"])
+    venue_names, venue_code = _coded(series["venue"])
+    asset_names, asset_code = _coded(series["asset"])
     ts = _epoch_ms(series["ts"])
     values = series["value"].to_numpy(zero_copy_only=False).astype(float)
-    for measure in sorted(set(measure_arr)):
-        sel = measure_arr == measure
-        pairs = daily_lead_lag(
-            list(assets[sel]),
-            list(venues[sel]),
+    for code in np.argsort(measure_names):
+        measure = str(measure_names[code])
+        sel = measure_code == code
+        pairs = _daily_lead_lag_coded(
+            (asset_names, asset_code[sel]),
+            (venue_names, venue_code[sel]),
             ts[sel],
             values[sel],
             max_lag,
