@@ -51,7 +51,8 @@ class PageLoad:
 class Browser:
     """One headless Chromium process with its own profile folder; one tab driven over CDP."""
 
-    def __init__(self, profile: Path, timeout_s: float = 30.0):
+    # 90 s: on two busy cores (the suite's other worker building dbt) Chromium once took over 30 s to listen
+    def __init__(self, profile: Path, timeout_s: float = 90.0):
         self.timeout_s = timeout_s
         profile.mkdir(parents=True, exist_ok=True)
         port_file = profile / "DevToolsActivePort"  # Chromium writes its chosen port here once it listens
