@@ -584,8 +584,9 @@ class Lake:
         the whole replaced atomically under the dataset's lock, so readers see the log before or after the run's
         rows, never part of them, and a crash loses nothing written before. One file per day, not one per run:
         an hourly snapshot made 24 files a day per venue, and every read of the log (dbt's staging views, each of
-        their tests) opened all of them (6,000 files for the demo's 91 days: 30 s of its dbt build). Files a
-        run wrote before this (one per run) stay where they are and are read beside it."""
+        their tests) opened all of them (6,000 files for the demo's 91 days; the dbt nodes reading them took 28 of
+        the build's 190 thread-seconds, 8 after). Files a run wrote before this (one per run) stay where they are
+        and are read beside it."""
         table = conform(dataset, table)
         target = self.partition_path(venue, dataset, day)
         with self.dataset_lock(venue, dataset):
