@@ -71,16 +71,20 @@ def test_rerunning_a_range_replaces_files_without_duplicates(sandbox, tmp_path):
 
 def test_every_request_is_recorded_as_api_health(sandbox, tmp_path):
     lake = Lake(tmp_path)
-    with http_for(sandbox) as http:
-        ingest_days(
-            "binance",
-            binance.DATASETS["funding_rates"],
-            DAYS[:1],
-            http=http,
-            lake=lake,
-            now_ms=sandbox.state.clock_ms,
-            run_id="r1",
-        )
+
+    def run(dataset: str, run_id: str) -> None:
+        with http_for(sandbox) as http:
+            ingest_days(
+                "binance",
+                binance.DATASETS[dataset],
+                DAYS[:1],
+                http=http,
+                lake=lake,
+                now_ms=sandbox.state.clock_ms,
+                run_id=run_id,
+            )
+
+    run("funding_rates", "r1")
     files = list((tmp_path / "binance" / "api_health").rglob("*.parquet"))
     assert [f.name for f in files] == ["data.parquet"]  # one log file for the day of the requests
     health = pq.read_table(files[0])
@@ -89,16 +93,7 @@ def test_every_request_is_recorded_as_api_health(sandbox, tmp_path):
     assert all(health["ok"].to_pylist()) and set(health["status"].to_pylist()) == {200}
     assert set(health["run_id"].to_pylist()) == {"r1"}
     # a second run the same day adds its requests to that file: both runs' rows, each once
-    with http_for(sandbox) as http:
-        ingest_days(
-            "binance",
-            binance.DATASETS["open_interest"],
-            DAYS[:1],
-            http=http,
-            lake=lake,
-            now_ms=sandbox.state.clock_ms,
-            run_id="r2",
-        )
+    run("open_interest", "r2")
     assert [f.name for f in (tmp_path / "binance" / "api_health").rglob("*.parquet")] == ["data.parquet"]
     both = pq.read_table(files[0]).to_pylist()
     assert [r for r in both if r["run_id"] == "r1"] == health.to_pylist()
