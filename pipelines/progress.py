@@ -124,13 +124,24 @@ class DemoProgress:
         return read
 
     def run(
-        self, processes: dict[str, list[str]], env: dict[str, str], read: Callable[[str], None] | None = None
+        self,
+        processes: dict[str, list[str]],
+        env: dict[str, str],
+        read: Callable[[str], None] | None = None,
+        *,
+        env_of: dict[str, dict[str, str]] | None = None,
     ) -> tuple[str, int] | None:
-        """Run the named commands side by side, their output into the log (and through `read`); None when all
-        succeed, else the first failure's (name, exit code), the others killed."""
+        """Run the named commands side by side (each in `env`, or in its own from `env_of`), their output into the
+        log (and through `read`); None when all succeed, else the first failure's (name, exit code), the others
+        stopped."""
         children = {
             name: subprocess.Popen(
-                argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+                argv,
+                env=(env_of or {}).get(name, env),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
             )
             for name, argv in processes.items()
         }
@@ -159,8 +170,13 @@ class DemoProgress:
                     self.failed = True
             time.sleep(0.1)
         for child in pending.values():
-            child.kill()
-            child.wait()
+            child.terminate()  # a wrapper (`levwatch sandbox run`) passes it on to its command
+        for child in pending.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         for reader in readers:
             reader.join(timeout=5)
         return failure

@@ -97,7 +97,7 @@ def goal_demo(goals: Goals) -> None:
         def mark(line: str, at: float) -> None:
             for key, pattern in (
                 ("replay", "replaying a deployment"),
-                ("backfill", "backfilling every asset"),
+                ("backfill", "[levwatch] backfilling"),
                 ("dbt", "dbt build for"),
                 ("done", "[levwatch] done in"),
             ):

@@ -76,6 +76,41 @@ def test_the_demos_ranged_run_selection_is_every_asset_the_replay_did_not_fetch_
     assert left_out - {"reports/daily_risk"} == {key for key in every if replayed_only(key)}
 
 
+def test_the_demos_ranged_run_splits_into_a_run_beside_the_replay_and_one_after_it():
+    """The run beside the replay (on a second sandbox at "now") holds only what nothing in the replay touches: no
+    snapshot (the replay adds to their days), nothing replayed, nothing the stream recorder lands; together the two
+    runs are the ranged run."""
+    from dagster import AssetSelection
+
+    from pipelines.definitions import defs
+    from pipelines.sandbox.harness.deployment_replay import (
+        AFTER_REPLAY_SELECTION,
+        BESIDE_REPLAY_SELECTION,
+        RANGED_RUN_SELECTION,
+        deployment_jobs,
+    )
+
+    graph = defs.resolve_asset_graph()
+
+    def resolve(selection: str) -> set[str]:
+        keys = AssetSelection.from_coercible(selection.split(",")).resolve(graph)  # as `--select` splits it
+        return {key.to_user_string() for key in keys}
+
+    beside, after = resolve(BESIDE_REPLAY_SELECTION), resolve(AFTER_REPLAY_SELECTION)
+    assert beside | after == resolve(RANGED_RUN_SELECTION) and not beside & after
+    assert beside and all(key.startswith("raw/") for key in beside)
+    # what the replay writes, snapshots and CoinGlass included
+    replayed = {f"raw/{job.name.split('[')[0]}" for job in deployment_jobs()}
+    assert not beside & replayed
+    specs = {
+        f"raw/{venue}/{name}": spec for venue, m in VENUE_MODULES.items() for name, spec in m.DATASETS.items()
+    }
+    # a venue's fetched dataset, not a snapshot (the stream recorder's assets are not such datasets)
+    assert all(key in specs and not specs[key].snapshot for key in beside)
+    assert {"raw/binance/liquidations", "raw/deribit/options_snapshots"} <= after
+    assert any(key.startswith("marts/") for key in after)
+
+
 @pytest.fixture(scope="module")
 def pipeline_home(tmp_path_factory):
     return tmp_path_factory.mktemp("pipeline_home")

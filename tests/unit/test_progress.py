@@ -89,3 +89,13 @@ def test_a_failure_names_the_step_and_prints_its_last_lines(tmp_path):
     )
     assert "✓" not in shown  # the failed phase is not ticked
     assert f"the whole log: {progress.log_path}" in shown
+
+
+def test_each_child_runs_in_its_own_environment_when_given_one(tmp_path):
+    # the demo's Dagster run beside the replay must not see the replay's sandbox URL (it starts its own)
+    show = [sys.executable, "-c", "import os; print('url=' + os.environ.get('URL', 'unset'))"]
+    with DemoProgress(tmp_path, console=console()[0]) as progress:
+        failure = progress.run({"first": show, "second": show}, {"URL": "http://one"}, env_of={"second": {}})
+    assert failure is None
+    log = progress.log_path.read_text()
+    assert "[first] url=http://one" in log and "[second] url=unset" in log

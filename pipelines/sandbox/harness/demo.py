@@ -28,7 +28,7 @@ def _demo(args: argparse.Namespace, progress) -> int:
     from pipelines.lake_origin import set_aside_other_market
     from pipelines.report import CRASH_DAY, summary, unfetched_lines
     from pipelines.report_page import write_daily_report
-    from pipelines.sandbox.harness.deployment_replay import RANGED_RUN_SELECTION
+    from pipelines.sandbox.harness.deployment_replay import AFTER_REPLAY_SELECTION, BESIDE_REPLAY_SELECTION
     from pipelines.sandbox.harness.start import sandbox_env
     from pipelines.sandbox.server import make_server
 
@@ -65,15 +65,10 @@ def _demo(args: argparse.Namespace, progress) -> int:
             "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
         }
     )
-    try:
-        if not args.backfill_only:
-            code = _replay_deployment(scenario, env, progress)
-            if code:
-                return code
-        partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
-        selection = "*" if args.backfill_only else RANGED_RUN_SELECTION
-        progress.say(f"backfilling every asset for {partition_range} in one Dagster run …")
-        materialize = [
+    partition_range = f"{scenario.start.isoformat()}...{scenario.end.isoformat()}"
+
+    def materialize(selection: str) -> list[str]:
+        return [
             sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipelines.definitions",
             "--select", selection, "--partition-range", partition_range,
             # most steps wait on venue rate limits, not on the CPU: four at a time on two cores; DEBUG: the log
@@ -82,8 +77,25 @@ def _demo(args: argparse.Namespace, progress) -> int:
             '{"loggers": {"console": {"config": {"log_level": "DEBUG"}}},'
             ' "execution": {"config": {"max_concurrent": 4}}}',
         ]  # fmt: skip
+
+    try:
+        if args.backfill_only:
+            selection = "*"
+        else:
+            own_sandbox = [sys.executable, "-m", "pipelines.cli", "sandbox", "run"]
+            if args.scenario:
+                own_sandbox += ["--scenario", str(args.scenario)]
+            beside = [*own_sandbox, "--", *materialize(BESIDE_REPLAY_SELECTION)]
+            code = _replay_deployment(scenario, env, progress, beside)
+            if code:
+                return code
+            selection = AFTER_REPLAY_SELECTION
+        what = "every asset" if args.backfill_only else "the rest"
+        progress.say(f"backfilling {what} for {partition_range} in one Dagster run …")
         with progress.phase("backfill", "steps") as backfill:
-            failure = progress.run({"the Dagster run": materialize}, env, progress.backfill_reader(backfill))
+            failure = progress.run(
+                {"the Dagster run": materialize(selection)}, env, progress.backfill_reader(backfill)
+            )
         if failure:
             return progress.fail(*failure)
     finally:
@@ -107,10 +119,12 @@ def _demo(args: argparse.Namespace, progress) -> int:
     return 0
 
 
-def _replay_deployment(scenario, env: dict[str, str], progress) -> int:
-    """The liquidation recorder and the deployment replay (which walks the sandbox clock), side by side."""
+def _replay_deployment(scenario, env: dict[str, str], progress, beside: list[str]) -> int:
+    """The deployment replay (which walks the sandbox clock), the liquidation recorder, and `beside`: the Dagster
+    run of the full-history datasets on a sandbox of its own, whose clock stays at the market's "now"."""
     progress.say(
-        "replaying a deployment's schedules on the sandbox clock, and the liquidation streams beside it …"
+        "replaying a deployment's schedules on the sandbox clock, with the liquidation streams and a Dagster run "
+        "of the full-history datasets (on a second sandbox) beside it …"
     )
     cli = [sys.executable, "-m", "pipelines.cli", "record"]
     processes = {
@@ -118,10 +132,21 @@ def _replay_deployment(scenario, env: dict[str, str], progress) -> int:
         "the deployment replay": [
             *cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()
         ],
+        "the Dagster run beside the replay": beside,
     }  # fmt: skip
-    with progress.phase("record", "days") as record:
+    # not pointed at the replay's sandbox: `levwatch sandbox run` starts its own when no URL is set
+    own_sandbox = {key: value for key, value in env.items() if key != "LEVWATCH_SANDBOX_URL"}
+    with progress.phase("record", "days") as record, progress.phase("history", "steps") as history:
         days = (scenario.end - scenario.start).days + 1
-        failure = progress.run(processes, env, progress.replay_reader(record, days))
+        replayed, steps = progress.replay_reader(record, days), progress.backfill_reader(history)
+
+        def read(line: str) -> None:
+            replayed(line)
+            steps(line)
+
+        failure = progress.run(
+            processes, env, read, env_of={"the Dagster run beside the replay": own_sandbox}
+        )
     return progress.fail(*failure) if failure else 0
 
 

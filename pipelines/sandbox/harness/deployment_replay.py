@@ -134,6 +134,23 @@ RANGED_RUN_SELECTION = " and ".join(
     [*(f'not key:"{key}"' for key in sorted(REPLAYED_IN_FULL)), 'not key:"reports/*"']
 )
 
+# The ranged run's raw assets that fetch a venue's history as of the market's "now", and that neither the replay nor
+# the stream recorder writes (no snapshot, nothing replayed, no landing files): the demo runs them in a Dagster run
+# of their own beside the replay, against a second sandbox whose clock stays at "now" (the replay moves the first
+# one's). Every request is the one the ranged run made after the replay, on the same market at the same clock.
+BESIDE_REPLAY = frozenset(
+    f"raw/{venue}/{name}"
+    for venue, module in VENUE_MODULES.items()
+    for name, spec in module.DATASETS.items()
+    if not spec.snapshot and f"raw/{venue}/{name}" not in REPLAYED_IN_FULL
+)
+BESIDE_REPLAY_SELECTION = " or ".join(f'key:"{key}"' for key in sorted(BESIDE_REPLAY))
+# ... and the rest of the ranged run, once the replay and the recorder are done: the snapshots, the stream
+# liquidations, the dbt marts and every check
+AFTER_REPLAY_SELECTION = " and ".join(
+    [RANGED_RUN_SELECTION, *(f'not key:"{key}"' for key in sorted(BESIDE_REPLAY))]
+)
+
 
 def record_in_dagster(report: ReplayReport, instance) -> int:  # noqa: ANN001
     """Tell the Dagster instance what the replay wrote of the assets the demo's ranged run leaves out
