@@ -28,6 +28,7 @@ REPLAYED_DAY = re.compile(r"(\d{4}-\d{2}-\d{2}): the day's scheduled runs replay
 DBT_NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 # Dagster's step events (DEBUG level on its console logger)
 STEP_DONE = re.compile(r" - ([\w.\[\]-]+) - STEP_(SUCCESS|FAILURE) - ")
+RUN_SUCCEEDED = " - RUN_SUCCESS - "
 TAIL_LINES = 30
 
 
@@ -103,10 +104,14 @@ class DemoProgress:
         return read
 
     def backfill_reader(self, backfill: Phase) -> Callable[[str], None]:
-        """Dagster steps finished (and the last one); dbt's nodes done of planned get their own line."""
+        """Dagster steps finished (and the last one); dbt's nodes done of planned get their own line. The phase
+        ends when the run succeeds, although processes run beside it may go on."""
         dbt: list[Phase] = []
 
         def read(line: str) -> None:
+            if RUN_SUCCEEDED in line:
+                backfill.finish()
+                return
             node = DBT_NODE_DONE.search(line)
             if node:
                 if not dbt:

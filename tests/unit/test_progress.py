@@ -99,3 +99,24 @@ def test_each_child_runs_in_its_own_environment_when_given_one(tmp_path):
     assert failure is None
     log = progress.log_path.read_text()
     assert "[first] url=http://one" in log and "[second] url=unset" in log
+
+
+def test_a_dagster_runs_phase_ends_when_the_run_succeeds_not_when_its_neighbours_do(tmp_path):
+    # the demo's history run ends minutes before the replay beside it: its line stops counting at RUN_SUCCESS
+    run = DAGSTER + (
+        'print("2026-12-01 05:00:03 +0000 - dagster - DEBUG - job - run - 1 - RUN_SUCCESS - Finished execution")\n'
+    )
+    seen = []
+    with (
+        DemoProgress(tmp_path, console=console()[0]) as progress,
+        progress.phase("history", "steps") as history,
+    ):
+        steps = progress.backfill_reader(history)
+
+        def read(line: str) -> None:
+            steps(line)
+            seen.append((line, history.done))
+
+        assert progress.run({"dagster": [sys.executable, "-c", run]}, {}, read) is None
+    assert [done for line, done in seen if "RUN_SUCCESS" in line] == [True]
+    assert not any(done for line, done in seen if "STEP_SUCCESS" in line)
