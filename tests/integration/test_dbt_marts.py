@@ -8,6 +8,7 @@ data reached the lake are asserted on, so the test holds while venue clients are
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -150,6 +151,7 @@ class Builds:
     days_after_first_ranged_run: list[date]
     counts_after_full_run: dict[str, int]
     counts_after_ranged_rerun: dict[str, int]
+    full_build_results: list[dict]  # dbt's run_results of the full build
 
 
 @pytest.fixture(scope="session")
@@ -187,8 +189,16 @@ def dbt_home(tmp_path_factory, sandbox, small_scenario) -> Path:
 @pytest.fixture(scope="session")
 def builds(dbt_home) -> Builds:
     db = dbt_home / "build" / "levwatch.duckdb"
-    # data tests run once, in the full build: each dbt process costs seconds
-    run_dbt(dbt_home, "build", "--exclude-resource-type", "test", window=WINDOW)
+    # data and unit tests run once, in the full build: each dbt process costs seconds
+    run_dbt(
+        dbt_home,
+        "build",
+        "--exclude-resource-type",
+        "test",
+        "--exclude-resource-type",
+        "unit_test",
+        window=WINDOW,
+    )
     with duckdb.connect(str(db), read_only=True) as con:
         days = [
             r[0] for r in con.execute("select distinct date from marts.leverage_daily order by 1").fetchall()
@@ -196,9 +206,10 @@ def builds(dbt_home) -> Builds:
 
     run_dbt(dbt_home, "build")
     after_full = row_counts(db)
+    full_build = json.loads((dbt_home / "dbt_target" / "run_results.json").read_text())["results"]
 
     run_dbt(dbt_home, "run", "--select", "path:models/marts", window=WINDOW)
-    return Builds(db, days, after_full, row_counts(db))
+    return Builds(db, days, after_full, row_counts(db), full_build)
 
 
 @pytest.fixture()
@@ -220,6 +231,16 @@ def con(builds, sandbox):
     )
     yield connection
     connection.close()
+
+
+def test_every_unit_test_runs_and_passes_here_since_production_builds_leave_them_out(builds, dbt_home):
+    """The Dagster asset's build excludes unit tests (static inputs: dbt Labs runs them in development and CI), so
+    this build is where each one runs."""
+    manifest = json.loads((dbt_home / "dbt_target" / "manifest.json").read_text())
+    declared = set(manifest["unit_tests"])
+    ran = {r["unique_id"]: r["status"] for r in builds.full_build_results if r["unique_id"] in declared}
+    assert len(declared) >= 28 and set(ran) == declared
+    assert set(ran.values()) == {"pass"}
 
 
 def test_ranged_run_on_an_empty_warehouse_builds_only_the_window(builds):

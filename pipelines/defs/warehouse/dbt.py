@@ -343,7 +343,10 @@ def levwatch_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, ven
     db_path = Path(os.environ.get("LEVWATCH_DBT_DB_PATH") or build_path(home))
     build_prerequisites(context, dbt, db_path, window, settings, dbt_env)
     context.log.info(f"dbt build for {window[0]}..{window[1]}")
-    yield from dbt.cli(["build"], context=context, window=window, env=dbt_env).stream()
+    # unit tests check the SQL on static inputs, the same in every run: dbt Labs recommends running them in
+    # development and CI only (`make test` does, tests/integration/test_dbt_marts.py), not in production builds
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    yield from dbt.cli(args, context=context, window=window, env=dbt_env).stream()
     if settings.warehouse == "ducklake":
         snapshot = publish_ducklake(settings)
         context.log.info(f"published DuckLake snapshot {snapshot}: readers see this build from now on")
