@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from pipelines.cli import prepare_home
 from pipelines.settings import load_settings
@@ -82,11 +83,8 @@ def _demo(args: argparse.Namespace, progress) -> int:
         if args.backfill_only:
             selection = "*"
         else:
-            own_sandbox = [sys.executable, "-m", "pipelines.cli", "sandbox", "run"]
-            if args.scenario:
-                own_sandbox += ["--scenario", str(args.scenario)]
-            beside = [*own_sandbox, "--", *materialize(BESIDE_REPLAY_SELECTION)]
-            code = _replay_deployment(scenario, env, progress, beside)
+            history_run = materialize(BESIDE_REPLAY_SELECTION)
+            code = _replay_deployment(scenario, args.scenario, env, progress, history_run)
             if code:
                 return code
             selection = AFTER_REPLAY_SELECTION
@@ -119,23 +117,26 @@ def _demo(args: argparse.Namespace, progress) -> int:
     return 0
 
 
-def _replay_deployment(scenario, env: dict[str, str], progress, beside: list[str]) -> int:
-    """The deployment replay (which walks the sandbox clock), the liquidation recorder, and `beside`: the Dagster
-    run of the full-history datasets on a sandbox of its own, whose clock stays at the market's "now"."""
+def _replay_deployment(
+    scenario, scenario_path: Path | None, env: dict[str, str], progress, history_run: list[str]
+) -> int:
+    """The deployment replay (which walks the sandbox clock), the liquidation recorder, and `history_run`: the
+    Dagster run of the full-history datasets, on a sandbox of its own whose clock stays at the market's "now"."""
     progress.say(
         "replaying a deployment's schedules on the sandbox clock, with the liquidation streams and a Dagster run "
         "of the full-history datasets (on a second sandbox) beside it …"
     )
-    cli = [sys.executable, "-m", "pipelines.cli", "record"]
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    # `levwatch sandbox run` starts a sandbox for its command when no LEVWATCH_SANDBOX_URL points it at one
+    on_own_sandbox = [*cli, "sandbox", "run"] + (["--scenario", str(scenario_path)] if scenario_path else [])
     processes = {
-        "the liquidation recorder": [*cli, "liquidations", "--flush-seconds", "2"],
+        "the liquidation recorder": [*cli, "record", "liquidations", "--flush-seconds", "2"],
         "the deployment replay": [
-            *cli, "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()
+            *cli, "record", "deployment", "--start", scenario.start.isoformat(), "--end", scenario.end.isoformat()
         ],
-        "the Dagster run beside the replay": beside,
+        "the Dagster run beside the replay": [*on_own_sandbox, "--", *history_run],
     }  # fmt: skip
-    # not pointed at the replay's sandbox: `levwatch sandbox run` starts its own when no URL is set
-    own_sandbox = {key: value for key, value in env.items() if key != "LEVWATCH_SANDBOX_URL"}
+    without_sandbox_url = {key: value for key, value in env.items() if key != "LEVWATCH_SANDBOX_URL"}
     with progress.phase("record", "days") as record, progress.phase("history", "steps") as history:
         days = (scenario.end - scenario.start).days + 1
         replayed, steps = progress.replay_reader(record, days), progress.backfill_reader(history)
@@ -145,7 +146,7 @@ def _replay_deployment(scenario, env: dict[str, str], progress, beside: list[str
             steps(line)
 
         failure = progress.run(
-            processes, env, read, env_of={"the Dagster run beside the replay": own_sandbox}
+            processes, env, read, env_of={"the Dagster run beside the replay": without_sandbox_url}
         )
     return progress.fail(*failure) if failure else 0
 
